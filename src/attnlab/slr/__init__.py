@@ -1,0 +1,14 @@
+"""Single-location regression (spec ``slr.md``).
+
+Part A (erf attention: closed-form risk, 4-coordinate projected GD, online SGD) lives in the
+``erf_*`` modules and is re-exported through ``_part_a``; part B (softmax vs linear attention:
+Bayes risk, population optima, ERM, replica fixed point) lives in the other modules and is
+re-exported through ``_part_b``.
+"""
+
+from attnlab.slr._part_a import *  # noqa: F403
+from attnlab.slr._part_a import __all__ as _all_a
+from attnlab.slr._part_b import *  # noqa: F403
+from attnlab.slr._part_b import __all__ as _all_b
+
+__all__ = [*_all_a, *_all_b]

@@ -1,0 +1,3 @@
+"""Re-exports of SLR part A (erf attention)."""
+
+__all__: list[str] = []
