@@ -23,12 +23,14 @@ def _fail(msg: str) -> None:
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    names: Annotated[bool, typer.Option("--names", help="names only, one per line")] = False,
+) -> None:
     """Show every registered experiment with a one-line description."""
     from attnlab.registry import all_experiments
 
     for name, exp in all_experiments().items():
-        typer.echo(f"{name:32s} [{exp.family}] {exp.description}")
+        typer.echo(name if names else f"{name:32s} [{exp.family}] {exp.description}")
 
 
 @app.command("run")
