@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import pydantic
@@ -46,6 +48,15 @@ class ExperimentConfig(pydantic.BaseModel):
 
     seed: int = pydantic.Field(0, ge=0, description="root seed of every random stream")
 
+    @pydantic.model_validator(mode="after")
+    def _no_nan(self) -> Self:
+        """NaN is never a meaningful setting (and breaks equality/hash round trips)."""
+        for name, value in self:
+            values = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(v, float) and math.isnan(v) for v in values):
+                raise ValueError(f"{name} = nan is not allowed (NaN is never a valid setting)")
+        return self
+
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict (tuples become lists)."""
@@ -63,6 +74,11 @@ class ExperimentConfig(pydantic.BaseModel):
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"invalid TOML for {cls.__name__}: {err}") from None
         return build_config(cls, data)
+
+    @classmethod
+    def from_toml_file(cls, path: Path | str) -> Self:
+        """Read and validate a TOML file (e.g. a stored run's ``config.toml``)."""
+        return build_config(cls, load_toml_file(path))
 
     def config_hash(self) -> str:
         """Canonical sha256 hex digest of (class name, fields)."""
@@ -82,13 +98,28 @@ def _format_error(cls: type, err: pydantic.ValidationError) -> str:
     parts = []
     fields = cls.model_fields  # type: ignore[attr-defined]
     for e in err.errors():
-        name = ".".join(str(p) for p in e["loc"]) or "<config>"
+        name = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown field {name!r} (valid fields: {', '.join(sorted(fields))})")
-            continue
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{name} = {e.get('input')!r}: {msg}")
+        elif not name:  # a model-level validator: its message names field and value itself
+            parts.append(msg)
+        else:
+            parts.append(f"{name} = {e.get('input')!r}: {msg}")
     return f"invalid config for {cls.__name__}: " + "; ".join(parts)
+
+
+def load_toml_file(path: Path | str) -> dict[str, Any]:
+    """The table of a TOML file, or a one-line :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
 
 
 def build_config(cls: type[C], values: Mapping[str, Any]) -> C:
@@ -109,11 +140,17 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["d=400", "theta=0.25"]`` -> ``{"d": 400, "theta": 0.25}`` (one-line error if malformed)."""
+    """``["d=400", "theta=0.25"]`` -> ``{"d": 400, "theta": 0.25}`` (one-line error if malformed).
+
+    A key given twice is an error (ambiguous); an empty value is an error (use the default by
+    leaving the key out)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
+        if key in out:
+            raise ConfigError(f"--set {key} given twice ({out[key]!r} and {value!r})")
+        out[key] = parse_value(value)
     return out
