@@ -117,8 +117,11 @@ def atomic_save_figure(path_stem: Path, fig: Any) -> list[str]:
 
 # -- provenance -------------------------------------------------------------------------------
 def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    """Versions of python, attnlab (from the imported source) and the key dependencies."""
+    import attnlab
+
+    out = {"python": platform.python_version(), "attnlab": attnlab.__version__}
+    for name in _PACKAGES[1:]:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
