@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from attnlab._validate import ParameterError
 from attnlab.cli import app
 from attnlab.config import ConfigError, ExperimentConfig
-from attnlab.registry import _REGISTRY, Result, experiment, get_experiment
+from attnlab.registry import _REGISTRY, Result, experiment
 from attnlab.store import MANIFEST, is_complete
 from attnlab.sweep import (
     Sweep,
