@@ -81,15 +81,12 @@ def cluster(tmp_path, subprocess_env):
         ]
         yield sched_file, workers
     finally:
+        # nothing to save in these processes: kill the process groups outright
         for p in procs:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=3)
-            except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+        for p in procs:
+            p.wait(timeout=30)
             p.log.close()
 
 

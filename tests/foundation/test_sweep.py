@@ -222,7 +222,7 @@ def _files(d: Path) -> dict[str, bytes]:
 
 def test_engines_give_identical_results(tmp_path):
     results = {}
-    for engine, workers in (("local", None), ("process", 2), ("dask", 2)):
+    for engine, workers in (("local", None), ("process", 2), ("dask", 1)):
         dirs = run_tasks(
             demo_tasks(tmp_path / engine), engine=engine, workers=workers, progress=False
         )
