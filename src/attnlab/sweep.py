@@ -36,10 +36,11 @@ Engines (the same store code runs the task everywhere, so results are identical 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,10 +202,18 @@ def run_tasks(
             pending[d] = task
     todo = list(pending.items())
 
-    with _Progress(len(set(dirs)), enabled=progress, label=_label(tasks)) as bar:
+    with contextlib.ExitStack() as stack:
+        client = None
+        if engine == "dask" and todo:  # connect first: a bad address fails before the bar
+            client = stack.enter_context(_dask_client(scheduler, workers, len(todo)))
+        bar = stack.enter_context(_Progress(len(set(dirs)), enabled=progress, label=_label(tasks)))
         bar.advance(len(set(dirs)) - len(todo))  # already complete
         runner = {"local": _run_local, "process": _run_process, "dask": _run_dask}[engine]
-        failures = runner(todo, force=force, workers=workers, scheduler=scheduler, done=bar.advance)
+        failures = (
+            runner(todo, force=force, workers=workers, client=client, done=bar.advance)
+            if todo
+            else []
+        )
     if failures:
         lines = [f"{d.name} ({dict(pending[d].overrides)}): {err}" for d, err in failures]
         raise SweepError(f"{len(failures)} of {len(tasks)} tasks failed: " + " | ".join(lines))
@@ -219,7 +228,7 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def _run_local(todo, *, force, workers, scheduler, done: Done) -> Failures:
+def _run_local(todo, *, force, done: Done, **_: Any) -> Failures:
     failures = []
     for d, task in todo:
         try:
@@ -230,7 +239,7 @@ def _run_local(todo, *, force, workers, scheduler, done: Done) -> Failures:
     return failures
 
 
-def _run_process(todo, *, force, workers, scheduler, done: Done) -> Failures:
+def _run_process(todo, *, force, workers, done: Done, **_: Any) -> Failures:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -250,41 +259,65 @@ def _run_process(todo, *, force, workers, scheduler, done: Done) -> Failures:
     return failures
 
 
-def _run_dask(todo, *, force, workers, scheduler, done: Done) -> Failures:
-    from distributed import Client, LocalCluster, as_completed
+@contextlib.contextmanager
+def _dask_client(scheduler: Any, workers: int | None, n_tasks: int) -> Iterator[Any]:
+    """A dask client: of the scheduler at ``scheduler``, or of a new LocalCluster."""
+    from distributed import Client, LocalCluster
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers or min(os.cpu_count() or 1, max(len(todo), 1)),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster)
-    elif Path(scheduler).is_file():
-        client = Client(scheduler_file=str(scheduler))
-    else:
-        client = Client(str(scheduler))
-    failures = []
+    if scheduler is not None:
+        client = _connect(Client, scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers or min(os.cpu_count() or 1, n_tasks),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        silence_logs=logging.ERROR,
+    )
     try:
-        futures = {
-            client.submit(_execute, task, force, key=f"attnlab-{d.name}", pure=False, retries=2): d
-            for d, task in todo
-        }
-        for fut in as_completed(futures):
-            try:
-                fut.result()
-            except Exception as err:
-                failures.append((futures[fut], _describe(err)))
-            done(1)
+        with Client(cluster) as client:
+            yield client
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        cluster.close()
+
+
+def _run_dask(todo, *, force, client, done: Done, **_: Any) -> Failures:
+    from distributed import as_completed
+
+    futures = {
+        client.submit(_execute, task, force, key=f"attnlab-{d.name}", pure=False, retries=2): d
+        for d, task in todo
+    }
+    failures = []
+    for fut in as_completed(futures):
+        try:
+            fut.result()
+        except Exception as err:
+            failures.append((futures[fut], _describe(err)))
+        done(1)
     return failures
+
+
+def _connect(client_cls: Any, scheduler: str | os.PathLike[str]) -> Any:
+    """A client of a running scheduler (address or scheduler file); one-line error if none.
+
+    The connection timeout is dask's ``distributed.comm.timeouts.connect`` (30 s by default).
+    """
+    is_file = Path(scheduler).is_file()
+    try:
+        if is_file:
+            return client_cls(scheduler_file=str(scheduler))
+        return client_cls(str(scheduler))
+    except (OSError, TimeoutError, ValueError) as err:
+        what = "scheduler file" if is_file else "scheduler"
+        raise ParameterError(
+            f"{what} = {str(scheduler)!r}: cannot connect ({_describe(err)})"
+        ) from None
 
 
 def _label(tasks: Sequence[Task]) -> str:

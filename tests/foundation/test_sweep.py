@@ -127,6 +127,24 @@ def test_engine_and_option_validation(tmp_path):
         run_tasks(tasks, engine="process", workers=0)
 
 
+def test_unreachable_scheduler_is_one_line(tmp_path):
+    import socket
+
+    import dask
+
+    with socket.socket() as s:  # a free port on 127.0.0.1 that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ParameterError, match=rf"scheduler = 'tcp://127.0.0.1:{port}': cannot"):
+            run_tasks(
+                demo_tasks(tmp_path),
+                engine="dask",
+                scheduler=f"tcp://127.0.0.1:{port}",
+                progress=False,
+            )
+
+
 # -- running, resume, failures ------------------------------------------------------------------
 def test_local_sweep_resume_force_and_duplicates(tmp_path):
     tasks = demo_tasks(tmp_path)
@@ -228,6 +246,8 @@ def test_engines_give_identical_results(tmp_path):
         )
         assert all(is_complete(d) for d in dirs)
         results[engine] = dirs
+        # a complete sweep is a no-op on every engine (no cluster is started for nothing)
+        assert run_tasks(demo_tasks(tmp_path / engine), engine=engine, progress=False) == dirs
     ref = results["local"]
     for engine in ("process", "dask"):
         assert [d.name for d in results[engine]] == [d.name for d in ref]
