@@ -37,6 +37,7 @@ Engines (the same store code runs the task everywhere, so results are identical 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -70,6 +71,10 @@ class Task:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = False
     out: Path = Path("results")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overrides", dict(self.overrides))
+        object.__setattr__(self, "out", Path(self.out))
 
     def config(self) -> ExperimentConfig:
         """The validated config of this task (one-line :class:`ConfigError` if invalid)."""
@@ -199,7 +204,8 @@ def run_tasks(
     pending: dict[Path, Task] = {}
     for task, d in zip(tasks, dirs, strict=True):
         if d not in pending and (force or not is_complete(d)):
-            pending[d] = task
+            # workers may run elsewhere (other cwd): give them an absolute root
+            pending[d] = dataclasses.replace(task, out=task.out.resolve())
     todo = list(pending.items())
 
     with contextlib.ExitStack() as stack:
