@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -213,16 +214,24 @@ def test_collect_rows_and_summary(tmp_path):
         write_table(summary, tmp_path / "t.xlsx")
 
 
-def test_cli_sweep_and_collect(tmp_path):
+def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
     f = tmp_path / "g.toml"
     f.write_text(
         f'experiment = "demo-mean"\nout = "{tmp_path / "o"}"\n[base]\nn_seeds = 3\n[grid]\nn = [4, 8]\n'
     )
-    runner = CliRunner()
-    res = runner.invoke(app, ["sweep", str(f), "--quick", "--no-progress"])
-    assert res.exit_code == 0, res.output
+    # a real `python -m attnlab` process spawning a worker process (the __main__ guard matters)
+    res = subprocess.run(
+        [python, "-m", "attnlab", "sweep", str(f), "--quick", "--engine", "process"]
+        + ["--workers", "1", "--no-progress"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
     assert f"2 points complete under {tmp_path / 'o'}" in res.stdout
     assert len(find_runs(tmp_path / "o")) == 2
+    runner = CliRunner()
     res = runner.invoke(app, ["collect", str(tmp_path / "o"), "--out", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output
     assert "6 rows from 2 runs" in res.stdout
