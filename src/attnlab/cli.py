@@ -1,6 +1,6 @@
 """The ``attnlab`` command line (typer).
 
-Commands: ``list``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of the same
+Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of the same
 shape). Errors in user input (a bad config value, an unknown experiment, a malformed ``--set``,
 an unreadable or invalid TOML file) are printed as ONE line ``error: ...`` with exit code 2 —
 never a traceback. Heavy modules (jax, pandas, dask) are imported inside the commands.
@@ -57,6 +57,26 @@ def list_cmd(
 
     for name, exp in all_experiments().items():
         typer.echo(name if names else f"{name:32s} [{exp.family}] {exp.description}")
+
+
+@app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="experiment name (see `attnlab list`)")],
+) -> None:
+    """Show an experiment's config fields: type, default, --quick value, valid range."""
+    from attnlab.config import describe_fields
+    from attnlab.registry import get_experiment
+
+    with user_errors():
+        exp = get_experiment(name)
+    typer.echo(f"{exp.name} [{exp.family}]: {exp.description}")
+    typer.echo(f"config {exp.config_cls.__name__} (override with --set FIELD=VALUE):")
+    for f in describe_fields(exp.config_cls):
+        quick = f"  (--quick: {exp.quick[f['name']]!r})" if f["name"] in exp.quick else ""
+        rng = f"  in {f['range']}" if f["range"] else ""
+        typer.echo(f"  {f['name']}: {f['type']} = {f['default']!r}{quick}{rng}")
+        if f["description"]:
+            typer.echo(f"      {f['description']}")
 
 
 @app.command("run")

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import tomllib
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -107,6 +108,46 @@ def _format_error(cls: type, err: pydantic.ValidationError) -> str:
         else:
             parts.append(f"{name} = {e.get('input')!r}: {msg}")
     return f"invalid config for {cls.__name__}: " + "; ".join(parts)
+
+
+def describe_fields(cls: type[ExperimentConfig]) -> list[dict[str, Any]]:
+    """One dict per field of ``cls``: ``name``, ``type``, ``default``, ``range`` (from
+    ``ge``/``gt``/``le``/``lt`` constraints, e.g. ``"[1, inf)"``, or ``""``), ``description``."""
+    import annotated_types as at
+
+    rows = []
+    for name, info in cls.model_fields.items():
+        lo = hi = None
+        lo_open = hi_open = False
+        for m in info.metadata:
+            if isinstance(m, at.Ge):
+                lo = m.ge
+            elif isinstance(m, at.Gt):
+                lo, lo_open = m.gt, True
+            elif isinstance(m, at.Le):
+                hi = m.le
+            elif isinstance(m, at.Lt):
+                hi, hi_open = m.lt, True
+        rng = ""
+        if lo is not None or hi is not None:
+            from attnlab._validate import _interval
+
+            rng = _interval(lo, hi, lo_open, hi_open)
+        annotation = info.annotation
+        if typing.get_args(annotation) or not hasattr(annotation, "__name__"):
+            type_name = str(annotation).replace("typing.", "")
+        else:
+            type_name = annotation.__name__
+        rows.append(
+            {
+                "name": name,
+                "type": type_name,
+                "default": info.get_default(call_default_factory=True),
+                "range": rng,
+                "description": info.description or "",
+            }
+        )
+    return rows
 
 
 def load_toml_file(path: Path | str) -> dict[str, Any]:

@@ -128,5 +128,14 @@ def test_real_process_prints_no_traceback(tmp_path, python, subprocess_env):
 def test_help_lists_commands():
     res = invoke("--help")
     assert res.exit_code == 0
-    for cmd in ("list", "run", "sweep", "collect"):
+    for cmd in ("list", "show", "run", "sweep", "collect"):
         assert cmd in res.stdout
+
+
+def test_show_lists_fields_with_quick_values_and_ranges():
+    res = invoke("show", "demo-mean")
+    assert res.exit_code == 0, res.output
+    assert "n: int = 1000  (--quick: 100)  in [1, inf)" in res.stdout
+    assert "sleep_s: float = 0.0  in [0, 60]" in res.stdout
+    bad = invoke("show", "nope")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: unknown experiment 'nope'")

@@ -14,6 +14,7 @@ from attnlab.config import (
     ConfigError,
     ExperimentConfig,
     build_config,
+    describe_fields,
     load_toml_file,
     parse_overrides,
     parse_value,
@@ -205,3 +206,19 @@ def test_malformed_set_is_rejected(item):
 def test_duplicate_set_is_rejected():
     with pytest.raises(ConfigError, match="--set d given twice"):
         parse_overrides(["d=3", "d=4"])
+
+
+def test_describe_fields_reports_types_defaults_and_ranges():
+    rows = {r["name"]: r for r in describe_fields(SampleConfig)}
+    assert list(rows) == ["seed", "d", "theta", "lam", "mu", "method", "normalise", "ells"]
+    assert rows["d"] == {
+        "name": "d",
+        "type": "int",
+        "default": 100,
+        "range": "[2, inf)",
+        "description": "dimension",
+    }
+    assert rows["theta"]["range"] == "[0, 1]"
+    assert rows["lam"]["range"] == "(0, inf)"
+    assert rows["mu"]["range"] == "" and rows["ells"]["default"] == (0.5, 1.0)
+    assert rows["ells"]["type"] == "tuple[float, ...]"
