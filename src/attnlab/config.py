@@ -47,7 +47,9 @@ class ExperimentConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
-    seed: int = pydantic.Field(0, ge=0, description="root seed of every random stream")
+    seed: int = pydantic.Field(
+        0, ge=0, le=2**63 - 1, description="root seed of every random stream"
+    )
 
     @pydantic.model_validator(mode="after")
     def _no_nan(self) -> Self:

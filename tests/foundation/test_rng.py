@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlab._jax import jax
+from attnlab._validate import ParameterError
 from attnlab.rng import numpy_rng, replicate_keys, root_key, stream
 
 
@@ -84,3 +86,30 @@ def test_no_global_state():
     # drawing from one key twice gives the same numbers: nothing advances behind the scenes
     k = replicate_keys(2, 3)
     np.testing.assert_array_equal(_draws(k), _draws(k))
+
+
+@pytest.mark.parametrize(
+    ("call", "msg"),
+    [
+        (lambda: replicate_keys(-1, 3), "seed = -1 is out of range"),
+        (lambda: replicate_keys(2**63, 3), "seed = 9223372036854775808 is out of range"),
+        (lambda: replicate_keys(0, -1), "n = -1 is out of range"),
+        (lambda: replicate_keys(0, 2.5), "n = 2.5 must be an integer"),
+        (lambda: replicate_keys(0, 2, start=2**32 - 1), "start = 4294967295 is out of range"),
+        (lambda: stream(root_key(0), 3), "tag = 3 must be a string"),
+        (lambda: numpy_rng(-2), "seed = -2 is out of range"),
+        (lambda: numpy_rng(0, "a", -1), r"path\[1\] = -1 is out of range"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(call, msg):
+    with pytest.raises(ParameterError, match=msg):
+        call()
+
+
+def test_rng_works_inside_jit():
+    # the validation must not get in the way of traced seeds
+    f = jax.jit(lambda s: jax.random.normal(stream(root_key(s), "x"), (3,)))
+    np.testing.assert_array_equal(
+        np.asarray(f(5)), np.asarray(jax.random.normal(stream(root_key(5), "x"), (3,)))
+    )
+    assert replicate_keys(0, 0).shape == (0,)
