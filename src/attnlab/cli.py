@@ -104,7 +104,25 @@ def run_cmd(
         values.update(parse_overrides(set_ or []))
         cfg = exp.make_config(values, quick=quick)
         path = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
+    _echo_comparisons(path)
     typer.echo(str(path))
+
+
+def _echo_comparisons(path: Path) -> None:
+    """One line per theory-vs-simulation comparison of a stored run, then a tally."""
+    import json
+
+    comparisons = json.loads((path / "summary.json").read_text()).get("comparisons", [])
+    for c in comparisons:
+        where = f" [{c['where']}]" if c.get("where") else ""
+        status, op = ("PASS", "<=") if c["passed"] else ("FAIL", ">")
+        typer.echo(
+            f"  {status} {c['quantity']}{where}: theory {c['theory']:.6g}, "
+            f"simulation {c['simulation']:.6g}, |diff| {abs(c['difference']):.3g} "
+            f"{op} tol {c['tolerance']:.3g}"
+        )
+    n_pass = sum(c["passed"] for c in comparisons)
+    typer.echo(f"{n_pass}/{len(comparisons)} comparisons within tolerance")
 
 
 @app.command("sweep")

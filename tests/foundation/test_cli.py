@@ -25,6 +25,8 @@ def test_run_quick_with_overrides(tmp_path):
     assert res.exit_code == 0, res.output
     path = tmp_path / res.stdout.strip().splitlines()[-1].split("/")[-1]
     assert is_complete(path)
+    assert "PASS mean of estimates: theory 0.5, simulation " in res.stdout
+    assert "2/2 comparisons within tolerance" in res.stdout
     cfg = DemoMeanConfig.from_toml_file(path / "config.toml")
     assert (cfg.n, cfg.mu, cfg.n_seeds) == (30, 0.5, 50)  # n_seeds from the quick preset
     # a second run is skipped (resume), --force redoes it
