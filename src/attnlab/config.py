@@ -112,6 +112,10 @@ def _format_error(cls: type, err: pydantic.ValidationError) -> str:
     return f"invalid config for {cls.__name__}: " + "; ".join(parts)
 
 
+def _num(x: Any) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def describe_fields(cls: type[ExperimentConfig]) -> list[dict[str, Any]]:
     """One dict per field of ``cls``: ``name``, ``type``, ``default``, ``range`` (from
     ``ge``/``gt``/``le``/``lt`` constraints, e.g. ``"[1, inf)"``, or ``""``), ``description``."""
@@ -132,9 +136,13 @@ def describe_fields(cls: type[ExperimentConfig]) -> list[dict[str, Any]]:
                 hi, hi_open = m.lt, True
         rng = ""
         if lo is not None or hi is not None:
-            from attnlab._validate import _interval
-
-            rng = _interval(lo, hi, lo_open, hi_open)
+            rng = (
+                ("(" if lo is None or lo_open else "[")
+                + ("-inf" if lo is None else _num(lo))
+                + ", "
+                + ("inf" if hi is None else _num(hi))
+                + (")" if hi is None or hi_open else "]")
+            )
         annotation = info.annotation
         if typing.get_args(annotation) or not hasattr(annotation, "__name__"):
             type_name = str(annotation).replace("typing.", "")
