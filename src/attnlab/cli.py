@@ -1,9 +1,10 @@
 """The ``attnlab`` command line (typer).
 
-Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of the same
-shape). Errors in user input (a bad config value, an unknown experiment, a malformed ``--set``,
-an unreadable or invalid TOML file) are printed as ONE line ``error: ...`` with exit code 2 —
-never a traceback. Heavy modules (jax, pandas, dask) are imported inside the commands.
+Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of
+the same shape). Errors in user input (a bad config value, an unknown experiment, a malformed
+``--set``, an unreadable or invalid TOML file, an unreachable scheduler) are printed as ONE line
+``error: ...`` with exit code 2 — never a traceback. Heavy modules (jax, pandas, dask) are
+imported inside the commands.
 """
 
 from __future__ import annotations
