@@ -36,6 +36,10 @@ BASE = {"n_seeds": 4, "n": 25}
 GRID = {"mu": [0.0, 1.5], "seed": [0, 1]}
 
 
+def _files(d: Path) -> dict[str, bytes]:
+    return {name: (d / name).read_bytes() for name in ("config.toml", "summary.json")}
+
+
 def demo_tasks(out: Path, grid=GRID, base=BASE) -> list[Task]:
     return Sweep("demo-mean", grid, base, quick=True).tasks(out)
 
@@ -132,6 +136,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     import socket
 
     import dask
+    import distributed  # noqa: F401 - load its config defaults before overriding one of them
 
     with socket.socket() as s:  # a free port on 127.0.0.1 that nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -231,6 +236,14 @@ def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"2 points complete under {tmp_path / 'o'}" in res.stdout
     assert len(find_runs(tmp_path / "o")) == 2
+    # the process engine's results equal the local engine's, byte for byte
+    local = run_tasks(load_sweep_file(f).tasks(tmp_path / "local"), progress=False)
+    for d in local:
+        assert _files(d) == _files(tmp_path / "o" / d.name)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(d / "results.parquet"),
+            pd.read_parquet(tmp_path / "o" / d.name / "results.parquet"),
+        )
     runner = CliRunner()
     res = runner.invoke(app, ["collect", str(tmp_path / "o"), "--out", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output
@@ -243,13 +256,11 @@ def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
 
 
 # -- engine equivalence -------------------------------------------------------------------------
-def _files(d: Path) -> dict[str, bytes]:
-    return {name: (d / name).read_bytes() for name in ("config.toml", "summary.json")}
-
-
 def test_engines_give_identical_results(tmp_path):
+    # local vs dask (a LocalCluster); the process engine is compared in test_cli_sweep_and_collect
+    # and a real dask cluster in test_dask_cluster.py
     results = {}
-    for engine, workers in (("local", None), ("process", 2), ("dask", 1)):
+    for engine, workers in (("local", None), ("dask", 1)):
         dirs = run_tasks(
             demo_tasks(tmp_path / engine), engine=engine, workers=workers, progress=False
         )
@@ -258,13 +269,13 @@ def test_engines_give_identical_results(tmp_path):
         # a complete sweep is a no-op on every engine (no cluster is started for nothing)
         assert run_tasks(demo_tasks(tmp_path / engine), engine=engine, progress=False) == dirs
     ref = results["local"]
-    for engine in ("process", "dask"):
+    for engine in ("dask",):
         assert [d.name for d in results[engine]] == [d.name for d in ref]
         for a, b in zip(ref, results[engine], strict=True):
             assert _files(a) == _files(b), (engine, a.name)
             pd.testing.assert_frame_equal(
                 pd.read_parquet(a / "results.parquet"), pd.read_parquet(b / "results.parquet")
             )
-    # different engines ran in different processes
-    pids = {json.loads((d / MANIFEST).read_text())["pid"] for d in results["process"]}
+    # the dask points ran in worker processes, not here
+    pids = {json.loads((d / MANIFEST).read_text())["pid"] for d in results["dask"]}
     assert pids and all(p != json.loads((ref[0] / MANIFEST).read_text())["pid"] for p in pids)
