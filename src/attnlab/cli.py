@@ -1,8 +1,17 @@
-"""The ``attnlab`` command line (typer). Errors in user input are printed as one line."""
+"""The ``attnlab`` command line (typer).
+
+Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of
+the same shape). Errors in user input (a bad config value, an unknown experiment, a malformed
+``--set``, an unreadable or invalid TOML file, an unreachable scheduler) are printed as ONE line
+``error: ...`` with exit code 2 — never a traceback. Heavy modules (jax, pandas, dask) are
+imported inside the commands.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +22,7 @@ from attnlab._validate import ParameterError
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="attnlab: solvable models of attention, simulation vs theory.",
 )
 
@@ -22,43 +32,164 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn errors caused by user input into one ``error: ...`` line and exit code 2."""
+    try:
+        yield
+    except (ParameterError, FileNotFoundError) as err:  # ConfigError is a ParameterError
+        _fail(str(err))
+
+
+# options shared by several commands
+QuickOpt = Annotated[bool, typer.Option("--quick", help="small sizes (seconds)")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="override KEY=VALUE (TOML literal)")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="redo complete runs")]
+
+
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    names: Annotated[bool, typer.Option("--names", help="names only, one per line")] = False,
+) -> None:
     """Show every registered experiment with a one-line description."""
     from attnlab.registry import all_experiments
 
     for name, exp in all_experiments().items():
-        typer.echo(f"{name:32s} [{exp.family}] {exp.description}")
+        typer.echo(name if names else f"{name:32s} [{exp.family}] {exp.description}")
+
+
+@app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="experiment name (see `attnlab list`)")],
+) -> None:
+    """Show an experiment's config fields: type, default, --quick value, valid range."""
+    from attnlab.config import describe_fields
+    from attnlab.registry import get_experiment
+
+    with user_errors():
+        exp = get_experiment(name)
+    typer.echo(f"{exp.name} [{exp.family}]: {exp.description}")
+    typer.echo(f"config {exp.config_cls.__name__} (override with --set FIELD=VALUE):")
+    for f in describe_fields(exp.config_cls):
+        quick = f"  (--quick: {exp.quick[f['name']]!r})" if f["name"] in exp.quick else ""
+        rng = f"  in {f['range']}" if f["range"] else ""
+        typer.echo(f"  {f['name']}: {f['type']} = {f['default']!r}{quick}{rng}")
+        if f["description"]:
+            typer.echo(f"      {f['description']}")
 
 
 @app.command("run")
 def run_cmd(
     name: Annotated[str, typer.Argument(help="experiment name (see `attnlab list`)")],
-    quick: Annotated[bool, typer.Option("--quick", help="small sizes (seconds)")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override KEY=VALUE")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML config file")] = None,
+    quick: QuickOpt = False,
+    set_: SetOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of config fields")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="results root directory")] = Path("results"),
-    force: Annotated[bool, typer.Option("--force", help="redo a complete run")] = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Run one experiment and store it under OUT/<name>-<hash>/."""
-    import tomllib
+    """Run one experiment and store it under OUT/<name>-<hash>/.
 
-    from attnlab.config import parse_overrides
+    Config = defaults, then the --quick preset, then --config FILE, then each --set.
+    """
+    from attnlab.config import load_toml_file, parse_overrides
     from attnlab.registry import get_experiment
     from attnlab.store import run_experiment
 
-    try:
+    with user_errors():
         exp = get_experiment(name)
-        values = {}
-        if config is not None:
-            values.update(tomllib.loads(config.read_text()))
+        values = load_toml_file(config) if config is not None else {}
         values.update(parse_overrides(set_ or []))
         cfg = exp.make_config(values, quick=quick)
         path = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
-    except (ParameterError, FileNotFoundError, tomllib.TOMLDecodeError) as err:
-        _fail(str(err))
-    else:
-        typer.echo(str(path))
+    _echo_comparisons(path)
+    typer.echo(str(path))
+
+
+def _echo_comparisons(path: Path) -> None:
+    """One line per theory-vs-simulation comparison of a stored run, then a tally."""
+    import json
+
+    comparisons = json.loads((path / "summary.json").read_text()).get("comparisons", [])
+    for c in comparisons:
+        where = f" [{c['where']}]" if c.get("where") else ""
+        status, op = ("PASS", "<=") if c["passed"] else ("FAIL", ">")
+        typer.echo(
+            f"  {status} {c['quantity']}{where}: theory {c['theory']:.6g}, "
+            f"simulation {c['simulation']:.6g}, |diff| {abs(c['difference']):.3g} "
+            f"{op} tol {c['tolerance']:.3g}"
+        )
+    n_pass = sum(c["passed"] for c in comparisons)
+    typer.echo(f"{n_pass}/{len(comparisons)} comparisons within tolerance")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    file: Annotated[Path, typer.Argument(help="sweep TOML file (experiment, [base], [grid])")],
+    engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="dask scheduler address or scheduler file"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="processes (process engine, LocalCluster)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="root directory (default: the file's out)")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="start every point from the --quick preset")
+    ] = False,
+    force: ForceOpt = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run every point of a grid of one experiment (resumable: complete points are skipped)."""
+    from attnlab.sweep import Sweep, SweepError, load_sweep_file, run_tasks
+
+    with user_errors():
+        sweep = load_sweep_file(file)
+        if quick:
+            sweep = Sweep(sweep.experiment, sweep.grid, sweep.base, True, sweep.out)
+        tasks = sweep.tasks(out)
+        try:
+            dirs = run_tasks(
+                tasks,
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+                progress=progress,
+                force=force,
+            )
+        except SweepError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+    root = tasks[0].out if tasks else out
+    typer.echo(f"{len(set(dirs))} points complete under {root}")
+
+
+@app.command("collect")
+def collect_cmd(
+    directory: Annotated[Path, typer.Argument(help="directory holding run directories")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="FILE.parquet or FILE.csv (default DIR/collected.parquet)"),
+    ] = None,
+    summary: Annotated[
+        bool,
+        typer.Option("--summary", help="one row per run with summary numbers (not result rows)"),
+    ] = False,
+) -> None:
+    """Gather the complete runs under DIR into one table (config.<field> columns + results)."""
+    from attnlab.sweep import collect, write_table
+
+    with user_errors():
+        table = collect(directory, what="summary" if summary else "rows")
+        path = write_table(table, out if out is not None else directory / "collected.parquet")
+    n_runs = table["run"].nunique()
+    typer.echo(f"{len(table)} rows from {n_runs} runs -> {path}")
 
 
 def main() -> None:

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
+import typing
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import pydantic
@@ -44,7 +47,18 @@ class ExperimentConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
-    seed: int = pydantic.Field(0, ge=0, description="root seed of every random stream")
+    seed: int = pydantic.Field(
+        0, ge=0, le=2**63 - 1, description="root seed of every random stream"
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _no_nan(self) -> Self:
+        """NaN is never a meaningful setting (and breaks equality/hash round trips)."""
+        for name, value in self:
+            values = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(v, float) and math.isnan(v) for v in values):
+                raise ValueError(f"{name} = nan is not allowed (NaN is never a valid setting)")
+        return self
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +78,11 @@ class ExperimentConfig(pydantic.BaseModel):
             raise ConfigError(f"invalid TOML for {cls.__name__}: {err}") from None
         return build_config(cls, data)
 
+    @classmethod
+    def from_toml_file(cls, path: Path | str) -> Self:
+        """Read and validate a TOML file (e.g. a stored run's ``config.toml``)."""
+        return build_config(cls, load_toml_file(path))
+
     def config_hash(self) -> str:
         """Canonical sha256 hex digest of (class name, fields)."""
         payload = json.dumps(
@@ -82,13 +101,76 @@ def _format_error(cls: type, err: pydantic.ValidationError) -> str:
     parts = []
     fields = cls.model_fields  # type: ignore[attr-defined]
     for e in err.errors():
-        name = ".".join(str(p) for p in e["loc"]) or "<config>"
+        name = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown field {name!r} (valid fields: {', '.join(sorted(fields))})")
-            continue
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{name} = {e.get('input')!r}: {msg}")
+        elif not name:  # a model-level validator: its message names field and value itself
+            parts.append(msg)
+        else:
+            parts.append(f"{name} = {e.get('input')!r}: {msg}")
     return f"invalid config for {cls.__name__}: " + "; ".join(parts)
+
+
+def _num(x: Any) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def describe_fields(cls: type[ExperimentConfig]) -> list[dict[str, Any]]:
+    """One dict per field of ``cls``: ``name``, ``type``, ``default``, ``range`` (from
+    ``ge``/``gt``/``le``/``lt`` constraints, e.g. ``"[1, inf)"``, or ``""``), ``description``."""
+    import annotated_types as at
+
+    rows = []
+    for name, info in cls.model_fields.items():
+        lo = hi = None
+        lo_open = hi_open = False
+        for m in info.metadata:
+            if isinstance(m, at.Ge):
+                lo = m.ge
+            elif isinstance(m, at.Gt):
+                lo, lo_open = m.gt, True
+            elif isinstance(m, at.Le):
+                hi = m.le
+            elif isinstance(m, at.Lt):
+                hi, hi_open = m.lt, True
+        rng = ""
+        if lo is not None or hi is not None:
+            rng = (
+                ("(" if lo is None or lo_open else "[")
+                + ("-inf" if lo is None else _num(lo))
+                + ", "
+                + ("inf" if hi is None else _num(hi))
+                + (")" if hi is None or hi_open else "]")
+            )
+        annotation = info.annotation
+        if typing.get_args(annotation) or not hasattr(annotation, "__name__"):
+            type_name = str(annotation).replace("typing.", "")
+        else:
+            type_name = annotation.__name__
+        rows.append(
+            {
+                "name": name,
+                "type": type_name,
+                "default": info.get_default(call_default_factory=True),
+                "range": rng,
+                "description": info.description or "",
+            }
+        )
+    return rows
+
+
+def load_toml_file(path: Path | str) -> dict[str, Any]:
+    """The table of a TOML file, or a one-line :class:`ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
 
 
 def build_config(cls: type[C], values: Mapping[str, Any]) -> C:
@@ -109,11 +191,17 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["d=400", "theta=0.25"]`` -> ``{"d": 400, "theta": 0.25}`` (one-line error if malformed)."""
+    """``["d=400", "theta=0.25"]`` -> ``{"d": 400, "theta": 0.25}`` (one-line error if malformed).
+
+    A key given twice is an error (ambiguous); an empty value is an error (use the default by
+    leaving the key out)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
+        if key in out:
+            raise ConfigError(f"--set {key} given twice ({out[key]!r} and {value!r})")
+        out[key] = parse_value(value)
     return out

@@ -8,23 +8,33 @@
     <figure>.png/.pdf each figure of the experiment's plot function
     manifest.json     versions, git revision, seeds, timings, file list — written LAST
 
-Every file is written to a temporary name in the same directory and renamed into place
-(``os.replace`` is atomic on POSIX), so an interrupted run never leaves a half file. A
-directory is *complete* iff its ``manifest.json`` exists; re-running a complete directory is a
-no-op unless ``force=True``, and an incomplete one is redone.
+Every file is written to a temporary name in the same directory (``.<name>.<random>.tmp``) and
+renamed into place (``os.replace`` is atomic on POSIX), so an interrupted run never leaves a half
+file under a final name. A directory is *complete* iff its ``manifest.json`` exists; re-running a
+complete directory is a no-op unless ``force=True``, and an incomplete one is redone (its stale
+temp files are removed first).
+
+Concurrency: the whole run of a directory happens under an exclusive ``flock`` on
+``<dir>/.lock`` (released by the kernel if the process dies, even by SIGKILL), so two workers
+racing on the same point — e.g. a dask task re-executed after its worker was presumed dead —
+run one after the other: the second finds the directory complete and skips it. Where ``flock``
+is unavailable (non-POSIX) the atomic renames + manifest-last rule still guarantee that every
+file present is whole and that ``manifest.json`` appears only after all others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,6 +43,7 @@ from attnlab.config import ExperimentConfig
 from attnlab.registry import Experiment, Result, get_experiment
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 _PACKAGES = (
     "attnlab",
     "numpy",
@@ -106,8 +117,11 @@ def atomic_save_figure(path_stem: Path, fig: Any) -> list[str]:
 
 # -- provenance -------------------------------------------------------------------------------
 def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    """Versions of python, attnlab (from the imported source) and the key dependencies."""
+    import attnlab
+
+    out = {"python": platform.python_version(), "attnlab": attnlab.__version__}
+    for name in _PACKAGES[1:]:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -155,7 +169,31 @@ def run_dir(out: Path, name: str, config: ExperimentConfig) -> Path:
 
 
 def is_complete(path: Path) -> bool:
+    """A run directory is complete iff its manifest (written last) exists."""
     return (Path(path) / MANIFEST).is_file()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path/.lock`` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files left by an interrupted writer (only called while holding the lock)."""
+    for tmp in path.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def run_experiment(
@@ -183,9 +221,21 @@ def run_experiment(
             log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
         return path
     path.mkdir(parents=True, exist_ok=True)
-    if force:
+    with _locked(path):
+        if is_complete(path) and not force:  # finished by a concurrent worker meanwhile
+            if log:
+                log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
+            return path
         (path / MANIFEST).unlink(missing_ok=True)
+        _remove_stale_temp_files(path)
+        t_run = _run_into(exp, config, path, plots=plots)
+    if log:
+        log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
+    return path
 
+
+def _run_into(exp: Experiment, config: ExperimentConfig, path: Path, *, plots: bool) -> float:
+    """Run and write every file, manifest last; return the run time in seconds."""
     started = time.time()
     t0 = time.perf_counter()
     result: Result = exp.run(config)
@@ -221,17 +271,22 @@ def run_experiment(
         "versions": package_versions(),
         "git_revision": git_revision(),
         "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
         "devices": jax_devices(),
         "argv": sys.argv,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "timings_s": {"run": round(t_run, 3), "plot": round(t_plot, 3)},
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timings_s": {
+            "run": round(t_run, 3),
+            "plot": round(t_plot, 3),
+            "total": round(time.time() - started, 3),
+        },
         "files": files + figures,
         "figures": figures,
     }
     atomic_write_json(path / MANIFEST, manifest)
-    if log:
-        log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
-    return path
+    return t_run
 
 
 def load_run(path: Path | str) -> dict[str, Any]:

@@ -16,6 +16,12 @@ class DemoMeanConfig(ExperimentConfig):
     n: int = Field(1000, ge=1, description="draws per replicate")
     mu: float = Field(0.0, description="true mean")
     n_seeds: int = Field(200, ge=2, description="replicates")
+    sleep_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="extra seconds the run sleeps (to exercise sweep engines and worker loss)",
+    )
 
 
 def _plot(result: Result, config: DemoMeanConfig) -> dict:
@@ -40,8 +46,13 @@ def _plot(result: Result, config: DemoMeanConfig) -> dict:
     plot=_plot,
 )
 def run_demo_mean(config: DemoMeanConfig) -> Result:
+    import time
+
     from attnlab.demo import sample_means
     from attnlab.rng import replicate_keys
+
+    if config.sleep_s:
+        time.sleep(config.sleep_s)
 
     means = np.asarray(
         sample_means(replicate_keys(config.seed, config.n_seeds), n=config.n, mu=config.mu)

@@ -1,0 +1,89 @@
+"""Experiment registry: discovery of family subpackages, registration rules, `attnlab list`."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+from typer.testing import CliRunner
+
+from attnlab._validate import ParameterError
+from attnlab.cli import app
+from attnlab.config import ConfigError, ExperimentConfig
+from attnlab.registry import (
+    _REGISTRY,
+    Comparison,
+    Result,
+    all_experiments,
+    experiment,
+    get_experiment,
+)
+
+
+class TinyConfig(ExperimentConfig):
+    n: int = pydantic.Field(10, ge=1)
+
+
+def test_demo_family_is_discovered():
+    exps = all_experiments()
+    assert "demo-mean" in exps
+    demo = exps["demo-mean"]
+    assert demo.family == "demo"
+    assert demo.description and "\n" not in demo.description
+    assert demo.plot is not None
+    # quick preset applied on top of the full-size defaults, overrides on top of it
+    assert demo.make_config().n == 1000
+    assert demo.make_config(quick=True).n == 100
+    assert demo.make_config({"n": 7}, quick=True).n == 7
+
+
+def test_every_registered_experiment_is_well_formed():
+    for name, exp in all_experiments().items():
+        assert exp.name == name
+        assert issubclass(exp.config_cls, ExperimentConfig)
+        assert exp.description.strip() and "\n" not in exp.description
+        exp.make_config(quick=True)  # the quick preset is a valid config
+
+
+def test_unknown_experiment_lists_known_ones():
+    with pytest.raises(ParameterError, match="unknown experiment 'nope'; known: .*demo-mean"):
+        get_experiment("nope")
+
+
+def test_registration_rules():
+    def run(config):
+        return Result(table=None)
+
+    try:
+        experiment("test-tiny", config=TinyConfig, description="tiny", family="test")(run)
+        assert get_experiment("test-tiny").family == "test"
+
+        def other(config):
+            return Result(table=None)
+
+        with pytest.raises(ValueError, match="already registered"):
+            experiment("test-tiny", config=TinyConfig, description="x")(other)
+        with pytest.raises(ConfigError, match="n = 0"):
+            experiment("test-bad-quick", config=TinyConfig, description="x", quick={"n": 0})(run)
+        assert "test-bad-quick" not in _REGISTRY
+    finally:
+        _REGISTRY.pop("test-tiny", None)
+
+
+def test_comparison_pass_flag():
+    ok = Comparison("q", theory=1.0, simulation=1.05, tolerance=0.1)
+    bad = Comparison("q", theory=1.0, simulation=1.2, tolerance=0.1)
+    assert ok.passed and not bad.passed
+    d = bad.to_dict()
+    assert d["passed"] is False
+    assert d["difference"] == pytest.approx(0.2)
+
+
+def test_cli_list_shows_every_experiment():
+    res = CliRunner().invoke(app, ["list"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == len(all_experiments())
+    demo = next(line for line in lines if line.startswith("demo-mean"))
+    assert "[demo]" in demo and "sample mean" in demo
+    names = CliRunner().invoke(app, ["list", "--names"]).output.split()
+    assert names == list(all_experiments())

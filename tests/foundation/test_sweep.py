@@ -1,0 +1,281 @@
+"""Sweeps: grid expansion, sweep files, resume, failures, collect, engine equivalence."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from attnlab._validate import ParameterError
+from attnlab.cli import app
+from attnlab.config import ConfigError, ExperimentConfig
+from attnlab.registry import _REGISTRY, Result, experiment
+from attnlab.store import MANIFEST, is_complete
+from attnlab.sweep import (
+    Sweep,
+    SweepError,
+    Task,
+    collect,
+    expand_grid,
+    find_runs,
+    load_sweep_file,
+    parse_sweep,
+    run_tasks,
+    write_table,
+)
+
+# mu and seed change no array shape: every point reuses the compiled code of the first
+BASE = {"n_seeds": 4, "n": 25}
+GRID = {"mu": [0.0, 1.5], "seed": [0, 1]}
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {name: (d / name).read_bytes() for name in ("config.toml", "summary.json")}
+
+
+def demo_tasks(out: Path, grid=GRID, base=BASE) -> list[Task]:
+    return Sweep("demo-mean", grid, base, quick=True).tasks(out)
+
+
+# -- grid and sweep files -----------------------------------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(
+    st.dictionaries(
+        st.text("abcdefgh", min_size=1, max_size=3),
+        st.lists(st.integers(), min_size=1, max_size=4),
+        max_size=4,
+    )
+)
+def test_expand_grid_is_the_cartesian_product(grid):
+    points = expand_grid(grid)
+    expected = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    assert points == expected
+    n = 1
+    for values in grid.values():
+        n *= len(values)
+    assert len(points) == n
+    assert all(list(p) == list(grid) for p in points)
+
+
+def test_expand_grid_order_last_key_fastest():
+    assert expand_grid({"a": [1, 2], "b": [3, 4]}) == [
+        {"a": 1, "b": 3},
+        {"a": 1, "b": 4},
+        {"a": 2, "b": 3},
+        {"a": 2, "b": 4},
+    ]
+    assert expand_grid({}) == [{}]
+
+
+@pytest.mark.parametrize(
+    ("grid", "msg"),
+    [({"n": 3}, "grid.n = 3: must be a list"), ({"n": []}, "grid.n = []: must list at least one")],
+)
+def test_expand_grid_errors(grid, msg):
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+        expand_grid(grid)
+
+
+@pytest.mark.parametrize(
+    ("data", "msg"),
+    [
+        ({"experiment": "demo-mean", "gird": {}}, "unknown key(s) 'gird'"),
+        ({"grid": {"n": [1]}}, "experiment = None: must name a registered experiment"),
+        ({"experiment": "demo-mean", "quick": "yes"}, "quick = 'yes': must be true or false"),
+        ({"experiment": "demo-mean", "base": {"n": 1}, "grid": {"n": [2]}}, "n in both"),
+        ({"experiment": "demo-mean", "grid": [1]}, "grid must be a table"),
+        ({"experiment": "demo-mean", "out": 3}, "out = 3: must be a path string"),
+    ],
+)
+def test_parse_sweep_errors(data, msg):
+    with pytest.raises(ConfigError) as info:
+        parse_sweep(data, source="s.toml")
+    assert msg in str(info.value) and str(info.value).startswith("s.toml: ")
+
+
+def test_load_sweep_file(tmp_path):
+    f = tmp_path / "grid.toml"
+    f.write_text(
+        'experiment = "demo-mean"\nquick = true\n[base]\nn_seeds = 4\n[grid]\nn = [5, 50]\n'
+    )
+    sweep = load_sweep_file(f)
+    assert sweep.out == Path("results") / "grid"
+    tasks = sweep.tasks(tmp_path / "o")
+    assert tasks == [
+        Task("demo-mean", {"n_seeds": 4, "n": 5}, True, tmp_path / "o"),
+        Task("demo-mean", {"n_seeds": 4, "n": 50}, True, tmp_path / "o"),
+    ]
+    assert tasks[0].config().n_seeds == 4 and tasks[1].config().n == 50
+
+
+def test_invalid_point_fails_before_any_work(tmp_path):
+    tasks = demo_tasks(tmp_path, grid={"n": [5, 0]})
+    with pytest.raises(ConfigError, match="n = 0: Input should be greater than or equal to 1"):
+        run_tasks(tasks, progress=False)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_engine_and_option_validation(tmp_path):
+    tasks = demo_tasks(tmp_path)
+    with pytest.raises(ParameterError, match="engine = 'ray' is not one of"):
+        run_tasks(tasks, engine="ray")
+    with pytest.raises(ParameterError, match="scheduler = .* only used by engine 'dask'"):
+        run_tasks(tasks, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(ParameterError, match="workers = 0 is out of range"):
+        run_tasks(tasks, engine="process", workers=0)
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path):
+    import socket
+
+    import dask
+    import distributed  # noqa: F401 - load its config defaults before overriding one of them
+
+    with socket.socket() as s:  # a free port on 127.0.0.1 that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ParameterError, match=rf"scheduler = 'tcp://127.0.0.1:{port}': cannot"):
+            run_tasks(
+                demo_tasks(tmp_path),
+                engine="dask",
+                scheduler=f"tcp://127.0.0.1:{port}",
+                progress=False,
+            )
+
+
+# -- running, resume, failures ------------------------------------------------------------------
+def test_local_sweep_resume_force_and_duplicates(tmp_path):
+    tasks = demo_tasks(tmp_path)
+    dirs = run_tasks(tasks + tasks[:1], progress=False)  # a duplicate point runs once
+    assert len(dirs) == 5 and dirs[4] == dirs[0] and len(set(dirs)) == 4
+    assert sorted(dirs[:4]) == find_runs(tmp_path)
+    stamps = {d: (d / MANIFEST).read_text() for d in dirs}
+    # resume: an incomplete point (manifest removed) is redone, complete ones are skipped
+    (dirs[1] / MANIFEST).unlink()
+    assert run_tasks(tasks, progress=False) == dirs[:4]
+    for d in (dirs[0], dirs[2], dirs[3]):
+        assert (d / MANIFEST).read_text() == stamps[d]
+    assert is_complete(dirs[1])
+    run_tasks(tasks[:1], progress=True, force=True)
+    assert (dirs[0] / MANIFEST).read_text() != stamps[dirs[0]]
+
+
+class FlakyConfig(ExperimentConfig):
+    k: int = 0
+
+
+@pytest.fixture
+def flaky():
+    def run(config):
+        if config.k == 1:
+            raise RuntimeError("k = 1 is cursed")
+        return Result(table=pd.DataFrame({"k": [config.k]}), summary={"k": config.k})
+
+    experiment("test-flaky", config=FlakyConfig, description="fails at k=1", family="test")(run)
+    yield "test-flaky"
+    _REGISTRY.pop("test-flaky", None)
+
+
+def test_failing_point_does_not_stop_the_others(tmp_path, flaky):
+    tasks = Sweep(flaky, {"k": [0, 1, 2]}).tasks(tmp_path)
+    with pytest.raises(SweepError, match=r"1 of 3 tasks failed: .*RuntimeError: k = 1 is cursed"):
+        run_tasks(tasks, progress=False)
+    done = [t.run_dir() for t in tasks]
+    assert [is_complete(d) for d in done] == [True, False, True]
+
+
+# -- collect ------------------------------------------------------------------------------------
+def test_collect_rows_and_summary(tmp_path):
+    dirs = run_tasks(demo_tasks(tmp_path / "s"), progress=False)
+    rows = collect(tmp_path / "s")
+    assert len(rows) == 4 * BASE["n_seeds"]
+    assert {"experiment", "run", "config_hash", "config.mu", "config.seed", "seed", "mean"} <= set(
+        rows.columns
+    )
+    # each run's rows carry its config: the sample means of a point scatter around its mu
+    # (each is N(mu, 1/n); the mean of n_seeds of them has sd 1/sqrt(n n_seeds): 6 sd bound)
+    for (mu, _seed), group in rows.groupby(["config.mu", "config.seed"]):
+        assert len(group) == BASE["n_seeds"] and (group["config.n"] == BASE["n"]).all()
+        assert abs(group["mean"].mean() - mu) < 6 / (BASE["n"] * BASE["n_seeds"]) ** 0.5
+    summary = collect(tmp_path / "s", what="summary")
+    assert len(summary) == 4 and summary["all_passed"].all()
+    assert sorted(summary["run"]) == sorted(d.name for d in dirs)
+    for d in dirs:
+        row = summary[summary["run"] == d.name].iloc[0]
+        assert row["summary.mean"] == json.loads((d / "summary.json").read_text())["mean"]
+    for suffix in ("parquet", "csv"):
+        path = write_table(summary, tmp_path / f"t.{suffix}")
+        back = pd.read_parquet(path) if suffix == "parquet" else pd.read_csv(path)
+        pd.testing.assert_frame_equal(back, summary, check_exact=False, rtol=1e-15)
+    with pytest.raises(ParameterError, match=r"must end in \.parquet or \.csv"):
+        write_table(summary, tmp_path / "t.xlsx")
+
+
+def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
+    f = tmp_path / "g.toml"
+    f.write_text(
+        f'experiment = "demo-mean"\nout = "{tmp_path / "o"}"\n[base]\nn_seeds = 3\n[grid]\nn = [4, 8]\n'
+    )
+    # a real `python -m attnlab` process spawning a worker process (the __main__ guard matters)
+    res = subprocess.run(
+        [python, "-m", "attnlab", "sweep", str(f), "--quick", "--engine", "process"]
+        + ["--workers", "1", "--no-progress"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"2 points complete under {tmp_path / 'o'}" in res.stdout
+    assert len(find_runs(tmp_path / "o")) == 2
+    # the process engine's results equal the local engine's, byte for byte
+    local = run_tasks(load_sweep_file(f).tasks(tmp_path / "local"), progress=False)
+    for d in local:
+        assert _files(d) == _files(tmp_path / "o" / d.name)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(d / "results.parquet"),
+            pd.read_parquet(tmp_path / "o" / d.name / "results.parquet"),
+        )
+    runner = CliRunner()
+    res = runner.invoke(app, ["collect", str(tmp_path / "o"), "--out", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0, res.output
+    assert "6 rows from 2 runs" in res.stdout
+    assert sorted(pd.read_csv(tmp_path / "c.csv")["config.n"].unique()) == [4, 8]
+    res = runner.invoke(app, ["collect", str(tmp_path / "o"), "--summary"])
+    assert res.exit_code == 0 and (tmp_path / "o" / "collected.parquet").is_file()
+    res = runner.invoke(app, ["sweep", str(f), "--engine", "ray"])
+    assert res.exit_code == 2 and "engine = 'ray' is not one of" in res.stderr
+
+
+# -- engine equivalence -------------------------------------------------------------------------
+def test_engines_give_identical_results(tmp_path):
+    # local vs dask (a LocalCluster); the process engine is compared in test_cli_sweep_and_collect
+    # and a real dask cluster in test_dask_cluster.py
+    results = {}
+    for engine, workers in (("local", None), ("dask", 1)):
+        dirs = run_tasks(
+            demo_tasks(tmp_path / engine), engine=engine, workers=workers, progress=False
+        )
+        assert all(is_complete(d) for d in dirs)
+        results[engine] = dirs
+        # a complete sweep is a no-op on every engine (no cluster is started for nothing)
+        assert run_tasks(demo_tasks(tmp_path / engine), engine=engine, progress=False) == dirs
+    ref = results["local"]
+    for engine in ("dask",):
+        assert [d.name for d in results[engine]] == [d.name for d in ref]
+        for a, b in zip(ref, results[engine], strict=True):
+            assert _files(a) == _files(b), (engine, a.name)
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(a / "results.parquet"), pd.read_parquet(b / "results.parquet")
+            )
+    # the dask points ran in worker processes, not here
+    pids = {json.loads((d / MANIFEST).read_text())["pid"] for d in results["dask"]}
+    assert pids and all(p != json.loads((ref[0] / MANIFEST).read_text())["pid"] for p in pids)
