@@ -88,9 +88,7 @@ def reproduce_cmd(
         Path | None,
         typer.Option("--out", help="results root [default: results/quick or results/full]"),
     ] = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="local | process | dask")
-    ] = "local",
+    engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="dask scheduler address (--engine dask)")
     ] = None,
