@@ -243,6 +243,7 @@ def read_run(out: Path, rel: str, record: dict[str, Any] | None = None) -> RunVi
     if failure is not None or record.get("status") == "crashed":
         failure = failure or {}
         view.status = "crashed"
+        view.experiment = str(failure.get("experiment") or view.experiment)
         view.description = str(failure.get("description", ""))
         view.family = str(failure.get("family", view.family))
         view.error = str(failure.get("error") or record.get("error") or "crashed")
