@@ -99,6 +99,10 @@ def reproduce_cmd(
     strict: Annotated[
         bool, typer.Option("--strict", help="also exit 1 if a comparison is outside tolerance")
     ] = False,
+    gallery: Annotated[
+        Path | None,
+        typer.Option("--gallery", help="also write this Markdown gallery (e.g. docs/gallery.md)"),
+    ] = None,
 ) -> None:
     """Run every registered experiment (resumable), then write OUT/report.html and report.md.
 
@@ -107,6 +111,9 @@ def reproduce_cmd(
     """
     from attnlab.report import collect, reproduce
     from attnlab.report._render import fmt_seconds
+
+    if gallery is not None and gallery.suffix.lower() != ".md":
+        _fail(f"--gallery expects a Markdown file path (*.md), got {str(gallery)!r}")
 
     try:
         outcome = reproduce(
@@ -133,5 +140,9 @@ def reproduce_cmd(
         typer.echo(f"crashed: {rec.experiment}: {rec.error}", err=True)
     typer.echo(f"report: {outcome.report_html}")
     typer.echo(f"report: {outcome.report_md}")
+    if gallery is not None:
+        from attnlab.report import write_gallery
+
+        typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
     if outcome.crashed or (strict and n_fail):
         raise typer.Exit(1)

@@ -280,3 +280,21 @@ def test_engine_hands_tasks_to_run_tasks(register, fakes, tmp_path: Path, monkey
     status = {r.experiment: (r.status, r.error) for r in again.records}
     assert status["eng-1"] == ("skipped", None) and status["eng-2"] == ("skipped", None)
     assert status["eng-3"] == ("crashed", "RuntimeError: worker lost")
+
+
+def test_cli_writes_a_gallery_with_copied_figures(demo_copy: Path, tmp_path: Path) -> None:
+    md = tmp_path / "docs" / "gallery.md"
+    (tmp_path / "docs" / "gallery").mkdir(parents=True)
+    (tmp_path / "docs" / "gallery" / "stale--old.png").write_bytes(b"x")
+    args = ["reproduce", "--only", "demo", "--out", str(demo_copy), "--gallery", str(md)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    text = md.read_text()
+    assert "## demo" in text and "### demo-mean" in text and "2/2 comparisons" in text
+    assert "![demo-mean: histogram](gallery/demo-mean--histogram.png)" in text
+    copied = md.parent / "gallery" / "demo-mean--histogram.png"
+    (run,) = run_dirs(demo_copy)
+    assert copied.read_bytes() == (run / "histogram.png").read_bytes()
+    assert not (md.parent / "gallery" / "stale--old.png").exists()
+    res = runner.invoke(app, [*args[:-1], str(tmp_path / "gallery.txt")])
+    assert res.exit_code == 2 and "--gallery expects a Markdown file" in res.output

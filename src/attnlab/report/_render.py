@@ -460,3 +460,52 @@ def write_report(out: Path | str) -> tuple[Path, Path]:
     atomic_write_text(html_path, render_html(data))
     atomic_write_text(md_path, render_markdown(data))
     return html_path, md_path
+
+
+def write_gallery(out: Path | str, markdown: Path | str) -> Path:
+    """Copy every figure of the complete runs under ``out`` next to ``markdown`` and write it.
+
+    The PNGs go to ``<markdown dir>/gallery/<experiment>--<figure>.png`` (stale ones there are
+    replaced); ``markdown`` (e.g. ``docs/gallery.md``) shows them per family, under the family's
+    model summary, each with its experiment's description and comparisons passed. Meant to be
+    committed, so the README can show the figures without running anything.
+    """
+    import shutil
+
+    from attnlab.store import atomic_write_text
+
+    data = collect(out)
+    markdown = Path(markdown)
+    images = markdown.parent / "gallery"
+    images.mkdir(parents=True, exist_ok=True)
+    for old in images.glob("*--*.png"):
+        old.unlink()
+    lines = [
+        "# Gallery",
+        "",
+        f"Figures of `attnlab reproduce` ({data.mode} mode): theory (solid black lines) against "
+        "simulation (markers, mean ± sd over seeds). Regenerate with "
+        f"`attnlab reproduce --{'full' if data.mode == 'full' else 'quick'} "
+        f"--gallery {markdown.as_posix()}`.",
+        "",
+    ]
+    for family, runs in data.by_family().items():
+        ok = [v for v in runs if v.status == "ok" and v.figures]
+        if not ok:
+            continue
+        summary = data.families.get(family, "").replace("``", "`")
+        lines += [f"## {family}", "", f"> {summary}", ""]
+        for v in ok:
+            lines += [
+                f"### {v.experiment}",
+                "",
+                f"{v.description} — {v.n_passed}/{len(v.rows)} comparisons within tolerance.",
+                "",
+            ]
+            for png in v.figures:
+                stem = png.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                name = f"{v.experiment}--{stem}.png"
+                shutil.copyfile(Path(out) / png, images / name)
+                lines += [f"![{v.experiment}: {stem}](gallery/{quote(name)})", ""]
+    atomic_write_text(markdown, "\n".join(lines).rstrip() + "\n")
+    return markdown
