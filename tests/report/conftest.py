@@ -161,8 +161,8 @@ def chromium() -> str:
         pytest.skip("no Chromium found and no apt-get to install it with")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd, timeout in (
-        (["apt-get", "update", "-qq"], 300),
-        (["apt-get", "install", "-y", "-qq", "chromium"], 900),
+        (["apt-get", "update", "-qq"], 180),
+        (["apt-get", "install", "-y", "-qq", "chromium"], 420),
     ):
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

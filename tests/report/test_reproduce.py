@@ -298,3 +298,33 @@ def test_cli_writes_a_gallery_with_copied_figures(demo_copy: Path, tmp_path: Pat
     assert not (md.parent / "gallery" / "stale--old.png").exists()
     res = runner.invoke(app, [*args[:-1], str(tmp_path / "gallery.txt")])
     assert res.exit_code == 2 and "--gallery expects a Markdown file" in res.output
+
+
+def test_engine_errors_are_split_per_run(register, fakes, tmp_path: Path, monkeypatch) -> None:
+    """A SweepError listing several failed runs gives each run its own error line."""
+    exps = [register(fakes.make(f"split-{i}", "splitfam", quick={"n": i + 1})) for i in range(3)]
+    dirs = {}
+    for e in exps:
+        from attnlab.store import run_dir
+
+        dirs[e.name] = run_dir(tmp_path, e.name, e.make_config({}, quick=True)).name
+
+    class SweepError(RuntimeError):
+        pass
+
+    def run_tasks(tasks, **kwargs):
+        raise SweepError(
+            f"2 of 3 tasks failed: {dirs['split-0']} ({{}}): ValueError: nan in q | "
+            f"{dirs['split-2']} ({{}}): KilledWorker: lost"
+        )
+
+    mod = _fake_sweep([])
+    mod.run_tasks = run_tasks
+    monkeypatch.setitem(sys.modules, "attnlab.sweep", mod)
+    outcome = reproduce(engine="process", only=["splitfam"], out=tmp_path, progress=False)
+    errors = {r.experiment: r.error for r in outcome.records}
+    assert errors["split-0"] == "ValueError: nan in q"
+    assert errors["split-2"] == "KilledWorker: lost"
+    assert errors["split-1"].startswith("SweepError: 2 of 3 tasks failed")
+    with pytest.raises(ParameterError, match="only used by engine 'dask'"):
+        reproduce(engine="process", scheduler="tcp://x:1", out=tmp_path, progress=False)

@@ -104,11 +104,16 @@ def _clear_failure(path: Path) -> None:
     (path / TRACEBACK).unlink(missing_ok=True)
 
 
-def _record_failure(path: Path, exp: Experiment, err: BaseException, tb: str) -> str:
+def _error_line(err: BaseException) -> str:
+    """``"ValueError: first line of the message"``."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def _record_failure(path: Path, exp: Experiment, line: str, tb: str) -> str:
+    """Write ``failure.json`` (one line) + ``traceback.txt`` into the run directory."""
     from attnlab.store import atomic_write_json, atomic_write_text
 
-    first = (str(err).strip().splitlines() or [""])[0]
-    line = f"{type(err).__name__}: {first}" if first else type(err).__name__
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path / TRACEBACK, tb)
     atomic_write_json(
@@ -222,7 +227,7 @@ def _run_local(
             try:
                 run_experiment(exp, cfg, out=out, force=force)
             except Exception as err:
-                line = _record_failure(path, exp, err, traceback.format_exc())
+                line = _record_failure(path, exp, _error_line(err), traceback.format_exc())
                 rec = RunRecord(
                     exp.name, exp.family, rel, "crashed", time.perf_counter() - t0, line
                 )
@@ -272,6 +277,8 @@ def _run_engine(
             progress=progress,
             force=force,
         )
+    except ParameterError:
+        raise
     except Exception as err:  # keep what completed; report the rest as crashed
         engine_error = (err, traceback.format_exc())
     wall = round(time.perf_counter() - t0, 3)
@@ -283,16 +290,29 @@ def _run_engine(
             rec = RunRecord(exp.name, exp.family, rel, status, 0.0 if was_complete else wall)
         else:
             if engine_error is not None:
-                err, tb = engine_error
+                line, tb = _task_error(engine_error[0], path.name), engine_error[1]
             else:
-                err = RuntimeError(f"the {engine} engine returned without completing this run")
-                tb = str(err)
-            line = _record_failure(path, exp, err, tb)
+                line = f"the {engine} engine returned without completing this run"
+                tb = line + "\n"
+            line = _record_failure(path, exp, line, tb)
             rec = RunRecord(exp.name, exp.family, rel, "crashed", wall, line)
         records.append(rec)
         if log is not None:
             log(_line(rec, out))
     return records
+
+
+def _task_error(err: BaseException, dirname: str) -> str:
+    """This run's error line: its part of a ``SweepError`` message (which lists failures as
+    ``"<dir> (<overrides>): <error> | ..."``), else the exception's own line."""
+    text = str(err)
+    start = text.find(f"{dirname} (")
+    if start >= 0:
+        part = text[start:].split(" | ", 1)[0]
+        _, sep, message = part.partition("): ")
+        if sep and message.strip():
+            return message.strip()
+    return _error_line(err)
 
 
 def reproduce(
@@ -319,6 +339,8 @@ def reproduce(
     Never raises for a crashing experiment: see :attr:`ReproduceOutcome.crashed`.
     """
     engine = check_choice("engine", engine, ENGINES)
+    if scheduler is not None and engine != "dask":
+        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
     if workers is not None and int(workers) < 1:
         raise ParameterError(f"workers = {workers!r} is out of range: must be >= 1")
     exps = select_experiments(only)
