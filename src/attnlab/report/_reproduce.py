@@ -287,7 +287,10 @@ def _run_engine(
         rel = path.relative_to(out).as_posix()
         if is_complete(path):
             status = "skipped" if was_complete else "ran"
+            # the worker's compute time (run + plot) from the manifest: runs overlap in time
             rec = RunRecord(exp.name, exp.family, rel, status, 0.0 if was_complete else wall)
+            if not was_complete:
+                rec.wall_s = _stored_seconds(path, default=wall)
         else:
             if engine_error is not None:
                 line, tb = _task_error(engine_error[0], path.name), engine_error[1]
@@ -297,9 +300,25 @@ def _run_engine(
             line = _record_failure(path, exp, line, tb)
             rec = RunRecord(exp.name, exp.family, rel, "crashed", wall, line)
         records.append(rec)
-        if log is not None:
-            log(_line(rec, out))
+        _emit(_line(rec, out), log=log, console=progress)
     return records
+
+
+def _stored_seconds(path: Path, *, default: float) -> float:
+    try:
+        timings = json.loads((path / "manifest.json").read_text()).get("timings_s", {})
+        return round(float(sum(timings.values())), 3)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return default
+
+
+def _emit(line: str, *, log: Callable[[str], None] | None, console: bool) -> None:
+    if log is not None:
+        log(line)
+    elif console:
+        from rich.console import Console
+
+        Console(stderr=True).print(line, markup=False, highlight=False)
 
 
 def _task_error(err: BaseException, dirname: str) -> str:
