@@ -483,10 +483,16 @@ def write_gallery(out: Path | str, markdown: Path | str) -> Path:
     lines = [
         "# Gallery",
         "",
-        f"Figures of `attnlab reproduce` ({data.mode} mode): theory (solid black lines) against "
-        "simulation (markers, mean ± sd over seeds). Regenerate with "
+        f"Figures of `attnlab reproduce` ({data.mode} mode): theory as solid black lines, "
+        "simulation as markers, bands or histograms over seeds. "
+        f"{len(data.rows) - sum(not r.passed for r in data.rows)} of {len(data.rows)} "
+        "theory-vs-simulation comparisons within tolerance. Regenerate with "
         f"`attnlab reproduce --{'full' if data.mode == 'full' else 'quick'} "
         f"--gallery {markdown.as_posix()}`.",
+        "",
+        f"Generated {data.generated_at} from git revision "
+        f"{', '.join(data.distinct('git_revision')) or 'unknown'} on "
+        f"{'; '.join(data.distinct('platform')) or data.machine}.",
         "",
     ]
     for family, runs in data.by_family().items():
