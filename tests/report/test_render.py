@@ -228,3 +228,31 @@ def test_small_formatters() -> None:
     assert seeds_text(view) == "root seed 0; replicates 5–34 (30)"
     view = types.SimpleNamespace(seed=None, replicate_seeds=[])
     assert seeds_text(view) == "—"
+
+
+def test_demo_sorts_last_and_slow_quick_runs_are_flagged(tmp_path: Path, fakes) -> None:
+    out = tmp_path / "r"
+    fake_run_dir(out, "a-demo", "demo", [comp("x", 0, 0, 1)], png=fakes.png)
+    fake_run_dir(out, "z-slow", "zeta", [comp("x", 0, 0, 1)], png=fakes.png, run_s=30.0)
+    (out / "reproduce.json").write_text(
+        json.dumps(
+            {
+                "mode": "quick",
+                "runs": [
+                    {"experiment": n, "family": f, "run_dir": f"{n}-0123456789ab"}
+                    for n, f in (("a-demo", "demo"), ("z-slow", "zeta"))
+                ],
+            }
+        )
+    )
+    assert list(collect(out).by_family()) == ["zeta", "demo"]
+    md = write_report(out)[1].read_text()
+    assert "| zeta | z-slow | PASS | 1/1 | 30.5 s (over the 20 s quick budget) |" in md
+    assert "| demo | a-demo | PASS | 1/1 | 2.0 s |" in md
+
+
+def test_long_docstring_summaries_are_clipped_at_a_sentence(monkeypatch) -> None:
+    long_doc = "First sentence is here. " * 30
+    monkeypatch.setitem(sys.modules, "attnlab.fam_l", types.ModuleType("attnlab.fam_l", long_doc))
+    text = model_summary("fam_l")
+    assert len(text) <= 400 and text.endswith("here.")

@@ -8,7 +8,8 @@ belong to the report is read from ``OUT/reproduce.json`` when it exists (the las
 
 The family's two-line model summary is, in order of preference: the ``MODEL_SUMMARY`` string
 of the family subpackage ``attnlab.<family>``, the first paragraph of its module docstring
-(plus a paragraph starting ``Model:`` if there is one), or a neutral placeholder.
+(plus a paragraph starting ``Model:`` if there is one; cut to about two lines at a sentence
+end), or a neutral placeholder. ``MODEL_SUMMARY`` is shown as written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from attnlab.report._reproduce import FAILURE, RECORD, TRACEBACK
 
+SUMMARY_CHARS = 400  # about two lines of the report
 NO_SUMMARY = "(no model summary: the family defines neither MODEL_SUMMARY nor a module docstring)"
 
 
@@ -153,7 +155,16 @@ def model_summary(family: str) -> str:
     paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
     picked = [paragraphs[0]]
     picked += [p for p in paragraphs[1:] if p.lower().startswith("model:")][:1]
-    return " ".join(picked)
+    return clip(" ".join(picked), SUMMARY_CHARS)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at a sentence end when there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    end = head.rfind(". ")
+    return head[: end + 1] if end > limit // 3 else head.rstrip() + "…"
 
 
 # -- reading run directories ------------------------------------------------------------------
@@ -289,7 +300,8 @@ def collect(out: Path | str) -> ReportData:
                 runs.append(read_run(out, sub.name))
     for view in runs:
         _describe(view)
-    runs.sort(key=lambda r: (r.family, r.experiment))
+    # the model families alphabetically, the built-in ``demo`` check last
+    runs.sort(key=lambda r: (r.family == "demo", r.family, r.experiment))
     return ReportData(
         out=out,
         mode=str(record.get("mode") or "unknown"),

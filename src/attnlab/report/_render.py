@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from attnlab.report._collect import ReportData, Row, RunView, collect
 
+QUICK_BUDGET_S = 20.0  # a --quick preset should run within this on a 2-core CPU
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
 
@@ -199,6 +200,16 @@ def _provenance(data: ReportData) -> list[tuple[str, str]]:
     return items
 
 
+def _time_cell(data: ReportData, view: RunView) -> str:
+    """Run time; in quick mode flagged when over the 20 s budget of a quick preset."""
+    if view.status != "ok":
+        return "—"
+    text = fmt_seconds(view.run_time)
+    if data.mode == "quick" and view.run_time > QUICK_BUDGET_S:
+        text += f" (over the {QUICK_BUDGET_S:.0f} s quick budget)"
+    return text
+
+
 def _anchor(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
 
@@ -319,7 +330,7 @@ def render_html(data: ReportData) -> str:
         label = status_label(view)
         cls = "pass" if label.startswith(("PASS", "ran")) else "fail"
         comps = f"{view.n_passed}/{len(view.rows)}" if view.status == "ok" else "—"
-        time_text = fmt_seconds(view.run_time) if view.status == "ok" else "—"
+        time_text = escape(_time_cell(data, view))
         parts.append(
             f'<tr><td><a href="#family-{_anchor(view.family)}">{escape(view.family)}</a></td>'
             f'<td><a href="#{_anchor(view.experiment)}">{escape(view.experiment)}</a></td>'
@@ -365,7 +376,7 @@ def render_markdown(data: ReportData) -> str:
                 v.experiment,
                 status_label(v),
                 f"{v.n_passed}/{len(v.rows)}" if v.status == "ok" else "—",
-                fmt_seconds(v.run_time) if v.status == "ok" else "—",
+                _time_cell(data, v),
             ]
             for v in data.runs
         ],
