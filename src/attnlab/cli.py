@@ -86,7 +86,7 @@ def reproduce_cmd(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="results root [default: results/quick or results/full]"),
+        typer.Option("--out", help="results root (default: results/quick or results/full)"),
     ] = None,
     engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
     scheduler: Annotated[
