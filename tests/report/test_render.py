@@ -207,9 +207,15 @@ def test_model_summary_sources(monkeypatch) -> None:
     )
     monkeypatch.setitem(sys.modules, "attnlab.fam_s", with_summary)
     monkeypatch.setitem(sys.modules, "attnlab.fam_d", doc_only)
+    titled = types.ModuleType(
+        "attnlab.fam_t",
+        "Pooling (spec ``p.md``).\n\n- :mod:`._a` sampler;\n\nTokens are pooled with w.\n\nMore.",
+    )
+    monkeypatch.setitem(sys.modules, "attnlab.fam_t", titled)
     monkeypatch.setitem(sys.modules, "attnlab.fam_n", types.ModuleType("attnlab.fam_n"))
     assert model_summary("fam_s") == "Line one of the model. Line two."
     assert model_summary("fam_d") == "Single-location regression. Model: y = f(x)."
+    assert model_summary("fam_t") == "Pooling (spec ``p.md``). Tokens are pooled with w."
     assert model_summary("fam_n") == NO_SUMMARY
     assert model_summary("no_such_family_here") == NO_SUMMARY
 
@@ -256,3 +262,18 @@ def test_long_docstring_summaries_are_clipped_at_a_sentence(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "attnlab.fam_l", types.ModuleType("attnlab.fam_l", long_doc))
     text = model_summary("fam_l")
     assert len(text) <= 400 and text.endswith("here.")
+    from attnlab.report._collect import clip
+
+    assert clip("one ``two three`` four", 12) == "one…"
+    assert clip("a b c d e f", 6) == "a b c…"
+
+
+def test_run_time_prefers_the_stored_total(tmp_path: Path, fakes) -> None:
+    out = tmp_path / "r"
+    path = fake_run_dir(out, "timed", "famT", [comp("x", 0, 0, 1)], png=fakes.png, run_s=1.0)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["timings_s"]["total"] = 4.25  # run 1.0 + plot 0.5 + store overhead
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    (view,) = collect(out).runs
+    np.testing.assert_allclose(view.run_time, 4.25)
+    assert "4.2 s (run 1.0 s, plot 0.5 s)" in write_report(out)[0].read_text()

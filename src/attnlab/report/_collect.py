@@ -8,8 +8,9 @@ belong to the report is read from ``OUT/reproduce.json`` when it exists (the las
 
 The family's two-line model summary is, in order of preference: the ``MODEL_SUMMARY`` string
 of the family subpackage ``attnlab.<family>``, the first paragraph of its module docstring
-(plus a paragraph starting ``Model:`` if there is one; cut to about two lines at a sentence
-end), or a neutral placeholder. ``MODEL_SUMMARY`` is shown as written.
+plus a paragraph starting ``Model:`` if there is one, else — when the first paragraph is a
+short title — the next prose paragraph (lists and module maps skipped); cut to about two lines
+at a sentence end. Otherwise a neutral placeholder. ``MODEL_SUMMARY`` is shown as written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from attnlab.report._reproduce import FAILURE, RECORD, TRACEBACK
 
 SUMMARY_CHARS = 400  # about two lines of the report
+SUMMARY_MIN_CHARS = 150  # a first paragraph shorter than this is completed by the next one
 NO_SUMMARY = "(no model summary: the family defines neither MODEL_SUMMARY nor a module docstring)"
 
 
@@ -84,8 +86,16 @@ class RunView:
 
     @property
     def run_time(self) -> float:
-        """Stored compute time (run + plot), from the manifest."""
-        return float(sum(self.timings.values()))
+        """Stored time of the run, from the manifest: ``total`` if recorded, else run + plot."""
+        return stored_seconds(self.timings)
+
+
+def stored_seconds(timings: dict[str, Any]) -> float:
+    """Wall time of a stored run from its manifest ``timings_s``: ``total`` when the store
+    records it, otherwise ``run + plot``."""
+    if "total" in timings:
+        return _num(timings["total"])
+    return float(sum(_num(timings.get(k, 0.0)) for k in ("run", "plot")))
 
 
 @dataclass
@@ -153,9 +163,21 @@ def model_summary(family: str) -> str:
     if not doc:
         return NO_SUMMARY
     paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+    prose = [p for p in paragraphs[1:] if not _is_markup(p)]
     picked = [paragraphs[0]]
-    picked += [p for p in paragraphs[1:] if p.lower().startswith("model:")][:1]
+    model = [p for p in prose if p.lower().startswith("model:")][:1]
+    if model:
+        picked += model
+    elif prose and len(paragraphs[0]) < SUMMARY_MIN_CHARS:
+        picked.append(prose[0])  # a short title: add the next prose paragraph (the model)
     return clip(" ".join(picked), SUMMARY_CHARS)
+
+
+def _is_markup(paragraph: str) -> bool:
+    """Lists, module maps, code blocks: not prose for a summary."""
+    return (
+        paragraph.startswith(("-", "*", ">>>", "..")) or "::" in paragraph or ":mod:" in (paragraph)
+    )
 
 
 def clip(text: str, limit: int) -> str:
@@ -164,7 +186,11 @@ def clip(text: str, limit: int) -> str:
         return text
     head = text[: limit - 1]
     end = head.rfind(". ")
-    return head[: end + 1] if end > limit // 3 else head.rstrip() + "…"
+    if end > limit // 3:
+        return head[: end + 1]
+    if head.count("``") % 2:  # do not cut inside an RST literal
+        head = head[: head.rfind("``")]
+    return head.rstrip(" ,;:") + "…"
 
 
 # -- reading run directories ------------------------------------------------------------------

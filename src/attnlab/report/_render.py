@@ -184,7 +184,7 @@ def _provenance(data: ReportData) -> list[tuple[str, str]]:
             f"{len(rows)}; {sum(r.passed for r in rows)} pass, "
             f"{sum(not r.passed for r in rows)} fail",
         ),
-        ("compute time", f"{fmt_seconds(data.compute_s)} (sum of stored run + plot times)"),
+        ("compute time", f"{fmt_seconds(data.compute_s)} (sum of the stored run times)"),
     ]
     if data.wall_s is not None:
         items.append(("reproduce wall time", f"{fmt_seconds(data.wall_s)} (this invocation)"))

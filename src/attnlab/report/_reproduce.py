@@ -305,9 +305,11 @@ def _run_engine(
 
 
 def _stored_seconds(path: Path, *, default: float) -> float:
+    from attnlab.report._collect import stored_seconds
+
     try:
         timings = json.loads((path / "manifest.json").read_text()).get("timings_s", {})
-        return round(float(sum(timings.values())), 3)
+        return round(stored_seconds(timings), 3)
     except (OSError, ValueError, TypeError, AttributeError):
         return default
 
