@@ -328,3 +328,15 @@ def test_engine_errors_are_split_per_run(register, fakes, tmp_path: Path, monkey
     assert errors["split-1"].startswith("SweepError: 2 of 3 tasks failed")
     with pytest.raises(ParameterError, match="only used by engine 'dask'"):
         reproduce(engine="process", scheduler="tcp://x:1", out=tmp_path, progress=False)
+
+
+def test_a_family_that_does_not_import_is_a_one_line_error(monkeypatch, tmp_path) -> None:
+    from attnlab import registry
+
+    def broken() -> dict:
+        raise ImportError("No module named 'attnlab.broken._theory'")
+
+    monkeypatch.setattr("attnlab.report._reproduce.all_experiments", broken)
+    with pytest.raises(ParameterError, match="could not load the registered experiments"):
+        reproduce(out=tmp_path, progress=False)
+    assert registry.all_experiments()  # the real registry is untouched

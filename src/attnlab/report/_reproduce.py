@@ -85,7 +85,15 @@ def select_experiments(only: Iterable[str] | None = None) -> list[Experiment]:
     Sorted by family, then name. An unknown name raises a one-line :class:`ParameterError`
     listing the known families.
     """
-    exps = all_experiments()
+    try:
+        exps = all_experiments()
+    except ParameterError:
+        raise
+    except Exception as err:  # a family whose experiments module does not import
+        raise ParameterError(
+            f"could not load the registered experiments ({_error_line(err)}); "
+            "`python -c 'import attnlab.registry as r; r.discover()'` shows the traceback"
+        ) from err
     wanted = [w.strip() for w in (only or []) if w.strip()]
     if not wanted:
         return list(exps.values())
