@@ -133,7 +133,7 @@ def test_failed_comparison_and_crash_are_shown(results: Path) -> None:
     assert "overlap &lt;m&gt;" in html and "overlap <m>" not in html  # escaped
     assert "4 standard errors" in html  # the tolerance's reason
     assert "0.51 ± 0.01" in html
-    assert "| overlap <m> |  | 1 | 1.4 | 0.4 | 0.1 | **FAIL** |" in md
+    assert "| overlap &lt;m&gt; |  | 1 | 1.4 | 0.4 | 0.1 | **FAIL** |" in md  # not a tag
     assert "### beta-crash [CRASHED]" in md and "ValueError: nan in the fixed point" in md
     assert "| famA | alpha-bad | FAIL | 1/2 | 1 min 40.5 s |" in md
 

@@ -352,8 +352,13 @@ def render_html(data: ReportData) -> str:
 
 
 # -- Markdown ---------------------------------------------------------------------------------
+def _md_text(text: str) -> str:
+    """Text for Markdown outside code: ``<``/``>`` escaped so that ``<u,m>^2`` is not a tag."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -383,13 +388,13 @@ def render_markdown(data: ReportData) -> str:
     )
     for family, runs in data.by_family().items():
         summary = data.families.get(family, "").replace("``", "`")
-        lines += [f"## {family}", "", f"> {summary}", ""]
+        lines += [f"## {family}", "", f"> {_md_text(summary)}", ""]
         for v in runs:
             lines += [f"### {v.experiment} [{status_label(v)}]", ""]
             if v.description:
-                lines += [v.description, ""]
+                lines += [_md_text(v.description), ""]
             if v.status != "ok":
-                lines += [f"**{v.error or 'crashed'}**", ""]
+                lines += [f"**{_md_text(v.error or 'crashed')}**", ""]
                 if v.traceback_file:
                     lines += [
                         f"Full traceback: [{v.traceback_file}]({quote(v.traceback_file)})",
@@ -511,12 +516,12 @@ def write_gallery(out: Path | str, markdown: Path | str) -> Path:
         if not ok:
             continue
         summary = data.families.get(family, "").replace("``", "`")
-        lines += [f"## {family}", "", f"> {summary}", ""]
+        lines += [f"## {family}", "", f"> {_md_text(summary)}", ""]
         for v in ok:
             lines += [
                 f"### {v.experiment}",
                 "",
-                f"{v.description} — {v.n_passed}/{len(v.rows)} comparisons within tolerance.",
+                f"{_md_text(v.description)} — {v.n_passed}/{len(v.rows)} comparisons within tolerance.",
                 "",
             ]
             for png in v.figures:
