@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -136,6 +137,16 @@ def test_failed_comparison_and_crash_are_shown(results: Path) -> None:
     assert "| overlap &lt;m&gt; |  | 1 | 1.4 | 0.4 | 0.1 | **FAIL** |" in md  # not a tag
     assert "### beta-crash [CRASHED]" in md and "ValueError: nan in the fixed point" in md
     assert "| famA | alpha-bad | FAIL | 1/2 | 1 min 40.5 s |" in md
+    assert 'href="comparisons.csv"' in html and "[comparisons.csv](comparisons.csv)" in md
+    table = pd.read_csv(results / "comparisons.csv")
+    assert len(table) == 3 and table["passed"].tolist().count(False) == 1
+    bad = table[~table["passed"]].iloc[0]
+    assert (bad["experiment"], bad["quantity"], bad["note"]) == (
+        "alpha-bad",
+        "overlap <m>",
+        "4 standard errors",
+    )
+    np.testing.assert_allclose([bad["theory"], bad["simulation"]], [1.0, 1.4])
 
 
 def test_all_pass_banner_and_provenance(tmp_path: Path, fakes) -> None:

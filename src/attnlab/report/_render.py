@@ -29,6 +29,7 @@ from attnlab.report._collect import ReportData, Row, RunView, collect
 QUICK_BUDGET_S = 20.0  # a --quick preset should run within this on a 2-core CPU
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
+CSV_NAME = "comparisons.csv"
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;
@@ -193,6 +194,7 @@ def _provenance(data: ReportData) -> list[tuple[str, str]]:
         ("git revision", ", ".join(data.distinct("git_revision")) or "unknown"),
         ("machine", "; ".join(data.distinct("platform")) or data.machine),
         ("devices", "; ".join(dict.fromkeys(d for r in data.runs for d in r.devices)) or "—"),
+        ("all comparisons", f"{CSV_NAME} (one row per comparison)"),
         ("generated", data.generated_at),
     ]
     if data.started_at:
@@ -319,7 +321,9 @@ def render_html(data: ReportData) -> str:
         f'<div class="banner {"ok" if ok else "bad"}">{escape(verdict)}</div>',
         '<table class="summary">',
     ]
-    parts += [f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _provenance(data)]
+    for k, v in _provenance(data):
+        cell = escape(v).replace(CSV_NAME, f'<a href="{CSV_NAME}">{CSV_NAME}</a>', 1)
+        parts.append(f"<tr><th>{escape(k)}</th><td>{cell}</td></tr>")
     parts.append("</table>")
     # overview
     parts.append(
@@ -371,7 +375,10 @@ def render_markdown(data: ReportData) -> str:
     """The whole report as Markdown (GitHub flavour; figures as relative images)."""
     ok, verdict = _verdict(data)
     lines = [f"# attnlab: theory vs simulation ({data.mode})", "", f"**{verdict}**", ""]
-    lines += [f"- **{k}**: {v}" for k, v in _provenance(data)]
+    lines += [
+        f"- **{k}**: {v.replace(CSV_NAME, f'[{CSV_NAME}]({CSV_NAME})', 1)}"
+        for k, v in _provenance(data)
+    ]
     lines += ["", "## Overview", ""]
     lines += _md_table(
         ["family", "experiment", "status", "comparisons", "run time"],
@@ -473,9 +480,52 @@ def write_report(out: Path | str) -> tuple[Path, Path]:
         raise ParameterError(f"results directory {str(out)!r} does not exist")
     data = collect(out)
     html_path, md_path = out / HTML_NAME, out / MD_NAME
+    atomic_write_text(out / CSV_NAME, comparisons_csv(data))
     atomic_write_text(html_path, render_html(data))
     atomic_write_text(md_path, render_markdown(data))
     return html_path, md_path
+
+
+def comparisons_csv(data: ReportData) -> str:
+    """Every comparison row of the report as CSV (one row per experiment × quantity × where)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        [
+            "family",
+            "experiment",
+            "quantity",
+            "where",
+            "theory",
+            "simulation",
+            "simulation_sd",
+            "difference",
+            "tolerance",
+            "passed",
+            "note",
+        ]
+    )
+    for view in data.runs:
+        for r in view.rows:
+            writer.writerow(
+                [
+                    view.family,
+                    view.experiment,
+                    r.quantity,
+                    r.where,
+                    repr(r.theory),
+                    repr(r.simulation),
+                    "" if r.simulation_sd is None else repr(r.simulation_sd),
+                    repr(r.difference),
+                    repr(r.tolerance),
+                    r.passed,
+                    r.note,
+                ]
+            )
+    return buf.getvalue()
 
 
 def write_gallery(out: Path | str, markdown: Path | str) -> Path:
