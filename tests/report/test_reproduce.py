@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from html.parser import HTMLParser
@@ -204,6 +205,8 @@ def test_cli_exit_codes(register, fakes, tmp_path: Path) -> None:
     out = str(tmp_path / "r")
     res = runner.invoke(app, ["reproduce", "--only", "failfam", "--out", out])
     assert res.exit_code == 0, res.output  # a FAIL row is shown, not an error
+    # one line per experiment with its wall time, printed above the progress bar
+    assert re.search(r"ran +fail-z +\d+\.\ds  1/2 comparisons pass", res.output), res.output
     assert "1/2 comparisons within tolerance" in res.output
     assert f"report: {out}/report.html" in res.output
     res = runner.invoke(app, ["reproduce", "--only", "failfam", "--out", out, "--strict"])
