@@ -126,7 +126,10 @@ def test_failed_comparison_and_crash_are_shown(results: Path) -> None:
     html_path, md_path = write_report(results)
     html, md = html_path.read_text(), md_path.read_text()
     assert 'class="banner bad"' in html
-    assert "1 of 3 comparisons outside tolerance; 1 experiment(s) did not complete." in html
+    assert (
+        "1 of 3 comparisons outside tolerance (alpha-bad); "
+        "1 experiment(s) did not complete (beta-crash)." in html
+    )
     assert '<span class="fail">FAIL</span>' in html and html.count(">PASS</span>") == 2
     assert 'alpha-bad <span class="fail">[FAIL]</span>' in html
     assert "[CRASHED]" in html and "ValueError: nan in the fixed point" in html

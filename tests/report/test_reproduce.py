@@ -188,7 +188,7 @@ def test_a_crash_is_recorded_and_the_others_still_run(register, fakes, tmp_path:
     assert "[CRASHED]" in html and "boom: the fake experiment crashed" in html
     assert f'href="{crash.run_dir}/traceback.txt"' in html
     # fine-y ran with offset 1 > tolerance 0.1: a FAIL row, but not a crash
-    assert ">FAIL<" in html and "1 of 2 comparisons outside tolerance" in html
+    assert ">FAIL<" in html and "1 of 2 comparisons outside tolerance (fine-y)" in html
     # once fixed, a rerun redoes only the crashed run and clears its failure record
     register(fakes.make("crash-x", "crashfam"))
     again = reproduce(only=["crashfam"], out=tmp_path, progress=False)

@@ -160,10 +160,18 @@ def _verdict(data: ReportData) -> tuple[bool, str]:
         return True, f"All {len(rows)} theory-vs-simulation comparisons are within tolerance."
     bits = []
     if failed:
-        bits.append(f"{failed} of {len(rows)} comparisons outside tolerance")
+        names = [v.experiment for v in data.runs if v.n_passed < len(v.rows)]
+        bits.append(f"{failed} of {len(rows)} comparisons outside tolerance ({_names(names)})")
     if crashed:
-        bits.append(f"{crashed} experiment(s) did not complete")
+        names = [v.experiment for v in data.crashed]
+        bits.append(f"{crashed} experiment(s) did not complete ({_names(names)})")
     return False, "; ".join(bits) + "."
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
 
 
 def _provenance(data: ReportData) -> list[tuple[str, str]]:
