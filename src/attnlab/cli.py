@@ -203,3 +203,77 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- reproduce (issue 7): every registered experiment, then the report ------------------------
+@app.command("reproduce")
+def reproduce_cmd(
+    quick: Annotated[
+        bool, typer.Option("--quick/--full", help="quick presets (default) or full spec sizes")
+    ] = True,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="only this family (or experiment); repeatable"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="results root (default: results/quick or results/full)"),
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="dask scheduler address (--engine dask)")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="parallel workers (process / dask engines)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="redo complete runs")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="also exit 1 if a comparison is outside tolerance")
+    ] = False,
+    gallery: Annotated[
+        Path | None,
+        typer.Option("--gallery", help="also write this Markdown gallery (e.g. docs/gallery.md)"),
+    ] = None,
+) -> None:
+    """Run every registered experiment (resumable), then write OUT/report.html and report.md.
+
+    Exit status: 0 when every experiment ran (the report shows each comparison's PASS/FAIL),
+    1 when an experiment crashed (or, with --strict, a comparison failed), 2 on bad input.
+    """
+    from attnlab.report import collect, reproduce
+    from attnlab.report._render import fmt_seconds
+
+    if gallery is not None and gallery.suffix.lower() != ".md":
+        _fail(f"--gallery expects a Markdown file path (*.md), got {str(gallery)!r}")
+
+    try:
+        outcome = reproduce(
+            quick=quick,
+            only=only,
+            out=out,
+            engine=engine,
+            scheduler=scheduler,
+            workers=workers,
+            force=force,
+        )
+    except ParameterError as err:
+        _fail(str(err))
+        return
+    data = collect(outcome.out)
+    rows = data.rows
+    n_fail = sum(not r.passed for r in rows)
+    typer.echo(
+        f"{len(outcome.records)} experiment(s) ({len(outcome.crashed)} crashed), "
+        f"{len(rows) - n_fail}/{len(rows)} comparisons within tolerance, "
+        f"{fmt_seconds(outcome.wall_s)}"
+    )
+    for rec in outcome.crashed:
+        typer.echo(f"crashed: {rec.experiment}: {rec.error}", err=True)
+    typer.echo(f"report: {outcome.report_html}")
+    typer.echo(f"report: {outcome.report_md}")
+    if gallery is not None:
+        from attnlab.report import write_gallery
+
+        typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
+    if outcome.crashed or (strict and n_fail):
+        raise typer.Exit(1)
