@@ -203,6 +203,7 @@ def _plot_spectrum(result: Result, config: SpectrumConfig) -> dict:
             label="top eig (sim)",
         )
         ax.set_xlim(0, max(info["outlier_theory"], hi) * 1.08)
+        ax.set_ylim(0, min(float(dens.max()), 2.5 * float(np.percentile(dens[dens > 0], 75))) * 1.1)
         plot.finish(
             ax,
             xlabel=r"eigenvalue / $\kappa$",
@@ -780,7 +781,9 @@ def _plot_phase(result: Result, config: PhaseConfig) -> dict:
     dd = np.logspace(-2, 1, config.grid)
     D, G = np.meshgrid(dd, dd)
     l2 = th.alignment_thresholds(D, G, 1.0)[1]
-    im = ax.pcolormesh(D, G, l2, shading="auto", cmap="magma", norm=None)
+    from matplotlib.colors import LogNorm
+
+    im = ax.pcolormesh(D, G, l2, shading="auto", cmap="magma", norm=LogNorm())
     fig.colorbar(im, ax=ax, label=r"$\ell_2$ at $\rho=1$")
     ax.set_xscale("log")
     ax.set_yscale("log")
