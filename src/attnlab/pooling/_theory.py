@@ -141,28 +141,49 @@ def effective_spike(ell, delta, rho):
 
 
 # -- bulk (§3) ------------------------------------------------------------------------------------
-def _cubic_roots(c3, c2, c1, c0) -> np.ndarray:
-    """All roots of ``c3 x^3 + c2 x^2 + c1 x + c0`` (arrays broadcast), shape ``(..., 3)``.
-
-    Vectorised through batched companion-matrix eigenvalues (LAPACK on a stack of 3x3).
-    """
-    c3, c2, c1, c0 = np.broadcast_arrays(*(np.asarray(c, dtype=complex) for c in (c3, c2, c1, c0)))
-    shape = c3.shape
-    comp = np.zeros((*shape, 3, 3), dtype=complex)
+def _companion_roots(c3, c2, c1, c0) -> np.ndarray:
+    comp = np.zeros((*c3.shape, 3, 3), dtype=complex)
     comp[..., 0, 0] = -c2 / c3
     comp[..., 0, 1] = -c1 / c3
     comp[..., 0, 2] = -c0 / c3
     comp[..., 1, 0] = 1.0
     comp[..., 2, 1] = 1.0
-    roots = np.linalg.eigvals(comp)
-    # two Newton polishing steps (companion eigenvalues lose digits for tiny c3)
-    for _ in range(2):
-        p = ((c3[..., None] * roots + c2[..., None]) * roots + c1[..., None]) * roots + c0[
+    return np.linalg.eigvals(comp)
+
+
+def _cubic_roots(c3, c2, c1, c0) -> np.ndarray:
+    """All roots of ``c3 x^3 + c2 x^2 + c1 x + c0`` (arrays broadcast), shape ``(..., 3)``.
+
+    Vectorised closed form (Cardano in complex arithmetic, the larger of the two square-root
+    branches to avoid cancellation) followed by three Newton steps on the original cubic. Where
+    the cubic is nearly degenerate (``|c3|`` tiny relative to the other coefficients, e.g.
+    ``delta gamma -> 0``) the roots come from batched companion-matrix eigenvalues instead.
+    """
+    c3, c2, c1, c0 = np.broadcast_arrays(*(np.asarray(c, dtype=complex) for c in (c3, c2, c1, c0)))
+    B, C, D = c2 / c3, c1 / c3, c0 / c3
+    p = C - B**2 / 3
+    q = 2 * B**3 / 27 - B * C / 3 + D
+    disc = np.sqrt(q**2 / 4 + p**3 / 27)
+    w = np.where(np.abs(-q / 2 + disc) >= np.abs(-q / 2 - disc), -q / 2 + disc, -q / 2 - disc)
+    u0 = w ** (1 / 3)
+    unity = np.exp(2j * np.pi * np.arange(3) / 3)
+    u = u0[..., None] * unity
+    safe = np.abs(u) > 0
+    t = np.where(safe, u - p[..., None] / (3 * np.where(safe, u, 1)), 0)
+    roots = t - B[..., None] / 3
+    scale = np.maximum.reduce([np.abs(c2), np.abs(c1), np.abs(c0)])
+    degenerate = np.abs(c3) < 1e-6 * scale
+    if np.any(degenerate):
+        roots[degenerate] = _companion_roots(
+            c3[degenerate], c2[degenerate], c1[degenerate], c0[degenerate]
+        )
+    for _ in range(3):  # Newton polishing on the original coefficients
+        val = ((c3[..., None] * roots + c2[..., None]) * roots + c1[..., None]) * roots + c0[
             ..., None
         ]
-        dp = (3 * c3[..., None] * roots + 2 * c2[..., None]) * roots + c1[..., None]
-        ok = np.abs(dp) > 0
-        roots = np.where(ok, roots - p / np.where(ok, dp, 1), roots)
+        der = (3 * c3[..., None] * roots + 2 * c2[..., None]) * roots + c1[..., None]
+        ok = np.abs(der) > 0
+        roots = np.where(ok, roots - val / np.where(ok, der, 1), roots)
     return roots
 
 
@@ -204,11 +225,11 @@ def mp_product_density(lam, *, delta: float, gamma: float) -> np.ndarray:
     ``delta gamma w^3 + (delta+gamma+delta gamma) w^2 + (1+delta+gamma-lambda) w + 1 = 0`` on the
     Herglotz branch (``Im g = Im omega / lambda < 0``); for real ``lambda`` that is the root with
     the most negative imaginary part; where all three roots are real the density is 0.
-    Vectorised over ``lambda``; integrates to ``1 - atom``.
+    Vectorised: ``lambda``, ``delta`` and ``gamma`` broadcast; integrates to ``1 - atom``.
     """
-    delta = check_range("delta", delta, lo=0, lo_open=True)
-    gamma = check_range("gamma", gamma, lo=0, lo_open=True)
+    delta, gamma = _positive("delta", delta), _positive("gamma", gamma)
     lam = np.asarray(lam, dtype=float)
+    lam, delta, gamma = np.broadcast_arrays(lam, delta, gamma)
     b = delta + gamma + delta * gamma
     roots = _cubic_roots(delta * gamma, b, 1 + delta + gamma - lam, 1.0)
     im = roots.imag.min(axis=-1)  # Herglotz root: Im omega < 0 just above the real axis
