@@ -66,3 +66,22 @@ def test_simulation_matches_theory_at_moderate_size():
     np.testing.assert_allclose(
         sim.overlap_pop_mu.mean(0), overlap_population(ells, de, r), atol=0.04
     )
+
+
+def test_without_centring_an_uninformative_outlier_appears():
+    """Uncentred data carry the mean (sum_t w_t) e_bar with ||e_bar||^2 ~ delta: an extra spike of
+    strength (sum w)^2 delta / kappa = L delta = 8 (mean weights, L = 16) along e_bar, not mu."""
+    from attnlab.pooling import sample_pooled, squared_overlap
+
+    d = 300
+    V, N = sizes_from_ratios(d, 0.5, 0.5)
+    kw = dict(d=d, V=V, N=N, weights=mean_weights(16), label_model=hidden_label(np.zeros(16)))
+    raw = sample_pooled(np.random.default_rng(7), center=False, **kw)
+    cen = sample_pooled(np.random.default_rng(7), center=True, **kw)
+    vals_raw, vec_raw = top_eigenpairs(raw.data(0.0), 1)
+    vals_cen, _ = top_eigenpairs(cen.data(0.0), 1)
+    e_bar = raw.table.noise.mean(0)
+    # spiked-covariance outlier for strength 8 on this bulk is ~ 10 kappa; the bulk edge ~4.4 kappa
+    assert vals_raw[0] / raw.kappa > 8 > vals_cen[0] / cen.kappa
+    assert squared_overlap(vec_raw[:, 0], e_bar) > 0.8
+    assert squared_overlap(vec_raw[:, 0], raw.table.mu_direction) < 0.05

@@ -263,18 +263,33 @@ def sample_tokens(rng: np.random.Generator, labels: np.ndarray, V: int) -> np.nd
 
 
 def incidence(tokens: np.ndarray, weights, V: int) -> sp.csr_matrix:
-    """Sparse ``N x V`` matrix ``A_{i v} = sum_t w_t 1[v_it = v]`` (so ``X = A E^T``)."""
-    w = validate_weights(weights)
+    """Sparse ``N x V`` matrix ``A_{i v} = sum_t w_{(i)t} 1[v_it = v]`` (so ``X = A E^T``).
+
+    ``weights`` is one vector ``(L,)`` shared by all sequences or per-sequence ``(N, L)``
+    (e.g. measured attention weights).
+    """
+    tokens = np.asarray(tokens)
     N, L = tokens.shape
-    if L != w.size:
-        raise ParameterError(f"weights have length {w.size} but sequences have length {L}")
+    w = np.asarray(weights, dtype=float)
+    if w.ndim == 2:
+        if w.shape != (N, L):
+            raise ParameterError(f"per-sequence weights have shape {w.shape}, expected {(N, L)}")
+        if not np.all(np.isfinite(w)) or np.any(np.all(w == 0, axis=1)):
+            raise ParameterError("per-sequence weights must be finite with nonzero norm per row")
+        data = w.ravel()
+    else:
+        w = validate_weights(w)
+        if L != w.size:
+            raise ParameterError(f"weights have length {w.size} but sequences have length {L}")
+        data = np.tile(w, N)
     rows = np.repeat(np.arange(N), L)
-    return sp.csr_matrix((np.tile(w, N), (rows, tokens.ravel())), shape=(N, V))
+    return sp.csr_matrix((data, (rows, tokens.ravel())), shape=(N, V))
 
 
 def pool(table_rows: np.ndarray, tokens: np.ndarray, weights, *, center: bool = True) -> np.ndarray:
     """Pooled data ``x_i = sum_t w_t e_{v_it}`` (N x d) from table rows ``e_v`` (V x d).
 
+    ``weights``: ``(L,)`` shared, or ``(N, L)`` per sequence.
     One sparse-dense product ``A E^T``; ``center=True`` subtracts the sample mean ``x_bar``
     (without it an extra, uninformative outlier along ``(sum_t w_t) e_bar`` appears).
     """

@@ -30,12 +30,21 @@ rank-one spike of strength ``theta = rho (ell + delta)`` on ``MP_delta``, whose 
 outlier ``theta + theta/(theta - delta)`` give exactly ``s = theta - delta`` above. The sample
 level is a Baik–Silverstein spiked sample covariance on top of that population.
 
+Units (checked against simulation, spec is right as written): ``ell = ||mu||^2`` with
+``z_v ~ N(0, I_d)`` is O(1) while ``||z_v||^2 ~ d``; the spike competes with the per-direction
+noise variance 1, so ``ell``, ``delta``, ``s`` and eigenvalues of ``C_hat / kappa`` are all O(1)
+and no extra factor of ``d`` or ``L`` appears. Token repetitions inside a sequence do not change
+the population covariance (independent uniform draws already include them).
+
 Finite-``L`` caveat (found by us; the spec is silent): the law ``MP_delta ⊠ MP_gamma`` requires
 the pooling vectors ``a_i`` (``x_i = E a_i``) to behave like dense Gaussian vectors. With fixed
 ``L`` the token/sequence incidence is a sparse bipartite graph; the first two moments of the
 bulk are exact for every ``L`` (``1`` and ``1 + delta + gamma``), but higher moments carry
 corrections proportional to the inverse participation ratio ``sum w^4 / kappa^2`` (``1/L`` for
-mean pooling); for ``L = 1`` the second factor is a (classical) Poisson law instead of MP.
+mean pooling); for ``L = 1`` the second factor is a (classical) Poisson law instead of MP
+(4th moment ``1 + 6c + 7c^2 + c^3`` instead of ``1 + 6c + 6c^2 + c^3``, ``c = gamma/delta``), and
+the simulated histogram visibly departs from the density. Measured at d = 600, delta = gamma =
+0.5: 4th moment 16.11 (L = 1), 15.93 (L = 4), 15.86 (L = 16) vs 15.75; experiments use L = 16.
 """
 
 from __future__ import annotations

@@ -26,12 +26,18 @@ from attnlab.config import ExperimentConfig
 from attnlab.pooling import _theory as th
 from attnlab.pooling._data import (
     label_model_from_name,
+    pool,
     sample_pooled,
     sample_table,
     sample_tokens,
     sizes_from_ratios,
 )
-from attnlab.pooling._spectrum import covariance_eigenvalues, simulate_outliers
+from attnlab.pooling._spectrum import (
+    covariance_eigenvalues,
+    simulate_outliers,
+    squared_overlap,
+    top_eigenpairs,
+)
 from attnlab.pooling._weights import (
     causal_limit_weights,
     harmonic_weights,
@@ -899,6 +905,9 @@ class CausalConfig(ExperimentConfig):
     ell: float = Field(1.0, ge=0, description="signal strength ||mu||^2 of the table")
     r0: float = Field(1.0, ge=-1, le=1, description="hidden_label profile r0 q^(t-1)")
     q: float = Field(0.8, ge=-1, le=1, description="profile decay")
+    attention_tau: float = Field(1.0, ge=-20, le=20, description="tau of the pooling check")
+    attention_ell: float = Field(1.0, ge=0, description="ell of the pooling check")
+    attention_trials: int = Field(10, ge=2, description="trials of the attention-pooling check")
 
     @field_validator("taus")
     @classmethod
@@ -936,7 +945,7 @@ def _plot_causal(result: Result, config: CausalConfig) -> dict:
     "pooling-causal",
     config=CausalConfig,
     description="measured causal-attention weights: tau/d -> harmonic-type formula, 1/sqrt(d) -> 1/L",
-    quick={"d": 300, "n_sequences": 400},
+    quick={"d": 300, "n_sequences": 600, "attention_trials": 6},
     plot=_plot_causal,
 )
 def run_causal(config: CausalConfig) -> Result:
@@ -1000,6 +1009,49 @@ def run_causal(config: CausalConfig) -> Result:
                         note=note,
                     )
                 )
+    # end to end: pool with the *measured* per-sequence attention weights (N = n_sequences,
+    # gamma = d/N) and compare the alignment with the theory at rho of the limiting weights
+    N = config.n_sequences
+    de, ga = config.d / V, config.d / N
+    s_c = th.s_star(de, ga)
+    ell = config.attention_ell
+    limits = {
+        "tau/d": causal_limit_weights(config.L, tau=config.attention_tau),
+        "1/sqrt(d)": mean_weights(config.L),
+    }
+    attn_rows = []
+    for scaling, w_lim in limits.items():
+        r_lim = th.rho(w_lim, model.R)
+        vals = []
+        for i, trng in enumerate(
+            _rngs(config.seed, f"causal-pool-{scaling}", config.attention_trials)
+        ):
+            tab_i = sample_table(trng, d=config.d, V=V)
+            toks = sample_tokens(trng, model.sample(trng, N), V)
+            emb = tab_i.embeddings(ell)
+            W = measured_causal_weights(emb, toks, tau=config.attention_tau, scaling=scaling)
+            _, vec = top_eigenpairs(pool(emb, toks, W), 1)
+            vals.append(squared_overlap(vec[:, 0], tab_i.mu_direction))
+            attn_rows.append(
+                {"scaling": scaling, "trial": i, "overlap_mu": vals[-1], "rho_limit": r_lim}
+            )
+        f = lambda e, r=r_lim: th.overlap_sample_mu(e, de, ga, r)  # noqa: E731
+        mean, sd, half = _mc(np.array(vals))
+        allow = _window_allowance(
+            f, ell, delta=de, rho=r_lim, s_crit=s_c, d=config.d, size_rel=2 * (2 / V + 1 / N)
+        )
+        comps.append(
+            Comparison(
+                f"<u,mu_hat>^2 pooling with measured attention ({scaling})",
+                float(f(np.array(ell))),
+                mean,
+                half + allow,
+                where=f"tau={config.attention_tau:g}, ell={ell:g}, rho_limit={r_lim:.3g}",
+                simulation_sd=sd,
+                note=WINDOW_NOTE,
+            )
+        )
+    summary["attention_pooling"] = attn_rows
     return Result(
         table=pd.concat(frames, ignore_index=True),
         summary=summary,
