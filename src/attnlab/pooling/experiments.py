@@ -209,7 +209,7 @@ def _plot_spectrum(result: Result, config: SpectrumConfig) -> dict:
             label="top eig (sim)",
         )
         ax.set_xlim(0, max(info["outlier_theory"], hi) * 1.08)
-        ax.set_ylim(0, min(float(dens.max()), 2.5 * float(np.percentile(dens[dens > 0], 75))) * 1.1)
+        ax.set_ylim(0, min(float(dens.max()), 4 * float(np.percentile(dens[dens > 0], 75))) * 1.1)
         plot.finish(
             ax,
             xlabel=r"eigenvalue / $\kappa$",
