@@ -82,3 +82,13 @@ def test_quickstart_example_runs_at_toy_size(tmp_path):
     # harmonic beats mean on the decaying profile: larger rho printed
     rhos = {ln.split()[0]: float(ln.split()[1].split("=")[1]) for ln in lines}
     assert rhos["harmonic"] > rhos["mean"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_preset_comparisons_all_pass(name, tmp_path):
+    """The --quick preset of every experiment: every theory-vs-simulation row within tolerance."""
+    out = Path(run_experiment(name, {}, out=tmp_path, quick=True))
+    rows = json.loads((out / "summary.json").read_text())["comparisons"]
+    failed = [r for r in rows if not r["passed"]]
+    assert not failed, failed

@@ -436,7 +436,7 @@ def _summary(sim) -> dict:
     }
 
 
-def _plot_vs_ell(result: Result, config, panels: list[tuple[str, str, object]]) -> dict:
+def _plot_vs_ell(result: Result, config, panels: list[tuple[str, str, object]]):
     from attnlab import plot
 
     s = result.summary
