@@ -2,9 +2,11 @@
 
     PYTHONPATH=src python benchmarks/pooling.py [--quick]
 
-1. time per trial at d in {500, 1000, 2000, 4000} (delta = gamma = 0.5, L = 16): sampling the
-   pooled data (sparse incidence x table) vs a per-sequence Python loop; top eigenpair by full
-   ``eigh`` of the d x d covariance vs Lanczos (``eigsh``) on ``v -> X^T X v / N``;
+1. time per trial at d in {500, 1000, 2000, 4000} (delta = gamma = 0.5, L = 16): a whole
+   sample (table + labels + tokens + pooling); pooling alone (sparse incidence x table) vs a
+   per-sequence Python loop; top eigenpair by full ``eigh`` of the d x d covariance vs Lanczos
+   (``eigsh``) on ``v -> X^T X v / N``. On a shared, oversubscribed machine run it with
+   ``OMP_NUM_THREADS=1``: threaded BLAS-2 (the Lanczos matvecs) degrades badly under contention.
 2. theory points per second over a 200 x 200 grid: closed-form outlier/overlaps over (ell, rho)
    and the MP_delta ⊠ MP_gamma density over (lambda, delta) (batched cubic roots), against a
    per-point Python loop with ``np.roots``.
@@ -26,6 +28,7 @@ from attnlab.pooling import (
     outlier_sample,
     overlap_sample_m,
     overlap_sample_mu,
+    pool,
     sample_pooled,
     sample_table,
     sample_tokens,
@@ -48,7 +51,8 @@ def bench_trials(sizes, repeat: int) -> None:
     model = hidden_label(geometric_profile(L, r0=0.3))
     w = mean_weights(L)
     print(
-        f"{'d':>6} {'N':>6} {'sample':>9} {'loop-sample':>12} {'full eigh':>10} {'lanczos':>9} {'speedup':>8} {'|dlam|':>9}"
+        f"{'d':>6} {'N':>6} {'sample':>8} {'pool':>8} {'pool-loop':>10} "
+        f"{'full eigh':>10} {'lanczos':>9} {'speedup':>8} {'|dlam|':>9}"
     )
     for d in sizes:
         V, N = sizes_from_ratios(d, 0.5, 0.5)
@@ -56,18 +60,21 @@ def bench_trials(sizes, repeat: int) -> None:
         t0 = time.perf_counter()
         smp = sample_pooled(rng, d=d, V=V, N=N, weights=w, label_model=model)
         t_sample = time.perf_counter() - t0
-        # straightforward sampler on a subset of sequences (Python loop), scaled to N
+        # pooling alone: sparse incidence x table vs the per-sequence Python loop
         table = sample_table(rng, d=d, V=V)
-        tok = sample_tokens(rng, model.sample(rng, 200), V)
+        tok = sample_tokens(rng, model.sample(rng, N), V)
         t0 = time.perf_counter()
-        np.array([sum(w[t] * table.noise[tok[i, t]] for t in range(L)) for i in range(200)])
-        t_loop = (time.perf_counter() - t0) * N / 200
+        pool(table.noise, tok, w, center=False)
+        t_pool = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        np.array([sum(w[t] * table.noise[tok[i, t]] for t in range(L)) for i in range(N)])
+        t_loop = time.perf_counter() - t0
         X = smp.data(1.5)
         t_full = _best(lambda X=X: top_eigenpairs(X, 1, method="full"), repeat)
         t_lan = _best(lambda X=X: top_eigenpairs(X, 1, method="lanczos"), repeat)
         err = abs(top_eigenpairs(X, 1, method="full")[0][0] - top_eigenpairs(X, 1)[0][0])
         print(
-            f"{d:6d} {N:6d} {t_sample:8.3f}s {t_loop:11.3f}s {t_full:9.3f}s {t_lan:8.3f}s "
+            f"{d:6d} {N:6d} {t_sample:7.3f}s {t_pool:7.3f}s {t_loop:9.3f}s {t_full:9.3f}s {t_lan:8.3f}s "
             f"{t_full / t_lan:7.1f}x {err:9.1e}",
             flush=True,
         )

@@ -62,6 +62,7 @@ __all__ = [
     "mp_product_edges",
     "mp_product_moments",
     "overlap_population",
+    "overlap_population_m",
     "overlap_sample_m",
     "overlap_sample_mu",
     "outlier_population",
@@ -316,6 +317,16 @@ def overlap_population(ell, delta, rho):
     above = s > np.sqrt(delta)
     ss = np.where(above, s, 1.0)
     return np.where(above, (1 - delta / ss**2) * ell / (ell + delta), 0.0)
+
+
+def overlap_population_m(ell, delta, rho):
+    """``<v_pop, m_hat>^2 = 1 - delta/s^2`` above ``s = sqrt(delta)``, else 0 (additive rank-one
+    spike of strength ``theta = s + delta`` on ``MP_delta``)."""
+    s = effective_spike(ell, delta, rho)
+    delta = np.asarray(delta, dtype=float)
+    above = s > np.sqrt(delta)
+    ss = np.where(above, s, 1.0)
+    return np.where(above, 1 - delta / ss**2, 0.0)
 
 
 def outlier_sample(ell, delta, gamma, rho):

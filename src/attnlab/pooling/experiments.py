@@ -555,6 +555,13 @@ def _plot_alignment(result: Result, config: OutlierConfig) -> dict:
                 lambda e: th.overlap_population(e, de, rho),
             )
         )
+        panels.append(
+            (
+                "overlap_pop_m",
+                r"population $\langle v, \hat m\rangle^2$",
+                lambda e: th.overlap_population_m(e, de, rho),
+            )
+        )
     fig, _ = _plot_vs_ell(result, config, panels)
     return {"alignment": fig}
 
@@ -589,6 +596,16 @@ def run_alignment(config: OutlierConfig) -> Result:
             d_eff=config.d,
         )
         quantities["overlap_pop_mu"] = (sim.overlap_pop_mu, f_p(sim.ells))
+        f_pm = lambda e: th.overlap_population_m(e, de, rho)  # noqa: E731
+        comps += _comparisons(
+            sim,
+            "population <v,m_hat>^2",
+            sim.overlap_pop_m,
+            f_pm,
+            s_crit=np.sqrt(de),
+            d_eff=config.d,
+        )
+        quantities["overlap_pop_m"] = (sim.overlap_pop_m, f_pm(sim.ells))
     return Result(
         table=_long_table(sim, quantities),
         summary=_summary(sim),
