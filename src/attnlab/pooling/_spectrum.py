@@ -49,12 +49,19 @@ def covariance_eigenvalues(X: np.ndarray) -> np.ndarray:
 
 
 def top_eigenpairs(
-    X: np.ndarray, k: int = 1, *, method: str = "lanczos", tol: float = 1e-10
+    X: np.ndarray,
+    k: int = 1,
+    *,
+    method: str = "lanczos",
+    tol: float = 1e-10,
+    v0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` eigenpairs ``(values (k,), vectors (d, k))`` of ``C_hat = X^T X / N``, descending.
 
     ``method="lanczos"``: ARPACK on ``v -> X^T (X v)/N`` (cost ``O(N d)`` per iteration);
     ``method="full"``: dense ``eigh`` of the ``d x d`` matrix (the straightforward baseline).
+    ``v0``: Lanczos start vector (default: the normalised all-ones vector — deterministic); a
+    sweep over ``ell`` passes the previous top eigenvector (warm start, fewer iterations).
     """
     X = np.asarray(X, dtype=float)
     N, d = X.shape
@@ -64,8 +71,9 @@ def top_eigenpairs(
         vals, vecs = sla.eigh(X.T @ X / N, check_finite=False, subset_by_index=(d - k, d - 1))
     else:
         op = LinearOperator((d, d), matvec=lambda v: X.T @ (X @ v) / N, dtype=float)
-        v0 = np.ones(d) / np.sqrt(d)  # deterministic start vector: reproducible results
-        vals, vecs = eigsh(op, k=k, which="LA", tol=tol, v0=v0)
+        if v0 is None:
+            v0 = np.ones(d) / np.sqrt(d)  # deterministic start vector: reproducible results
+        vals, vecs = eigsh(op, k=k, which="LA", tol=tol, v0=np.asarray(v0, dtype=float))
     order = np.argsort(vals)[::-1]
     return vals[order], vecs[:, order]
 
@@ -77,7 +85,7 @@ def squared_overlap(u: np.ndarray, direction: np.ndarray) -> float:
 
 
 def population_top_eigenpair(
-    eps: np.ndarray, m: np.ndarray, rho: float, *, tol: float = 1e-10
+    eps: np.ndarray, m: np.ndarray, rho: float, *, tol: float = 1e-10, v0: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """Top eigenpair of ``Sigma/kappa = W + rho m m^T``, ``W = eps^T eps / V`` (exact N = inf).
 
@@ -87,7 +95,8 @@ def population_top_eigenpair(
     op = LinearOperator(
         (d, d), matvec=lambda v: eps.T @ (eps @ v) / V + rho * m * (m @ v), dtype=float
     )
-    vals, vecs = eigsh(op, k=1, which="LA", tol=tol, v0=np.ones(d) / np.sqrt(d))
+    start = np.ones(d) / np.sqrt(d) if v0 is None else np.asarray(v0, dtype=float)
+    vals, vecs = eigsh(op, k=1, which="LA", tol=tol, v0=start)
     return float(vals[0]), vecs[:, 0]
 
 
@@ -141,16 +150,17 @@ def simulate_outliers(
         kap, rho = smp.kappa, smp.rho
         xi = smp.table.class_mean_noise()
         eps = smp.table.within_class_noise() if population else None
+        u = v = None  # warm starts along the ell sweep
         for j, ell in enumerate(ells):
             X = smp.data(ell)
-            vals, vecs = top_eigenpairs(X, 1, method=method)
+            vals, vecs = top_eigenpairs(X, 1, method=method, v0=u)
             u = vecs[:, 0]
             m = np.sqrt(ell) * smp.table.mu_direction + xi
             out["lam"][i, j] = vals[0] / kap
             out["om"][i, j] = squared_overlap(u, smp.table.mu_direction)
             out["omm"][i, j] = squared_overlap(u, m)
             if population:
-                lp, v = population_top_eigenpair(eps, m, rho)
+                lp, v = population_top_eigenpair(eps, m, rho, v0=v)
                 out["lp"][i, j] = lp
                 out["opm"][i, j] = squared_overlap(v, smp.table.mu_direction)
                 out["opmm"][i, j] = squared_overlap(v, m)
