@@ -484,15 +484,28 @@ def sgd_online(
 
 
 def heldout_excess(
-    key, k, v, *, k_star, v_star, L: int, gamma: float, eps: float, lam: float, n: int
+    key,
+    k,
+    v,
+    *,
+    k_star,
+    v_star,
+    L: int,
+    gamma: float,
+    eps: float,
+    lam: float,
+    n: int,
+    tag: str = "test-set",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per replicate, test MSE − ε² on ``n`` fresh samples (with label noise ε) and the standard
-    error of that estimate: arrays (n_seeds,). ``key`` is a batch of per-replicate keys."""
+    error of that estimate: arrays (n_seeds,). ``key`` is a batch of per-replicate keys; the
+    test set of replicate i is drawn from ``stream(key[i], tag)`` (``tag="sgd-test"`` gives the
+    fixed test set that :func:`sgd_online` logs)."""
     L = check_int("L", L, lo=1)
     n = check_int("n", n, lo=2)
 
     def one(key, k, v, ks, vs):
-        X, y, _ = _sample(stream(key, "test-set"), n, ks, vs, L, gamma, eps)
+        X, y, _ = _sample(stream(key, tag), n, ks, vs, L, gamma, eps)
         sq = (_predict(X, k, v, lam) - y) ** 2
         return sq.mean() - eps**2, jnp.std(sq, ddof=1) / math.sqrt(n)
 
