@@ -317,34 +317,17 @@ def from_coordinates(frame, c):
 
 
 # -- online SGD -----------------------------------------------------------------------------------
-def _gram_schmidt(vectors, fallback):
-    """Orthonormal rows spanning ``vectors`` (Gram–Schmidt twice); a residual of norm < 1e-10
-    (a vector already in the span) is replaced by the residual of a fallback direction."""
-    basis = []
-    for i, x in enumerate(vectors):
-        r = x
-        for _ in range(2):
-            for b in basis:
-                r = r - jnp.dot(r, b) * b
-        f = fallback[i]
-        for _ in range(2):
-            for b in basis:
-                f = f - jnp.dot(f, b) * b
-        r = jnp.where(jnp.linalg.norm(r) < 1e-10, f, r)
-        basis.append(_normalise(r))
-    return jnp.stack(basis)
-
-
 def _sgd_gradient_direct(key, k, v, k_star, v_star, L, gamma, eps, lam, batch):
     """∇_(k,v) of the empirical MSE on a fresh batch drawn with the sampler (§A.1)."""
     X, y, _ = _sample(key, batch, k_star, v_star, L, gamma, eps)
     return jax.grad(empirical_mse, argnums=(2, 3))(X, y, k, v, lam)
 
 
-def _sgd_gradient_projected(key, k, v, k_star, v_star, fallback, L, gamma, eps, lam, batch):
+def _sgd_gradient_projected(key, k, v, k_star, v_star, L, gamma, eps, lam, batch):
     """The same random gradient, drawn exactly in law at O(batch·L + d) cost.
 
-    Let Q (4, d) be an orthonormal basis of S = span{k*, v*, k, v}. A token is
+    Let Q (d, 4) be an orthonormal basis of S ⊇ span{k*, v*, k, v} (Householder QR of
+    [k*, v*, k, v] = QR, so the columns of R are the coordinates of those vectors). A token is
     ``x = Qᵀz + w`` with z its 4 coordinates (N(0, I) or, for the hidden token,
     N(√(d/2)Qk*, γ²I)) and w ~ N(0, σ²P_S⊥) independent (σ = γ hidden, 1 otherwise). T, y and
     the coefficients ``a_ℓ = ∂loss/∂⟨k,x_ℓ⟩``, ``b_ℓ = ∂loss/∂⟨v,x_ℓ⟩`` depend on z only, and
@@ -354,8 +337,8 @@ def _sgd_gradient_projected(key, k, v, k_star, v_star, fallback, L, gamma, eps, 
     """
     d = k.shape[-1]
     kz, kj, kn, kw = jax.random.split(key, 4)
-    Q = _gram_schmidt([k_star, v_star, k, v], fallback)
-    qk, qv, qks, qvs = Q @ k, Q @ v, Q @ k_star, Q @ v_star
+    Q, R = jnp.linalg.qr(jnp.stack([k_star, v_star, k, v], axis=1))
+    qks, qvs, qk, qv = R[:, 0], R[:, 1], R[:, 2], R[:, 3]
     J = jax.random.randint(kj, (batch,), 0, L)
     hidden = jax.nn.one_hot(J, L, dtype=k.dtype)  # (B, L)
     sigma = 1.0 + (gamma - 1.0) * hidden
@@ -368,23 +351,21 @@ def _sgd_gradient_projected(key, k, v, k_star, v_star, fallback, L, gamma, eps, 
         return jnp.mean((pred - y) ** 2)
 
     a, b = jax.grad(loss, argnums=(0, 1))(z @ qk, z @ qv)  # (B, L) each
-    in_k = Q.T @ jnp.einsum("bl,bli->i", a, z)
-    in_v = Q.T @ jnp.einsum("bl,bli->i", b, z)
+    in_k = Q @ jnp.einsum("bl,bli->i", a, z)
+    in_v = Q @ jnp.einsum("bl,bli->i", b, z)
     s2 = sigma**2
     c_kk, c_kv, c_vv = jnp.sum(s2 * a * a), jnp.sum(s2 * a * b), jnp.sum(s2 * b * b)
     l11 = jnp.sqrt(c_kk)
     l21 = jnp.where(l11 > 0, c_kv / jnp.where(l11 > 0, l11, 1.0), 0.0)
     l22 = jnp.sqrt(jnp.maximum(c_vv - l21**2, 0.0))
     g = jax.random.normal(kw, (2, d), dtype=k.dtype)
-    g = g - (g @ Q.T) @ Q  # project onto S⊥
-    g = g - (g @ Q.T) @ Q
+    g = g - (g @ Q) @ Q.T  # project onto S⊥
     return in_k + l11 * g[0], in_v + l21 * g[0] + l22 * g[1]
 
 
 def _sgd_single(key, k, v, k_star, v_star, X_test, y_test, d, L, gamma, eps, lam0, decay,
                 step_size, batch, steps, log_every, method):  # fmt: skip
     train_key = stream(key, "sgd-batches")
-    fallback = jax.random.normal(stream(key, "sgd-fallback"), (4, k.shape[-1]), dtype=k.dtype)
 
     def step(state):
         k, v, t = state
@@ -393,9 +374,7 @@ def _sgd_single(key, k, v, k_star, v_star, X_test, y_test, d, L, gamma, eps, lam
         if method == "direct":
             gk, gv = _sgd_gradient_direct(kt, k, v, k_star, v_star, L, gamma, eps, lam, batch)
         else:
-            gk, gv = _sgd_gradient_projected(
-                kt, k, v, k_star, v_star, fallback, L, gamma, eps, lam, batch
-            )
+            gk, gv = _sgd_gradient_projected(kt, k, v, k_star, v_star, L, gamma, eps, lam, batch)
         k, v = _projected_step(k, v, gk, gv, step_size)
         return k, v, t + 1
 
@@ -443,7 +422,7 @@ def sgd_online(
     init: str = "sphere",
     n_test: int = 1000,
     log_every: int = 1000,
-    seed_chunk: int = 10,
+    seed_chunk: int = 30,
     method: str = "projected",
 ) -> tuple[PGDProblem, jax.Array, jax.Array, TrainLog]:
     """Online projected SGD (§A.3) for replicates 0..n_seeds−1 of root ``seed``: fresh batches

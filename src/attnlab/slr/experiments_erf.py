@@ -91,7 +91,7 @@ class SGDConfig(ErfTrainingConfig):
     sgd_method: Literal["projected", "direct"] = Field(
         "projected", description="draw the batch gradient exactly in law (fast) or via the sampler"
     )
-    seed_chunk: int = Field(10, ge=1, description="seeds vmapped together (memory of test sets)")
+    seed_chunk: int = Field(30, ge=1, description="seeds vmapped together (memory of test sets)")
 
 
 # -- shared pieces --------------------------------------------------------------------------------
