@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--toy", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--out", default="slr_erf_quickstart_out", help="output folder")
     args = parser.parse_args()
-    d, n_mc, n_seeds, steps = (40, 5000, 3, 2000) if args.toy else (400, 100_000, 10, 20_000)
+    d, n_mc, n_seeds, steps = (40, 3000, 2, 1000) if args.toy else (400, 100_000, 10, 20_000)
     L, gamma, lam = 10, math.sqrt(0.5), 0.1
 
     # 1-2. closed form vs Monte-Carlo at an off-manifold point built from real vectors

@@ -226,7 +226,9 @@ def _plot_training(result: Result, config) -> dict:
     plot.finish(ax, xlabel="κ", ylabel="ν", title="(κ, ν) trajectories (o = start)")
     ax = axes[1, 1]
     dist = np.maximum(grid("distance_to_manifold"), 1e-18)
-    plot.simulation_band(ax, steps, dist, label="distance to ℳ", band="q95", markers=False)
+    plot.simulation_band(ax, steps, dist, label="mean, 95% band", band="q95", markers=False)
+    for i in range(min(config.n_trajectories, n_seeds)):
+        ax.plot(steps, dist[i], "-", lw=0.6, alpha=0.7, color=plot.PALETTE[i % len(plot.PALETTE)])
     ax.set_yscale("log")
     plot.finish(ax, xlabel="step", ylabel="√(θ² + η² + ρ²)", title="distance to ℳ (floor 1e-18)")
     return {"training": fig}
