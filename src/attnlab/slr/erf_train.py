@@ -16,6 +16,12 @@ Online SGD: the same projected update with ``∇`` of the empirical MSE ``(1/B) 
 on a fresh batch of B samples each step (:func:`sgd_online`); the test MSE − ε² on a fixed test
 set is logged. Temperature: ``λ_t = λ₀/(1 + 10⁻⁴ t)`` (``schedule=True``) or constant.
 
+Note (found while testing): the closed form ℰ(κ, ν, θ, η, ρ) and the true expectation
+``E[(T_λ(X) − y)²]`` agree on the product of unit spheres but extend differently off it (the
+true one also depends on ‖k‖, ‖v‖), so their Euclidean gradients differ by radial components;
+only the tangential parts ``(I − kkᵀ)∇_k``, ``(I − vvᵀ)∇_v`` — the ones projected GD uses — agree
+(tested against the mean SGD gradient).
+
 All runs are vmapped over seeds and compiled with ``lax.scan`` (blocks of ``log_every`` steps
 between two logged points, so 200 000 steps × 30 seeds are never all stored).
 """
