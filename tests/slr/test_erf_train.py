@@ -88,6 +88,7 @@ def test_four_coordinates_equal_full_d(init, schedule, lam0):
         assert log4.distance_to_manifold.max() < 1e-12
 
 
+@pytest.mark.slow
 def test_python_loop_equals_scanned_full_d():
     pr = make_problem(8, 2, d=30)
     kw = dict(L=10, gamma=GAMMA, lam0=1.0, step_size=4e-3, steps=15, schedule=True)
@@ -97,6 +98,7 @@ def test_python_loop_equals_scanned_full_d():
     np.testing.assert_allclose(v1, v2, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_sgd_projected_gradient_equals_direct_in_law():
     # one SGD gradient at a fixed off-manifold (k, v): both samplers must have the law of the
     # gradient of the batch MSE; its mean is the exact population gradient of E(k, v) (+eps^2).
