@@ -498,6 +498,44 @@ def heldout_excess(
     return np.asarray(mean), np.asarray(se)
 
 
+def sgd_noise_floor(
+    key,
+    *,
+    d: int,
+    L: int,
+    gamma: float,
+    eps: float,
+    lam: float,
+    step_size: float,
+    batch: int,
+    n: int = 20_000,
+) -> float:
+    """Linear-response estimate of the stationary SGD excess above ℰ(k*, v*):
+    ``(α/4)·tr Σ_B`` with ``Σ_B = Σ₁/B`` the covariance of the tangential ((I − kkᵀ), (I − vvᵀ))
+    batch gradient at (k*, v*), Σ₁ estimated from ``n`` single-sample gradients (data law §A.1).
+
+    Derivation: near a minimum with Hessian H, SGD ``θ ← θ − α(∇f + ξ)``, Cov ξ = Σ_B, has the
+    stationary covariance C with ``HC + CH ≈ αΣ_B`` (first order in α), so
+    ``E[f] − f* ≈ ½ tr(HC) = (α/4) tr Σ_B``.
+    """
+    d = check_int("d", d, lo=4)
+    L = check_int("L", L, lo=1)
+    lam = check_range("lam", lam, lo=0, lo_open=True)
+    step_size = check_range("step_size", step_size, lo=0, lo_open=True)
+    batch = check_int("batch", batch, lo=1)
+    n = check_int("n", n, lo=2)
+    ks, vs = teacher_directions(key, d=d)
+    X, y, _ = _sample(stream(key, "noise-floor"), n, ks, vs, L, gamma, eps)
+    single = jax.vmap(
+        lambda X1, y1: jax.grad(empirical_mse, argnums=(2, 3))(X1[None], y1[None], ks, vs, lam)
+    )
+    gk, gv = jax.jit(single)(X, y)
+    gk = gk - jnp.outer(gk @ ks, ks)
+    gv = gv - jnp.outer(gv @ vs, vs)
+    trace = float(jnp.sum(jnp.var(gk, axis=0, ddof=1)) + jnp.sum(jnp.var(gv, axis=0, ddof=1)))
+    return step_size / 4.0 * trace / batch
+
+
 __all__ = [
     "PGDProblem",
     "TrainLog",
@@ -507,6 +545,7 @@ __all__ = [
     "pgd_coordinates",
     "pgd_full",
     "pgd_full_python_loop",
+    "sgd_noise_floor",
     "sgd_online",
     "temperature",
     "heldout_excess",
