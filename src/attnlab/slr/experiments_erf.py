@@ -175,9 +175,10 @@ def _summary_and_comparisons(config, log, heldout, heldout_se, runtime, noise_fl
                 note="M is invariant under exact PGD; only float64 rounding may move iterates",
             )
         )
+    if noise_floor is not None:
+        summary["sgd_noise_floor"] = noise_floor
     if recovered.any() and noise_floor is not None:
         # SGD: the iterates fluctuate around the optimum; compare with oracle + noise floor
-        summary["sgd_noise_floor"] = noise_floor
         rec = final[recovered]
         se = float(np.std(rec, ddof=1) / np.sqrt(len(rec))) if len(rec) > 1 else 0.0
         comparisons.append(
