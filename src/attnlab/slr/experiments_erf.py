@@ -105,6 +105,9 @@ class SGDConfig(ErfTrainingConfig):
         "projected", description="draw the batch gradient exactly in law (fast) or via the sampler"
     )
     seed_chunk: int = Field(30, ge=1, description="seeds vmapped together (memory of test sets)")
+    n_noise_floor: int = Field(
+        20_000, ge=2, description="single-sample gradients estimating the SGD noise floor"
+    )
 
 
 # -- shared pieces --------------------------------------------------------------------------------
@@ -351,7 +354,7 @@ def run_sphere_schedule(config: SphereScheduleConfig) -> Result:
     "slr-sgd",
     config=SGDConfig,
     description="online projected SGD (batch 5, d=80, lambda_t = 2/(1 + 1e-4 t), 200k steps)",
-    quick={"n_seeds": 4, "steps": 1000, "log_every": 250, "seed_chunk": 4},
+    quick={"n_seeds": 4, "steps": 1000, "log_every": 250, "seed_chunk": 4, "n_noise_floor": 2000},
     plot=_plot_training,
 )
 def run_sgd(config: SGDConfig) -> Result:
@@ -375,6 +378,7 @@ def run_sgd(config: SGDConfig) -> Result:
     floor = sgd_noise_floor(
         jax.random.key(config.seed), d=config.d, L=config.L, gamma=config.gamma, eps=config.eps,
         lam=float(log.lam[-1]), step_size=config.step_size, batch=config.batch,
+        n=config.n_noise_floor,
     )  # fmt: skip
     runtime = time.perf_counter() - start
     summary, comparisons = _summary_and_comparisons(config, log, heldout, se, runtime, floor)
