@@ -354,7 +354,7 @@ def run_sphere_schedule(config: SphereScheduleConfig) -> Result:
     "slr-sgd",
     config=SGDConfig,
     description="online projected SGD (batch 5, d=80, lambda_t = 2/(1 + 1e-4 t), 200k steps)",
-    quick={"n_seeds": 4, "steps": 1000, "log_every": 250, "seed_chunk": 4, "n_noise_floor": 2000},
+    quick={"n_seeds": 4, "steps": 600, "log_every": 200, "seed_chunk": 4, "n_noise_floor": 2000},
     plot=_plot_training,
 )
 def run_sgd(config: SGDConfig) -> Result:
