@@ -58,14 +58,22 @@ def test_invalid_config_one_line(overrides, field):
     assert field in str(err.value) and "\n" not in str(err.value)
 
 
-def test_tiny_manifold_and_oracle_runs(tmp_path):
+# sizes shared with tests/slr/test_erf_train.py so that jax compiles each program once per session
+TINY_PGD = {"n_seeds": 3, "d": 40, "steps": 600, "log_every": 200, "n_test": 500}
+TINY_SGD = {"n_seeds": 2, "d": 16, "L": 4, "steps": 60, "log_every": 20, "n_test": 200,
+            "n_noise_floor": 500}  # fmt: skip
+
+
+def test_tiny_runs(tmp_path):
     # tiny sizes: every comparison these runs declare must pass, and the files must exist
-    tiny = {"n_seeds": 2, "d": 40, "steps": 600, "log_every": 200, "n_test": 500}
-    path = run_experiment("slr-manifold", tiny, out=tmp_path)
+    path = run_experiment("slr-manifold", TINY_PGD, out=tmp_path)
     summary = json.loads((path / "summary.json").read_text())
     assert summary["all_passed"], summary["comparisons"]
     assert summary["max_distance_to_manifold"] < 1e-6
     assert (path / "training.png").is_file() and (path / "results.parquet").is_file()
+    path = run_experiment("slr-sgd", TINY_SGD, out=tmp_path, plots=False)
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["all_passed"] and summary["sgd_noise_floor"] > 0
     path = run_experiment(
         "slr-oracle", {"d_values": [50, 5000], "n_mc": 3000, "mc_max_d": 50}, out=tmp_path
     )

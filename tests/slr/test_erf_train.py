@@ -131,8 +131,9 @@ def test_sgd_projected_gradient_equals_direct_in_law():
 
 
 def test_sgd_logs_fixed_test_set():
+    # same static sizes as the tiny slr-sgd run of test_erf_experiments.py (one compilation)
     pr, k, v, log = sgd_online(3, 2, d=16, L=4, gamma=GAMMA, eps=0.1, lam0=1.0, step_size=1e-3,
-                               steps=60, log_every=20, n_test=200)  # fmt: skip
+                               steps=60, log_every=20, n_test=200, seed_chunk=2)  # fmt: skip
     assert log.kappa.shape == (2, 4) and list(log.step) == [0, 20, 40, 60]
     np.testing.assert_allclose(np.linalg.norm(k, axis=1), 1, atol=1e-13)
     # the logged test_excess is the fixed test set of stream "sgd-test"
