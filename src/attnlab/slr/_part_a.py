@@ -1,3 +1,69 @@
-"""Re-exports of SLR part A (erf attention)."""
+"""Re-exports of SLR part A (erf attention, spec ``slr.md`` §A)."""
 
-__all__: list[str] = []
+from attnlab.slr.erf_data import (
+    Overlaps,
+    distance_to_manifold,
+    initial_directions,
+    orthonormal_frame,
+    overlaps,
+    sample_slr,
+    teacher_directions,
+)
+from attnlab.slr.erf_predictor import erf_attention
+from attnlab.slr.erf_risk import (
+    best_linear_excess_risk,
+    excess_risk,
+    excess_risk_on_manifold,
+    excess_risk_reference,
+    monte_carlo_excess_risk,
+    oracle_excess_risk,
+    zeta,
+    zeta_at_zero,
+)
+from attnlab.slr.erf_train import (
+    PGDProblem,
+    TrainLog,
+    from_coordinates,
+    heldout_excess,
+    logged_steps,
+    make_problem,
+    pgd_coordinates,
+    pgd_full,
+    pgd_full_python_loop,
+    sgd_noise_floor,
+    sgd_online,
+    temperature,
+    to_coordinates,
+)
+
+__all__ = [
+    "Overlaps",
+    "PGDProblem",
+    "TrainLog",
+    "best_linear_excess_risk",
+    "distance_to_manifold",
+    "erf_attention",
+    "excess_risk",
+    "excess_risk_on_manifold",
+    "excess_risk_reference",
+    "from_coordinates",
+    "heldout_excess",
+    "initial_directions",
+    "logged_steps",
+    "make_problem",
+    "monte_carlo_excess_risk",
+    "oracle_excess_risk",
+    "orthonormal_frame",
+    "overlaps",
+    "pgd_coordinates",
+    "pgd_full",
+    "pgd_full_python_loop",
+    "sample_slr",
+    "sgd_noise_floor",
+    "sgd_online",
+    "teacher_directions",
+    "temperature",
+    "to_coordinates",
+    "zeta",
+    "zeta_at_zero",
+]
