@@ -434,6 +434,31 @@ def fixed_points(
 # --------------------------------------------------------------------------- pole noise
 
 
+@functools.lru_cache(maxsize=32)
+def _build_pole_noise(d, K, M, sign, batch):
+    from attnlab.subspace._reduced import reduced_gradient
+
+    @jax.jit
+    def draws(keys, theta_d, beta):
+        def one(k):
+            g2, gc2, _ = reduced_gradient(
+                k,
+                jnp.float64(1.0),
+                d=d,
+                K=K,
+                M=M,
+                theta_d=theta_d,
+                beta=beta,
+                sign=sign,
+                batch=batch,
+            )
+            return g2 * g2 + gc2
+
+        return jax.lax.map(one, keys, batch_size=256)
+
+    return draws
+
+
 def pole_noise(
     *,
     key: jax.Array,
@@ -449,32 +474,12 @@ def pole_noise(
 ) -> tuple[float, float]:
     """(E_g, se): E[g2² + ‖g_C‖²] at m = 1, the squared projected-gradient norm at the pole
     (module docstring), by Monte-Carlo of the exact reduced gradient. O(n_samples·B·N)."""
-    from attnlab.subspace._reduced import reduced_gradient
-
     mp = check_model(d=d, K=K, M=M, theta=theta, theta_scaling=theta_scaling, sign=sign, beta=beta)
     n_samples = check_int("n_samples", n_samples, lo=2)
     batch = check_int("batch", batch, lo=1)
     theta_d = signal_strength(mp["theta"], mp["d"], theta_scaling)
-
-    @jax.jit
-    def draws(keys):
-        def one(k):
-            g2, gc2, _ = reduced_gradient(
-                k,
-                jnp.float64(1.0),
-                d=mp["d"],
-                K=mp["K"],
-                M=mp["M"],
-                theta_d=theta_d,
-                beta=mp["beta"],
-                sign=mp["sign"],
-                batch=batch,
-            )
-            return g2 * g2 + gc2
-
-        return jax.lax.map(one, keys, batch_size=256)
-
-    v = np.asarray(draws(jax.random.split(key, n_samples)))
+    draws = _build_pole_noise(mp["d"], mp["K"], mp["M"], mp["sign"], batch)
+    v = np.asarray(draws(jax.random.split(key, n_samples), theta_d, mp["beta"]))
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n_samples))
 
 
