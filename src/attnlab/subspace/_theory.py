@@ -28,9 +28,17 @@ E ε² = κ2 = 1), expanding G ≈ ρκ2 x and the last ratio ≈ 1 + ρκ2 x² 
 
     φ″(0) = 2ρβ²θ_d² (2 + ρθ_d² + (d/N) e^{β²})    (Rademacher and Gaussian alike),
 
-and for ``sequence`` φ″(0) = 2ρ(1−ρ)β²θ_d² (2 + ρ(2−3ρ)θ_d² + (d/N) e^{β²}). Corrections are
-O(1/N): the variance of the softmax averages (ratio-estimator fluctuations, ≈ e^{β²}(1+…)/N per
-squared average) and the bias of the ratio; they carry no factor d, unlike the leading d/N term.
+and for ``sequence`` φ″(0) = 2ρ(1−ρ)β²θ_d² (2 + ρ(2−3ρ)θ_d² + (d/N) e^{β²}).
+
+Accuracy (found while testing). The corrections are the variance and bias of the softmax
+averages (ratio estimators); they carry no factor d, unlike the leading d/N term. At m = 0 the
+exact leading correction is φ − φ_CF = e^{β²}(ρθ_d² − β²)/N (delta method; tested). In general
+their scale is 1/N_eff with N_eff = 1/Σa² ≈ N/(e^{β²}·ratio), ratio = (ρM0(2x)+1−ρ)/(ρM0(x)+1−ρ)²,
+times the tilted spread of a token, ≤ 1 + β² + θ_d². At large βθ_d m the softmax mass sits on the
+K informative tokens, so N_eff is K-limited: with K = 40, N = 2040, θ_d = 3.5 the closed-form
+φ′(1) is ≈ 10% off the exact Monte-Carlo one, although the ρ-only estimate ρθ_d²/N suggested
+≪ 1%. The closed form is a large-K *and* large-N statement; tests use the bound
+2e^{β²}(1+β²+θ_d²)·ratio/N for φ and ×(1 + 2βθ_d) for φ′.
 
 ODE (spec §4.2)
 ---------------

@@ -729,8 +729,8 @@ def run_landscape(config: LandscapeConfig) -> Result:
                 }
             )
         )
-        # O(1/N) corrections of the closed form: ratio-estimator variance + bias of the softmax
-        # averages, bounded by 2 e^{β²}(1 + β² + θ_d² ρ)·(N Σa² factor)/N (module _theory);
+        # O(1/N_eff) corrections of the closed form: ratio-estimator variance + bias of the
+        # softmax averages, bounded by 2 e^{β²}(1 + β² + θ_d²)·ratio/N (module _theory);
         # at m = 0 the exact leading term is e^{β²}(ρθ_d² − β²)/N (tests check it).
         from attnlab.subspace import signal_strength
 
@@ -744,7 +744,7 @@ def run_landscape(config: LandscapeConfig) -> Result:
             "fixed": np.exp,
         }[sign]
         ratio = (rho * mgf(2 * x) + 1 - rho) / (rho * mgf(x) + 1 - rho) ** 2
-        corr = 2 * math.exp(cfg.beta**2) * (1 + cfg.beta**2 + td**2 * rho) * ratio / N
+        corr = 2 * math.exp(cfg.beta**2) * (1 + cfg.beta**2 + td**2) * ratio / N
         for mm in (0.0, 0.5, 1.0):
             j = int(np.argmin(np.abs(m - mm)))
             comps.append(
@@ -754,7 +754,7 @@ def run_landscape(config: LandscapeConfig) -> Result:
                     float(est.phi[j]),
                     4 * float(est.phi_se[j]) + float(corr[j]),
                     where=f"sign={sign}, m={m[j]:.2f}",
-                    note="4 MC SE + O(1/N) bound 2e^{β²}(1+β²+ρθ_d²)·ratio/N",
+                    note="4 MC SE + O(1/N_eff) bound 2e^{β²}(1+β²+θ_d²)·ratio/N (tests, _theory)",
                 )
             )
         j = int(np.argmin(np.abs(m - 0.5)))
@@ -763,9 +763,9 @@ def run_landscape(config: LandscapeConfig) -> Result:
                 "φ'(m) MC vs closed form",
                 float(dcf[j]),
                 float(est.dphi[j]),
-                4 * float(est.dphi_se[j]) + float(corr[j]) * (1 + cfg.beta * td),
+                4 * float(est.dphi_se[j]) + float(corr[j]) * (1 + 2 * cfg.beta * td),
                 where=f"sign={sign}, m={m[j]:.2f}",
-                note="4 MC SE + the same O(1/N) bound times (1 + βθ_d) for the m-derivative",
+                note="4 MC SE + the same O(1/N_eff) bound times (1 + 2βθ_d) for the m-derivative",
             )
         )
         fps = fixed_points(closed_form_function(**mk, order=1), symmetric=sign != "fixed")
