@@ -31,7 +31,9 @@ def test_closed_form_matches_monte_carlo(sign):
     corrections are O(1/K), not O(1/N) — a real limit of the closed form, documented in _theory.
     See the m = 0 test for the exact leading correction."""
     P = dict(d=200, K=100, M=1900, theta=0.25, sign=sign)
-    m = np.array([0.0, 0.3, 0.6, 0.9, 1.0])
+    # Gaussian signs: the closed form needs the LLN for Σ e^{2xε_i} (lognormal weights), valid
+    # only for 2βθ_d|m| < √(2 ln K) ≈ 3.03 here, i.e. m < 0.43 (see the next test and _theory)
+    m = np.array([0.0, 0.3, 0.6, 0.9, 1.0]) if sign == "token" else np.array([0.0, 0.2, 0.4])
     est = phi_monte_carlo(m, key=jax.random.key(0), n_samples=1024, **P)
     N = 2000
     rho, td = 100 / N, 0.25 * math.sqrt(200)
@@ -46,6 +48,17 @@ def test_closed_form_matches_monte_carlo(sign):
         est.dphi - dcf,
         est.dphi_se,
     )
+
+
+def test_gaussian_closed_form_fails_beyond_lln_threshold():
+    """Beyond 2βθ_d m > √(2 ln K) the Gaussian-sign closed form overshoots the exact φ by orders
+    of magnitude (the softmax condenses on the largest ε_i, e^{2x²} is never reached)."""
+    P = dict(d=200, K=100, M=1900, theta=0.25, sign="gaussian")
+    from attnlab.subspace import closed_form_valid
+
+    assert list(closed_form_valid([0.4, 0.9], **P)) == [True, False]
+    est = phi_monte_carlo([0.9], key=jax.random.key(0), n_samples=256, **P)
+    assert phi_closed_form(0.9, **P)[0] > 100 * est.phi[0]
 
 
 def test_closed_form_leading_correction_at_equator():

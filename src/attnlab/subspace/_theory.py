@@ -40,6 +40,14 @@ K informative tokens, so N_eff is K-limited: with K = 40, N = 2040, θ_d = 3.5 t
 ≪ 1%. The closed form is a large-K *and* large-N statement; tests use the bound
 2e^{β²}(1+β²+θ_d²)·ratio/N for φ and ×(1 + 2βθ_d) for φ′.
 
+Gaussian signs: a validity limit (found while testing). The weights e^{xε_i} are lognormal, and
+the law of large numbers for Σ_{i<K} e^{xε_i} (random-energy-model sums) holds only for
+|x| < √(2 ln K); the Σa² term needs it for Σ e^{2xε_i}, i.e. 2βθ_d|m| < √(2 ln K). Beyond, the
+softmax condenses on the largest ε_i and the closed form overshoots by orders of magnitude
+(K = 100, θ_d = 3.5, m = 0.9: 10⁵ vs the exact ≈ 90). :func:`closed_form_valid` returns this
+domain; at the headline (θ_d = 2.5, K = 100) the Gaussian closed form is valid for |m| < 0.6 only.
+The Rademacher form has bounded weights and no such limit.
+
 ODE (spec §4.2)
 ---------------
 dm/dt = (1−m²) φ′(m) on the SGA time axis t_n = Σ_{k<n} a_k; fixed points m = 0 (symmetric laws;
@@ -76,6 +84,7 @@ from attnlab.subspace._data import _signs, check_model, signal_strength
 __all__ = [
     "FixedPoint",
     "closed_form_function",
+    "closed_form_valid",
     "PhiEstimate",
     "escape_time",
     "fixed_points",
@@ -249,6 +258,16 @@ def closed_form_function(
         return np.asarray(fn(jnp.asarray(x), float(d), float(N), rho, td, beta))
 
     return call
+
+
+def closed_form_valid(m, *, d, K, M, theta, theta_scaling="sqrt_d", sign="token", beta=1.0):
+    """Where the large-N closed form applies: everywhere for bounded signs; for Gaussian signs
+    2βθ_d|m| < √(2 ln K) (LLN for lognormal sums, module docstring). Boolean numpy array."""
+    d, N, rho, td, beta, sign = _cf_args(d, K, M, theta, theta_scaling, sign, beta)
+    m_arr = _check_m(m)
+    if sign != "gaussian":
+        return np.ones(m_arr.shape, bool)
+    return 2 * beta * td * np.abs(m_arr) < math.sqrt(2 * math.log(max(K, 2)))
 
 
 def phi_closed_form(m, *, d, K, M, theta, theta_scaling="sqrt_d", sign="token", beta=1.0):

@@ -715,6 +715,11 @@ def run_landscape(config: LandscapeConfig) -> Result:
         )
         cf = closed_form_function(**mk)(m)
         dcf = closed_form_function(**mk, order=1)(m)
+        from attnlab.subspace import closed_form_valid
+
+        valid = closed_form_valid(m, **mk)
+        cf_plot = np.where(valid, cf, np.nan)  # Gaussian signs: NaN beyond the LLN threshold
+        dcf_plot = np.where(valid, dcf, np.nan)
         rows.append(
             pd.DataFrame(
                 {
@@ -722,10 +727,10 @@ def run_landscape(config: LandscapeConfig) -> Result:
                     "m": m,
                     "phi_mc": est.phi,
                     "phi_se": est.phi_se,
-                    "phi_cf": cf,
+                    "phi_cf": cf_plot,
                     "drift_mc": est.drift,
                     "drift_se": (1 - m**2) * est.dphi_se,
-                    "drift_cf": (1 - m**2) * dcf,
+                    "drift_cf": (1 - m**2) * dcf_plot,
                 }
             )
         )
@@ -745,8 +750,11 @@ def run_landscape(config: LandscapeConfig) -> Result:
         }[sign]
         ratio = (rho * mgf(2 * x) + 1 - rho) / (rho * mgf(x) + 1 - rho) ** 2
         corr = 2 * math.exp(cfg.beta**2) * (1 + cfg.beta**2 + td**2) * ratio / N
+        summary[f"{sign}_closed_form_valid_up_to_m"] = float(m[valid].max())
         for mm in (0.0, 0.5, 1.0):
             j = int(np.argmin(np.abs(m - mm)))
+            if not valid[j]:
+                continue  # Gaussian signs beyond the LLN threshold: closed form not applicable
             comps.append(
                 Comparison(
                     "φ(m) MC vs closed form",
@@ -757,7 +765,7 @@ def run_landscape(config: LandscapeConfig) -> Result:
                     note="4 MC SE + O(1/N_eff) bound 2e^{β²}(1+β²+θ_d²)·ratio/N (tests, _theory)",
                 )
             )
-        j = int(np.argmin(np.abs(m - 0.5)))
+        j = int(np.argmin(np.abs(m - 0.5 * m[valid].max())))
         comps.append(
             Comparison(
                 "φ'(m) MC vs closed form",
