@@ -12,6 +12,7 @@ Prints steps·seeds/s and the ratios full/loop and reduced/full. No timing asser
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -54,42 +55,37 @@ def timed(fn, *args, **kw):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="N = 1020, d in {100, 1000}")
     args = ap.parse_args()
-    if args.quick:
-        dims, K, M, seeds, steps, loop_seeds, loop_steps = (100, 1000), 20, 1000, 8, 20, 2, 10
-    else:
-        dims, K, M, seeds, steps, loop_seeds, loop_steps = (
-            (100, 1000, 10_000),
-            100,
-            10_000,
-            8,
-            20,
-            2,
-            5,
-        )
+    K, M = (20, 1000) if args.quick else (100, 10_000)
+    dims = (100, 1000) if args.quick else (100, 1000, 10_000)
+    N = K + M
     common = dict(K=K, M=M, theta=0.25, c=9.0, n0=30.0)
+    budget = 2e7 if args.quick else 1.6e8  # token-coordinates (N·d·seeds·steps) per full case
     print(
-        f"N = {K + M} tokens; full: {seeds} seeds x {steps} steps (float32); "
-        f"loop: {loop_seeds} x {loop_steps}; reduced: {seeds} x {steps * 10}"
+        f"N = {N} tokens, float32 tokens everywhere; compile time excluded; machine: "
+        f"{os.cpu_count()} cores (shared)"
     )
     print(
         f"{'d':>6} {'full/s':>10} {'loop/s':>10} {'reduced/s':>10} "
-        f"{'full/loop':>10} {'red/full':>10}"
+        f"{'full/loop':>10} {'red/full':>10}   (steps·seeds per second)"
     )
     for d in dims:
-        # the full run at d = 10^4 is ~N·d = 10^8 normals per seed-step: fewer seeds there
-        s_full = seeds if d * (K + M) <= 2e7 else 2
-        kw = dict(d=d, steps=steps, log_every=steps, dtype=jnp.float32, **common)
-        simulate_sga(replicate_keys(0, s_full), **kw)  # compile
-        full = s_full * steps / timed(simulate_sga, replicate_keys(1, s_full), **kw)
-        loop = loop_seeds * loop_steps / timed(numpy_loop, loop_seeds, loop_steps, d=d, **common)
-        rkw = dict(kw, steps=steps * 10, log_every=steps * 10)
-        simulate_reduced(replicate_keys(0, seeds), **rkw)
-        red = seeds * steps * 10 / timed(simulate_reduced, replicate_keys(1, seeds), **rkw)
+        per = N * d
+        seeds_f = int(min(8, max(1, budget / per / 4)))
+        steps_f = int(max(2, min(20, budget / per / seeds_f)))
+        kw = dict(d=d, steps=steps_f, log_every=steps_f, dtype=jnp.float32, **common)
+        simulate_sga(replicate_keys(0, seeds_f), **kw)  # compile
+        full = seeds_f * steps_f / timed(simulate_sga, replicate_keys(1, seeds_f), **kw)
+        steps_l = int(max(1, min(10, budget / 4 / per)))
+        loop = steps_l / timed(numpy_loop, 1, steps_l, d=d, **common)
+        rkw = dict(kw, steps=200, log_every=200)
+        simulate_reduced(replicate_keys(0, 8), **rkw)
+        red = 8 * 200 / timed(simulate_reduced, replicate_keys(1, 8), **rkw)
         print(
-            f"{d:>6} {full:>10.1f} {loop:>10.1f} {red:>10.1f} {full / loop:>10.2f} "
-            f"{red / full:>10.1f}",
+            f"{d:>6} {full:>10.2f} {loop:>10.2f} {red:>10.1f} {full / loop:>10.2f} "
+            f"{red / full:>10.1f}   [full {seeds_f}x{steps_f}, loop 1x{steps_l}, "
+            f"reduced 8x200]",
             flush=True,
         )
 

@@ -283,16 +283,27 @@ def run_alignment(config: AlignmentConfig) -> Result:
     final = traj.final_alignment
     S = config.n_seeds
     pole = _pole_theory(config, n_samples=config.theory_samples)
-    comps = [
-        Comparison(
-            "mean final |m| (limit 1)",
-            1.0,
-            float(final.mean()),
-            0.01,
-            simulation_sd=float(final.std(ddof=1)) if S > 1 else None,
-            note="spec §6.1 acceptance: mean final alignment ≥ 0.99",
-        ),
-    ]
+    comps = []
+    headline = (
+        config.d,
+        config.K,
+        config.M,
+        config.theta,
+        config.sign,
+        config.theta_scaling,
+        config.beta,
+    ) == (100, 100, 10_000, 0.25, "token", "sqrt_d", 1.0)
+    if headline:  # the spec's claim (§6.1) is about this configuration only
+        comps.append(
+            Comparison(
+                "mean final |m| (limit 1)",
+                1.0,
+                float(final.mean()),
+                0.01,
+                simulation_sd=float(final.std(ddof=1)) if S > 1 else None,
+                note="spec §6.1 acceptance at the headline configuration: mean final |m| ≥ 0.99",
+            )
+        )
     if S > 1 and math.isfinite(pole["misalignment"]):
         pred = pole["misalignment"]
         tol = 4 * (1 - final).std(ddof=1) / math.sqrt(S) + pred * (
