@@ -51,6 +51,7 @@ def test_reduced_equals_full_in_law_batches_and_small_d(d, batch):
     assert min(_ks(full, red)) > 1e-3
 
 
+@pytest.mark.slow
 def test_reduced_gradient_moments_match_full():
     """E[g2] and E[g2² + ‖g_C‖²] at a fixed m agree with the full gradient's (4 SE)."""
     from attnlab.subspace import attention_gradient, sample_tokens
