@@ -9,6 +9,18 @@ the normalisation shrinkage a·E‖g‖²/2 ≈ 0.09 (E‖g‖² ≈ 0.59 at the
 last step a_1000 ≈ 0.0087 sets the pole noise floor E[1−|m|] ≈ a E_g / (2(2φ′(1) − 1/c)) ≈ 0.006
 (E_g ≈ 3.1, φ′(1) ≈ 1.15; see :mod:`attnlab.subspace._theory`), hence mean final |m| ≈ 0.994.
 Fewer steps are not possible at this a_end: with p = 1, n ≈ c/a_end and t = c·log(a_0/a_end).
+
+Measured (seed 0, float32, 2 shared cores): mean final |m| = 0.9939, min 0.9912, max 0.9957 over
+30 runs; predicted noise floor E[1−|m|] = 0.00625 vs measured 0.00609; PCA of all tokens seen
+0.9989 vs BBP 0.9986; β = 0.2 attention 0.095 and β = 0 0.070 (= |m_0|) — no escape. The run takes
+≈ 30 000 seed·steps at ≈ 21 seed·steps/s (≈ 24 min wall under a load average of ~12; ≈ 9 CPU min).
+
+Findings. (1) The SGA escapes the equator later than the ODE from the same m_0 at the headline
+steps (a_0 = 0.3): the normalisation q̃/‖q̃‖ shrinks m by a_n²E‖g‖²/2 per step, an O(a_n) drift
+−(a_n/2)E‖g‖² m that competes with φ″(0)m; with small steps (``subspace-ode``) they agree.
+(2) At large θ_d the pole is very stiff (φ′(1) ~ 10²): with the default schedule a_n·2φ′(1) ≫ 1
+at the end, the linearised noise-floor theory does not apply and |m| plateaus below 1
+(``subspace-robustness`` flags these points).
 """
 
 from __future__ import annotations
