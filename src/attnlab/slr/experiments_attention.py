@@ -73,7 +73,7 @@ def _plot_population(result: Result, config: PopulationConfig) -> dict:
                 sa = s[s["activation"] == a].sort_values("nu")
                 ax.plot(sa["nu"], sa["risk"], "o-", ms=3, color=plot.PALETTE[i % 10], label=a)
             b = s.drop_duplicates("nu").sort_values("nu")
-            plot.theory_line(ax, b["nu"], b["bayes"], label="Bayes", ls="--")
+            ax.plot(b["nu"], b["bayes"], "k--", lw=1.4, label="Bayes")
             plot.finish(ax, xlabel="nu", ylabel="population risk", title=f"{model}-SLR, {Lab}")
         figs[f"population_{model}"] = fig
     return figs
@@ -191,7 +191,7 @@ class FiniteConfig(ExperimentConfig):
     )
     L: int = Field(3, ge=1, le=5, description="sequence length")
     delta: float = Field(0.0, ge=0, description="label-noise variance")
-    r: float = Field(0.1, ge=0, description="L2 regularisation strength")
+    r: float = Field(0.5, ge=0, description="L2 regularisation strength")
     alphas_theory: list[float] = Field(
         [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0],
         description="alpha grid of the replica curve (continuation)",
@@ -410,13 +410,12 @@ def _plot_finite(result: Result, config: FiniteConfig) -> dict:
     description="softmax vs linear attention: ERM test error vs alpha against the replica curve",
     quick={
         "cases": ["spiked:2"],
-        "alphas_theory": [1.0, 2.0, 4.0],
-        "alphas_erm": [2.0, 4.0],
-        "dim": 150,
-        "n_seeds": 2,
-        "n_mc": 1500,
+        "alphas_theory": [5.0],
+        "alphas_erm": [5.0],
+        "dim": 200,
+        "n_seeds": 3,
+        "n_mc": 1000,
         "n_test": 5000,
-        "r": 0.3,
     },
     plot=_plot_finite,
 )

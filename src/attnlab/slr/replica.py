@@ -266,9 +266,17 @@ class ReplicaSolver:
         self._channel_full = _make_channel(self.sigma, self.n_newton, True)
         self._channel_fast = _make_channel(self.sigma, 4, False)
         self._chi_warm = jnp.zeros(shape)
-        self.population = population or PopulationModel(
-            model=self.model, nu=self.nu, L=self.dist, delta=self.delta, seed=seed + 1
-        )
+        self._population = population
+        self._seed = seed
+
+    @property
+    def population(self) -> PopulationModel:
+        """Evaluator of the test error ``E_sigma`` (built on first use)."""
+        if self._population is None:
+            self._population = PopulationModel(
+                model=self.model, nu=self.nu, L=self.dist, delta=self.delta, seed=self._seed + 1
+            )
+        return self._population
 
     # -- starts ---------------------------------------------------------------------------
     def initial_state(self, start: str) -> np.ndarray:
