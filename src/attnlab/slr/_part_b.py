@@ -30,6 +30,12 @@ from attnlab.slr.population import (
     population_optimum,
     population_risk,
 )
+from attnlab.slr.replica import (
+    ReplicaNotConverged,
+    ReplicaPoint,
+    ReplicaSolver,
+    replica_fixed_point,
+)
 
 __all__ = [
     "ERMFit",
@@ -37,6 +43,9 @@ __all__ = [
     "Overlaps",
     "PopulationModel",
     "PopulationOptimum",
+    "ReplicaNotConverged",
+    "ReplicaPoint",
+    "ReplicaSolver",
     "SLRData",
     "Teacher",
     "TeacherFields",
@@ -53,6 +62,7 @@ __all__ = [
     "population_risk",
     "predict",
     "register_activation",
+    "replica_fixed_point",
     "resolve_activation",
     "sample_slr",
     "sample_teacher",

@@ -10,6 +10,15 @@
   differs from the MC test error by the cross overlaps and |k*|^2/D - 1, both O(1/sqrt(D))).
 * ``slr-init``: ERM from random vs informed starts against the uninformed / informed replica
   branches.
+
+Finite-size finding: with i.i.d. N(0,1) teacher entries, ``|k*|^2/D`` and ``|v*|^2/D`` fluctuate
+by ``sqrt(2/D)`` (±0.045 at D = 1000) and shift each seed's test error by a comparable amount
+(softmax, spiked nu = 2, L = 3, alpha = 5, r = 0.5, D = 1000: ERM test errors 0.499, 0.486,
+0.525 against the replica's 0.521, while the B.3 risk at ERM's own overlaps was 0.550, 0.517,
+0.520). With an exactly orthonormal teacher (``orthonormal_teacher = true``, default) the same
+runs give 0.503, 0.501, 0.518 (population risk at ERM's overlaps 0.515, 0.508, 0.512) and ERM's
+overlaps match the replica's (m_k 0.64-0.66 vs 0.63, q_k 0.69-0.72 vs 0.68, m_v 0.95-0.97 vs
+0.94, q_v 1.01-1.04 vs 1.00): agreement within 0.02.
 """
 
 from __future__ import annotations
@@ -193,15 +202,20 @@ class FiniteConfig(ExperimentConfig):
     delta: float = Field(0.0, ge=0, description="label-noise variance")
     r: float = Field(0.5, ge=0, description="L2 regularisation strength")
     alphas_theory: list[float] = Field(
-        [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0],
+        [0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0],
         description="alpha grid of the replica curve (continuation)",
     )
     alphas_erm: list[float] = Field([1.0, 2.0, 5.0, 10.0, 20.0], description="ERM alphas")
     dim: int = Field(400, ge=2, description="D for ERM")
-    n_seeds: int = Field(4, ge=1, description="ERM seeds per alpha")
+    n_seeds: int = Field(3, ge=1, description="ERM seeds per alpha")
     init: str = Field("informed", description="ERM start: random or informed")
-    n_mc: int = Field(8000, ge=100, description="replica Monte-Carlo effective examples")
+    n_mc: int = Field(4000, ge=100, description="replica Monte-Carlo effective examples")
     n_test: int = Field(20_000, ge=100, description="fresh test samples per ERM fit")
+    orthonormal_teacher: bool = Field(
+        True,
+        description="ERM teacher with |k*|^2 = |v*|^2 = D, k* ⟂ v* exactly (removes the "
+        "O(1/sqrt(D)) teacher-norm fluctuations; same D -> inf limit as i.i.d. entries)",
+    )
 
     @field_validator("alphas_theory", "alphas_erm")
     @classmethod
@@ -246,7 +260,9 @@ def _erm_points(config, model, nu, activation, alphas, init, seed_base):
         for s in range(config.n_seeds):
             key = jax.random.fold_in(stream(root_key(config.seed), f"erm-{model}-{nu}"), s)
             key = jax.random.fold_in(key, int(round(alpha * 1000)))
-            T = sample_teacher(stream(key, "teacher"), dim=config.dim)
+            T = sample_teacher(
+                stream(key, "teacher"), dim=config.dim, orthonormal=config.orthonormal_teacher
+            )
             n = max(int(round(alpha * config.dim)), 1)
             data = sample_slr(
                 stream(key, "train"),

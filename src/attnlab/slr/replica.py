@@ -31,11 +31,28 @@ r (q_k + q_v)/(2 alpha)`` (same normalisation as :func:`attnlab.slr.fit_erm`), u
 between the uninformed and the informed fixed point when both exist (ERM's global minimum is the
 lower objective).
 
+What we checked (spec B.4 says the equations are "the standard form", derived by us):
+
+* the prior side, ``q̂``, ``V̂`` and the spec's ``m̂`` are right: with ``L = 1`` softmax
+  attention is ridge regression in ``v`` and the solver reproduces the textbook ridge fixed
+  point (``tests/slr/test_attention_replica.py``);
+* our first implementation of the Stein form had the sign of ``m_a V̂_a`` wrong; it made
+  ``m_v`` collapse (0.28 against ERM's 0.95 at alpha = 2, r = 0.1) — found by the ERM
+  comparison, fixed, and pinned by the ridge test;
+* the prox is non-convex when ``V_k`` is large (weak regularisation / small alpha): a single
+  Newton start from ``omega^k`` got stuck for ~10 % of the examples, hence the multi-start.
+
 Solver: damped iteration ``x <- (1 - eta) x + eta F(x)`` on the six order parameters, the
 expectations by Monte-Carlo over ``n_mc`` effective examples with common random numbers (the
 same draws at every iteration, so ``F`` is deterministic and can be iterated to tight
-tolerance); ``eta`` is halved whenever the residual grows. Not converged within ``max_iter``
--> :class:`ReplicaNotConverged` (never a number).
+tolerance). Each iteration solves the prox warm-started from the previous prox points (4
+Newton steps, cheap); every 25 iterations, and always before convergence is declared, a full
+multi-start pass (previous point, ``omega^k``, origin; ``n_newton`` steps; lowest objective
+kept) confirms the global prox. Converged = relative change of the six order parameters below
+``tol`` AND max prox stationarity residual below 1e-6 on a full pass; ``eta`` shrinks (to
+>= 0.1) when the residual grows. Not converged within ``max_iter`` ->
+:class:`ReplicaNotConverged` (never a number), or a point flagged ``converged=False`` with a
+NaN test error that the experiments exclude (and count in their summary).
 """
 
 from __future__ import annotations
