@@ -56,6 +56,18 @@ class PopulationConfig(ExperimentConfig):
             raise ValueError("must be in [0, inf)")
         return v
 
+    @field_validator("lengths")
+    @classmethod
+    def _lengths(cls, v: list[Any]) -> list[Any]:
+        from attnlab.slr.gslr_data import length_distribution
+
+        for x in v:
+            try:
+                length_distribution(x)
+            except ValueError as err:
+                raise ValueError(str(err)) from None
+        return v
+
     @field_validator("activations")
     @classmethod
     def _acts(cls, v: list[str]) -> list[str]:
@@ -110,8 +122,6 @@ def run_population(config: PopulationConfig) -> Result:
     for model, nus in (("spiked", config.nus), ("max", config.max_nus)):
         for Lspec in config.lengths:
             dist = length_distribution(Lspec)
-            if model == "max" and dist.max_length > 5 and False:
-                continue
             for nu in nus:
                 pm = PopulationModel(
                     model=model,
