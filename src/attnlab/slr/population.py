@@ -53,6 +53,12 @@ from attnlab.slr.gslr_data import (
 )
 
 
+def _safe_sqrt(x):
+    """``sqrt`` with a zero (not NaN) gradient at 0, so the optimiser can leave ``q_k = 0``."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
 def _hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Probabilists' Gauss–Hermite nodes and weights (weights sum to 1)."""
     x, w = np.polynomial.hermite_e.hermegauss(n)
@@ -142,7 +148,7 @@ class PopulationModel:
                 a = b = 0.0
                 for mesh, wt in grids:
                     Lval = mesh.shape[1]
-                    chi = jnp.sqrt(q_k) * mesh + (m_k * shift) * (jnp.arange(Lval) == 0)
+                    chi = _safe_sqrt(q_k) * mesh + (m_k * shift) * (jnp.arange(Lval) == 0)
                     sg = sigma(chi, jnp.ones_like(chi, dtype=bool))
                     a = a + jnp.sum(wt * sg[:, 0])
                     b = b + jnp.sum(wt * jnp.sum(sg**2, -1))
