@@ -19,6 +19,13 @@ by ``sqrt(2/D)`` (±0.045 at D = 1000) and shift each seed's test error by a com
 runs give 0.503, 0.501, 0.518 (population risk at ERM's overlaps 0.515, 0.508, 0.512) and ERM's
 overlaps match the replica's (m_k 0.64-0.66 vs 0.63, q_k 0.69-0.72 vs 0.68, m_v 0.95-0.97 vs
 0.94, q_v 1.01-1.04 vs 1.00): agreement within 0.02.
+
+Medium run (``slr-finite`` with D = 300, 3 seeds, n_mc = 2000, r = 0.5, alpha_ERM in
+{2, 5, 10}; spiked nu in {1, 2} and max-SLR nu = 10, L = 3): all 18 replica-vs-ERM rows pass;
+|replica - ERM| <= 0.017 for softmax at all 9 points, 0.003-0.065 for linear (largest at
+alpha = 2, where the seed sd of ERM is 0.06); predicted and ERM
+training objectives and the four overlaps agree to a few 1e-2; all 60 replica points converged,
+and at r = 0.5 the uninformed and informed branches coincide.
 """
 
 from __future__ import annotations
