@@ -112,6 +112,7 @@ def bench_erm(dims: list[int], alpha: float, repeats: int) -> None:
             vg(p0, data.X, data.y, data.mask, 0.1)[0].block_until_ready()
         dj = (time.perf_counter() - t) / 5
         with jax.disable_jit():
+            vg(p0, data.X, data.y, data.mask, 0.1)[0].block_until_ready()  # per-op warm-up
             t = time.perf_counter()
             vg(p0, data.X, data.y, data.mask, 0.1)[0].block_until_ready()
             dn = time.perf_counter() - t
@@ -121,7 +122,11 @@ def bench_erm(dims: list[int], alpha: float, repeats: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=["replica", "erm"], default=None)
     args = p.parse_args()
+    if args.only == "erm":
+        bench_erm([250] if args.quick else [250, 1000], 4.0 if args.quick else 10.0, 2)
+        return
     if args.quick:
         bench_replica(8, 1000)
         bench_prox_baseline(1000, 20)
