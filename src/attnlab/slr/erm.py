@@ -172,7 +172,9 @@ def test_error(
     batch: int = 5000,
 ) -> tuple[float, float]:
     """Monte-Carlo test MSE ``E[(y - f(X))^2]`` on ``n_test`` fresh samples and its standard
-    error (batched so memory stays ``O(batch L D)``)."""
+    error (batched so memory stays ``O(batch L D)``). Batch ``i`` is drawn with
+    ``fold_in(key, i)``: pass a key independent of the training data's (e.g. a ``stream`` of
+    its own), or the "fresh" samples may coincide with training samples."""
     n_test = check_int("n_test", n_test, lo=2)
     sigma = resolve_activation(activation)
     k = jnp.asarray(k)
