@@ -1,0 +1,36 @@
+"""The part-B quickstart runs at toy size and prints sensible numbers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quickstart_toy(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "slr_softmax_quickstart.py"),
+            "--toy",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    ).stdout
+    for line in out.splitlines():
+        m = re.match(r"nu=\S+: Bayes (\S+)  softmax (\S+)  linear (\S+)", line)
+        if m:
+            bayes, soft, lin = map(float, m.groups())
+            assert abs(soft - bayes) < 1e-6 and lin > bayes
+    assert re.search(r"ERM test error \S+ ± \S+  replica \S+", out)
+    assert (tmp_path / "slr_softmax_quickstart.png").exists()
