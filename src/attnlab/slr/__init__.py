@@ -12,3 +12,8 @@ from attnlab.slr._part_b import *  # noqa: F403
 from attnlab.slr._part_b import __all__ as _all_b
 
 __all__ = [*_all_a, *_all_b]
+
+if set(_all_a) & set(_all_b):  # pragma: no cover - guarded by tests/slr/test_slr_namespace.py
+    raise ImportError(
+        f"attnlab.slr parts A and B export the same names: {set(_all_a) & set(_all_b)}"
+    )
