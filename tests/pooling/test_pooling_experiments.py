@@ -1,9 +1,6 @@
 """The registered pooling-* experiments run end to end (tiny sizes) and the example works."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,23 +57,9 @@ def test_invalid_configs_are_one_line_errors():
         assert "\n" not in str(err.value)
 
 
-def test_quickstart_example_runs_at_toy_size(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "pooling_quickstart.py"),
-            "--toy",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if "theory=" in ln]
+def test_quickstart_example_runs_at_toy_size(run_example, tmp_path):
+    stdout = run_example("pooling_quickstart.py", timeout=120)
+    lines = [ln for ln in stdout.splitlines() if "theory=" in ln]
     assert len(lines) == 8
     assert (tmp_path / "pooling_quickstart.png").stat().st_size > 1000
     # harmonic beats mean on the decaying profile: larger rho printed

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quickstart_toy(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "slr_softmax_quickstart.py"),
-            "--toy",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=True,
-    ).stdout
+def test_quickstart_toy(run_example, tmp_path):
+    out = run_example("slr_softmax_quickstart.py", timeout=300)
     for line in out.splitlines():
         m = re.match(r"nu=\S+: Bayes (\S+)  softmax (\S+)  linear (\S+)", line)
         if m:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -90,21 +87,7 @@ def test_quick_presets_pass(name, tmp_path):
     assert summary["all_passed"], summary["comparisons"]
 
 
-def test_quickstart_example_toy(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "slr_erf_quickstart.py"),
-            "--toy",
-            "--out",
-            str(tmp_path),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,  # fmt: skip
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "closed-form excess risk" in proc.stdout and "oracle" in proc.stdout
+def test_quickstart_example_toy(run_example, tmp_path):
+    stdout = run_example("slr_erf_quickstart.py", timeout=300)
+    assert "closed-form excess risk" in stdout and "oracle" in stdout
     assert (tmp_path / "slr_erf_quickstart.png").is_file()

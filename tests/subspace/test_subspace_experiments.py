@@ -2,9 +2,6 @@
 the quickstart example runs at toy size."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,22 +35,8 @@ def test_quick_run_passes_comparisons(name, tmp_path):
     assert list(path.glob("*.png"))
 
 
-def test_quickstart_example_toy(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "subspace_quickstart.py"),
-            "--toy",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=True,
-    ).stdout
+def test_quickstart_example_toy(run_example, tmp_path):
+    out = run_example("subspace_quickstart.py", timeout=600)
     assert (tmp_path / "subspace_quickstart.png").exists()
     assert "equator m=+0.000 stable=False" in out and "pole m=+1.000 stable=True" in out
     mean = float(out.split("mean final alignment = ")[1].split()[0])

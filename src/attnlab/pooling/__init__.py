@@ -22,3 +22,10 @@ from attnlab.pooling._weights import *  # noqa: F403
 from attnlab.pooling._weights import __all__ as _all_weights
 
 __all__ = [*_all_data, *_all_spectrum, *_all_theory, *_all_weights]
+
+MODEL_SUMMARY = (
+    "Sequences from a two-class vocabulary table are pooled with attention weights w; the sample "
+    "covariance of the pooled vectors has an MP_delta x MP_gamma bulk and, past two BBP-type "
+    "thresholds depending on w only through rho = w^T R w / |w|^2, an outlier aligned with the "
+    "hidden class direction."
+)

@@ -17,3 +17,10 @@ if set(_all_a) & set(_all_b):  # pragma: no cover - guarded by tests/slr/test_sl
     raise ImportError(
         f"attnlab.slr parts A and B export the same names: {set(_all_a) & set(_all_b)}"
     )
+
+MODEL_SUMMARY = (
+    "Single-location regression: the label is read from one token at a hidden position that a "
+    "linear projection reveals. Part A: erf attention with unit key/value vectors, its closed-form "
+    "population risk and projected GD/SGD recovering (k*, v*); part B: softmax vs linear attention, "
+    "Bayes risk, population optima and L2-regularised ERM against the replica fixed point."
+)

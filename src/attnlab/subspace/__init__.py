@@ -20,3 +20,10 @@ from attnlab.subspace._theory import *  # noqa: F403
 from attnlab.subspace._theory import __all__ as _all_theory
 
 __all__ = [*_all_baselines, *_all_data, *_all_reduced, *_all_sga, *_all_theory]
+
+MODEL_SUMMARY = (
+    "A query q on the unit sphere is learned by projected stochastic gradient ascent on the squared "
+    "norm of a softmax-attention output over K informative tokens (theta*eps*u + noise) and M "
+    "nuisance tokens; theory: the symmetry-reduced objective phi(m), the ODE "
+    "dm/dt = (1 - m^2) phi'(m), and recovery |<q, u>| -> 1."
+)
