@@ -109,7 +109,14 @@ def _plot_population(result: Result, config: PopulationConfig) -> dict:
             s = sub[sub["L"] == Lab]
             for i, a in enumerate(config.activations):
                 sa = s[s["activation"] == a].sort_values("nu")
-                ax.plot(sa["nu"], sa["risk"], "o-", ms=3, color=plot.PALETTE[i % 10], label=a)
+                ax.plot(
+                    sa["nu"],
+                    sa["risk"],
+                    "o-",
+                    ms=3,
+                    color=plot.PALETTE[i % len(plot.PALETTE)],
+                    label=a,
+                )
             b = s.drop_duplicates("nu").sort_values("nu")
             ax.plot(b["nu"], b["bayes"], "k--", lw=1.4, label="Bayes")
             plot.finish(ax, xlabel="nu", ylabel="population risk", title=f"{model}-SLR, {Lab}")
@@ -424,10 +431,12 @@ def _plot_finite(result: Result, config: FiniteConfig) -> dict:
     for ax, case in zip(axes[0], cases, strict=True):
         sub = t[t["case"] == case]
         for i, a in enumerate(config.activations):
-            col = plot.PALETTE[i % 10]
+            col = plot.PALETTE[i % len(plot.PALETTE)]
             s = sub[sub["activation"] == a]
             rep = s[(s["kind"] == "replica") & s["kept"].astype(bool)].sort_values("alpha")
-            ax.plot(rep["alpha"], rep["test_error"], "-", color=col, label=f"{a} replica")
+            ax.plot(
+                rep["alpha"], rep["test_error"], "-s", mfc="none", color=col, label=f"{a} replica"
+            )
             erm = s[s["kind"] == "erm"].groupby("alpha")["test_error"]
             plot.simulation_points(
                 ax,
@@ -496,7 +505,9 @@ def _plot_init(result: Result, config: InitConfig) -> dict:
         col = plot.PALETTE[i]
         rep = t[(t["kind"] == "replica") & (t["branch"] == branch) & t["converged"].astype(bool)]
         rep = rep.sort_values("alpha")
-        ax.plot(rep["alpha"], rep["test_error"], "-", color=col, label=f"replica, {branch}")
+        ax.plot(
+            rep["alpha"], rep["test_error"], "-s", mfc="none", color=col, label=f"replica, {branch}"
+        )
         erm = t[(t["kind"] == "erm") & (t["init"] == init)].groupby("alpha")["test_error"]
         plot.simulation_points(
             ax,
