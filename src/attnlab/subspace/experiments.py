@@ -20,7 +20,12 @@ steps (a_0 = 0.3): the normalisation q̃/‖q̃‖ shrinks m by a_n²E‖g‖²/
 −(a_n/2)E‖g‖² m that competes with φ″(0)m; with small steps (``subspace-ode``) they agree.
 (2) At large θ_d the pole is very stiff (φ′(1) ~ 10²): with the default schedule a_n·2φ′(1) ≫ 1
 at the end, the linearised noise-floor theory does not apply and |m| plateaus below 1
-(``subspace-robustness`` flags these points).
+(``subspace-robustness`` flags these points). (3) Points still mid-escape at the last step
+(final ODE |m| between 0.2 and 0.99) are listed in ``mid_escape_not_compared`` rather than
+compared: there the SGA−ODE gap is escape-time jitter plus the drift of (1), which an earlier
+version covered with a 0.05 allowance that let a 0.36-vs-0.74 gap pass — a tolerance hiding a
+real difference, now removed. Points that have not escaped keep a 0.05 allowance for diffusion
+on the sphere; it is a heuristic, not a derivation.
 """
 
 from __future__ import annotations
@@ -508,6 +513,9 @@ def run_ode(config: OdeConfig) -> Result:
 
 # ================================================================= subspace-robustness
 
+# a final ODE |m| above this (for some seed) means the escape from the equator has begun
+_ESCAPE_STARTED = 0.2
+
 
 class RobustnessConfig(_SGAConfig):
     """Final alignment vs M and vs θ, both scalings, and the fixed-sign contrast (spec §6.3).
@@ -597,7 +605,7 @@ def run_robustness(config: RobustnessConfig) -> Result:
             for th in config.theta_values
         ]
     points.append(("theta", "fixed sign", config.theta, {"sign": "fixed"}))
-    rows, comps, outside = [], [], []
+    rows, comps, outside, mid_escape = [], [], [], []
     S = config.n_seeds
     key = stream(root_key(config.seed), "theory")
     for i, (sweep, label, x, over) in enumerate(points):
@@ -655,12 +663,19 @@ def run_robustness(config: RobustnessConfig) -> Result:
         if floor_ok:
             tol = 4 * fin.std(ddof=1) / math.sqrt(S) + floor
             why = "ODE converged: theory = 1 - noise floor; tol 4 SE + floor (linearisation)"
-        elif small_step and ode_abs.min() <= 0.99:
+        elif small_step and ode_abs.max() < _ESCAPE_STARTED:
             tol = 4 * float(np.std(fin - ode_abs, ddof=1)) / math.sqrt(S) + 0.05
             why = (
-                "ODE not converged: 4 SE of the paired (same m_0) SGA-ODE gap + 0.05 for SGA noise "
-                "not in the ODE (escape-time jitter, O(a) normalisation shrinkage)"
+                "ODE has not escaped the equator: 4 SE of the paired (same m_0) SGA-ODE gap + 0.05 "
+                "(heuristic allowance for SGA diffusion on the sphere, not in the ODE)"
             )
+        elif small_step and ode_abs.min() <= 0.99:
+            # mid-escape at the final step: |m| moves fastest here, and SGA escapes later than
+            # the ODE by the O(a) normalisation drift -(a/2)E|g|^2 m (module docstring), so the
+            # gap measures escape-time jitter, not the theory. subspace-ode compares SGA with
+            # the ODE along whole trajectories at small steps; here the point is reported only.
+            mid_escape.append(where)
+            continue
         else:
             # outside the ODE regime: a_end·2φ'(1) ≥ 0.5 or a noise floor ≥ 0.05 — the a_n → 0
             # theory does not describe the end of this run; reported, not compared
@@ -680,6 +695,7 @@ def run_robustness(config: RobustnessConfig) -> Result:
     table = pd.DataFrame(rows)
     summary = {f"{r['label']}|{r['sweep']}={r['x']:g}": r["mean_final"] for r in rows}
     summary["outside_ode_regime"] = outside
+    summary["mid_escape_not_compared"] = mid_escape
     return Result(table=table, summary=summary, comparisons=comps, seeds=list(range(S)))
 
 
