@@ -13,7 +13,8 @@ Fewer steps are not possible at this a_end: with p = 1, n ≈ c/a_end and t = c�
 Measured (seed 0, float32, 2 shared cores): mean final |m| = 0.9939, min 0.9912, max 0.9957 over
 30 runs; predicted noise floor E[1−|m|] = 0.00625 vs measured 0.00609; PCA of all tokens seen
 0.9989 vs BBP 0.9986; β = 0.2 attention 0.095 and β = 0 0.070 (= |m_0|) — no escape. The run takes
-≈ 30 000 seed·steps at ≈ 21 seed·steps/s (≈ 24 min wall under a load average of ~12; ≈ 9 CPU min).
+≈ 30 000 seed·steps: 5 min 40 s wall on an otherwise idle 2-core CPU (110 seed·steps/s;
+≈ 24 min under a load average of ~12).
 
 Findings. (1) The SGA escapes the equator later than the ODE from the same m_0 at the headline
 steps (a_0 = 0.3): the normalisation q̃/‖q̃‖ shrinks m by a_n²E‖g‖²/2 per step, an O(a_n) drift
