@@ -7,8 +7,3 @@ estimator is N(mu, 1/n), so over seeds its mean is mu and its standard deviation
 from attnlab.demo._mean import sample_means
 
 __all__ = ["sample_means"]
-
-MODEL_SUMMARY = (
-    "Built-in check of the machinery: n Gaussian draws per replicate and their sample mean, "
-    "whose law N(mu, 1/n) is the theory."
-)
