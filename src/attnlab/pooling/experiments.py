@@ -491,11 +491,15 @@ def _plot_outlier(result: Result, config: OutlierConfig) -> dict:
     return {"outlier": fig}
 
 
+# quick preset shared by pooling-outlier and pooling-alignment (same config class, same sweep)
+_OUTLIER_QUICK = {"d": 200, "trials": 8, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]}
+
+
 @experiment(
     "pooling-outlier",
     config=OutlierConfig,
     description="top eigenvalue of C_hat/kappa vs ell (sample and population) with both thresholds",
-    quick={"d": 200, "trials": 8, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]},
+    quick=_OUTLIER_QUICK,
     plot=_plot_outlier,
 )
 def run_outlier(config: OutlierConfig) -> Result:
@@ -570,7 +574,7 @@ def _plot_alignment(result: Result, config: OutlierConfig) -> dict:
     "pooling-alignment",
     config=OutlierConfig,
     description="squared overlaps of the top eigenvector with mu_hat and m_hat vs ell",
-    quick={"d": 200, "trials": 8, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]},
+    quick=_OUTLIER_QUICK,
     plot=_plot_alignment,
 )
 def run_alignment(config: OutlierConfig) -> Result:
