@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from attnlab._jax import jax
-from attnlab.slr.erf_train import (
+from attnlab.erf_slr._train import (
     make_problem,
     pgd_coordinates,
     pgd_full,

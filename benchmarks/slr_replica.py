@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 from attnlab._jax import jax
-from attnlab.slr.erm import fit_erm
-from attnlab.slr.gslr_data import sample_slr, sample_teacher
-from attnlab.slr.replica import ReplicaSolver
+from attnlab.gslr._erm import fit_erm
+from attnlab.gslr._data import sample_slr, sample_teacher
+from attnlab.gslr._replica import ReplicaSolver
 
 
 def bench_replica(n_alpha: int, n_mc: int) -> None:
@@ -53,7 +53,7 @@ def bench_prox_baseline(n_mc: int, n_loop: int) -> None:
     import scipy.optimize as so
 
     from attnlab._jax import jnp
-    from attnlab.slr.activations import softmax_activation
+    from attnlab.gslr._activations import softmax_activation
 
     solver = ReplicaSolver("softmax", nu=2.0, L=3, n_mc=n_mc)
     x = solver.initial_state("informed")
@@ -101,8 +101,8 @@ def bench_erm(dims: list[int], alpha: float, repeats: int) -> None:
             f"{np.sqrt(alpha) * D:.0f}): {1 / dt:.2f} fits/s ({its / repeats:.0f} L-BFGS its/fit)"
         )
         from attnlab._jax import jnp
-        from attnlab.slr.activations import softmax_activation
-        from attnlab.slr.erm import _value_and_grad
+        from attnlab.gslr._activations import softmax_activation
+        from attnlab.gslr._erm import _value_and_grad
 
         vg = _value_and_grad(softmax_activation)
         p0 = jnp.ones(2 * D)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from attnlab._jax import jax, jnp
-from attnlab.slr import (
+from attnlab.erf_slr import (
     excess_risk,
     make_problem,
     monte_carlo_excess_risk,

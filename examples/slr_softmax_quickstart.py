@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-import attnlab.slr as slr
+import attnlab.gslr as slr
 from attnlab._jax import jax
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     # 2. finite alpha: ERM vs replica
     key = jax.random.key(0)
     teacher = slr.sample_teacher(key, dim=D, orthonormal=True)
-    data = slr.sample_gslr(
+    data = slr.sample_slr(
         jax.random.fold_in(key, 1), n=int(alpha * D), teacher=teacher, nu=2.0, L=L
     )
     fit = slr.fit_erm(data, activation="softmax", r=r, init="informed", teacher=teacher, nu=2.0)

@@ -8,7 +8,7 @@ Subsystems (one entry point each):
 - :mod:`attnlab.store`    the atomic, resumable results store (``run_experiment``);
 - :mod:`attnlab.sweep`    grids of runs on the local / process / dask engines;
 - :mod:`attnlab.plot`     plotting helpers (matplotlib, imported lazily);
-- families: :mod:`attnlab.subspace`, :mod:`attnlab.pooling`, :mod:`attnlab.slr`.
+- families: :mod:`attnlab.subspace`, :mod:`attnlab.pooling`, :mod:`attnlab.erf_slr`, :mod:`attnlab.gslr`.
 
 Importing ``attnlab`` is cheap: jax and matplotlib are imported by the modules that need them.
 """

@@ -6,7 +6,7 @@ Projected GD on the product of spheres with the exact population gradient::
 
 ℰ depends on (k, v) only through the overlaps, so ``∇_k ℰ = ∂ℰ/∂κ k* + ∂ℰ/∂η v* + ∂ℰ/∂ρ v``
 (and ``∇_v ℰ = ∂ℰ/∂ν v* + ∂ℰ/∂θ k* + ∂ℰ/∂ρ k``): the iterates stay in span{k*, v*, k₀, v₀}. In an
-orthonormal frame of that span with e₁ = k*, e₂ = v* (:func:`~attnlab.slr.erf_data.orthonormal_frame`)
+orthonormal frame of that span with e₁ = k*, e₂ = v* (:func:`~attnlab.erf_slr._data.orthonormal_frame`)
 k and v have 4 coordinates c_k, c_v, with ``κ = c_k[0], η = c_k[1], θ = c_v[0], ν = c_v[1],
 ρ = ⟨c_k, c_v⟩``, and the same update acts on (c_k, c_v) exactly — cost independent of d
 (:func:`pgd_coordinates`). :func:`pgd_full` runs the identical update on the d-dimensional vectors
@@ -37,14 +37,14 @@ import numpy as np
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
 from attnlab.rng import replicate_keys, stream
-from attnlab.slr.erf_data import (
+from attnlab.erf_slr._data import (
     _sample,
     initial_directions,
     orthonormal_frame,
     teacher_directions,
 )
-from attnlab.slr.erf_predictor import _predict, empirical_mse
-from attnlab.slr.erf_risk import _excess_risk
+from attnlab.erf_slr._predictor import _predict, empirical_mse
+from attnlab.erf_slr._risk import _excess_risk
 
 SCHEDULE_DECAY = 1e-4  # λ_t = λ₀ / (1 + 1e-4 t)
 

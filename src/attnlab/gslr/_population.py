@@ -43,8 +43,8 @@ import numpy as np
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
 from attnlab.rng import root_key, stream
-from attnlab.slr.activations import Activation, resolve_activation, softmax_activation
-from attnlab.slr.gslr_data import (
+from attnlab.gslr._activations import Activation, resolve_activation, softmax_activation
+from attnlab.gslr._data import (
     check_model,
     check_nu,
     length_distribution,
@@ -270,7 +270,7 @@ class PopulationModel:
         if self.model == "spiked":
             r = math.sqrt(self.nu)
             return r, r, EL + self.nu
-        from attnlab.slr.activations import linear_activation
+        from attnlab.gslr._activations import linear_activation
 
         mo = self.moments(linear_activation, m_k=1.0, q_k=1.0)
         return mo.a - 1.0, 0.0, EL
@@ -366,7 +366,7 @@ def linear_attention_optimum(
     b = EL + 2 * m_k * S1 + m_k**2 * S2
     se = 0.0
     if pm.model == "max":
-        from attnlab.slr.activations import linear_activation
+        from attnlab.gslr._activations import linear_activation
 
         mo = pm.moments(linear_activation, m_k=1.0, q_k=1.0)
         # risk = Delta + 1 - (1 + M1^2)/EL: d/dM1 = -2 M1/EL

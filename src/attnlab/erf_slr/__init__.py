@@ -1,6 +1,12 @@
-"""Re-exports of SLR part A (erf attention, spec ``slr.md`` §A)."""
+"""Single-location regression with erf attention.
 
-from attnlab.slr.erf_data import (
+The data law (one informative token at a hidden position), the erf-attention predictor
+T_λ(X) = Σ_ℓ erf(λ⟨k, x_ℓ⟩)⟨v, x_ℓ⟩ with unit key and value vectors, its closed-form population
+risk, projected gradient descent in four coordinates and online SGD recovering (k*, v*).
+"""
+
+
+from attnlab.erf_slr._data import (
     Overlaps,
     distance_to_manifold,
     initial_directions,
@@ -9,8 +15,8 @@ from attnlab.slr.erf_data import (
     sample_slr,
     teacher_directions,
 )
-from attnlab.slr.erf_predictor import erf_attention
-from attnlab.slr.erf_risk import (
+from attnlab.erf_slr._predictor import erf_attention
+from attnlab.erf_slr._risk import (
     best_linear_excess_risk,
     excess_risk,
     excess_risk_on_manifold,
@@ -20,7 +26,7 @@ from attnlab.slr.erf_risk import (
     zeta,
     zeta_at_zero,
 )
-from attnlab.slr.erf_train import (
+from attnlab.erf_slr._train import (
     PGDProblem,
     TrainLog,
     from_coordinates,
@@ -67,3 +73,9 @@ __all__ = [
     "zeta",
     "zeta_at_zero",
 ]
+
+MODEL_SUMMARY = (
+    "Single-location regression: the label is read from one token at a hidden position that a "
+    "linear projection reveals. Erf attention with unit key and value vectors, its closed-form "
+    "population risk, and projected GD / online SGD recovering the hidden directions (k*, v*)."
+)

@@ -1,12 +1,13 @@
-"""Re-exports of SLR part B (softmax vs linear attention, spec ``slr.md`` part B).
+"""Generalised single-location regression: softmax vs linear attention.
 
-Part A owns the plain names ``sample_slr``, ``overlaps`` and ``Overlaps`` in the ``attnlab.slr``
-namespace (the A.1 data law and its five overlaps); part B's generalised-SLR sampler and its ERM
-overlaps are re-exported as ``sample_gslr``, ``erm_overlaps`` and ``ERMOverlaps`` (the modules
-keep their own names: ``attnlab.slr.gslr_data.sample_slr``, ``attnlab.slr.erm.overlaps``).
+Spiked-SLR and max-SLR data (exact samplers), the attention predictors f(X) = σ(χ)ᵀz with
+pluggable activations (softmax, linear, erf, softplus-normalised), the population risk, the
+Bayes risk and population optima, L2-regularised ERM, and the replica-symmetric fixed point
+that predicts ERM's test error at finite sample ratio α = N/D.
 """
 
-from attnlab.slr.activations import (
+
+from attnlab.gslr._activations import (
     activation_names,
     attention_output,
     erf_activation,
@@ -17,10 +18,9 @@ from attnlab.slr.activations import (
     softmax_activation,
     softplus_activation,
 )
-from attnlab.slr.erm import ERMFit, fit_erm, test_error
-from attnlab.slr.erm import Overlaps as ERMOverlaps
-from attnlab.slr.erm import overlaps as erm_overlaps
-from attnlab.slr.gslr_data import (
+from attnlab.gslr._erm import ERMFit, fit_erm, test_error
+from attnlab.gslr._erm import Overlaps, overlaps
+from attnlab.gslr._data import (
     LengthDistribution,
     SLRData,
     Teacher,
@@ -29,8 +29,8 @@ from attnlab.slr.gslr_data import (
     sample_teacher,
     sample_teacher_fields,
 )
-from attnlab.slr.gslr_data import sample_slr as sample_gslr
-from attnlab.slr.population import (
+from attnlab.gslr._data import sample_slr
+from attnlab.gslr._population import (
     PopulationModel,
     PopulationOptimum,
     bayes_risk,
@@ -38,7 +38,7 @@ from attnlab.slr.population import (
     population_optimum,
     population_risk,
 )
-from attnlab.slr.replica import (
+from attnlab.gslr._replica import (
     ReplicaNotConverged,
     ReplicaPoint,
     ReplicaSolver,
@@ -48,7 +48,7 @@ from attnlab.slr.replica import (
 __all__ = [
     "ERMFit",
     "LengthDistribution",
-    "ERMOverlaps",
+    "Overlaps",
     "PopulationModel",
     "PopulationOptimum",
     "ReplicaNotConverged",
@@ -65,17 +65,23 @@ __all__ = [
     "length_distribution",
     "linear_activation",
     "linear_attention_optimum",
-    "erm_overlaps",
+    "overlaps",
     "population_optimum",
     "population_risk",
     "predict",
     "register_activation",
     "replica_fixed_point",
     "resolve_activation",
-    "sample_gslr",
+    "sample_slr",
     "sample_teacher",
     "sample_teacher_fields",
     "softmax_activation",
     "softplus_activation",
     "test_error",
 ]
+
+MODEL_SUMMARY = (
+    "Spiked and max single-location regression: softmax against linear (and erf, softplus) "
+    "attention. Bayes risk and population optima, and L2-regularised ERM at N = αD samples "
+    "against the replica-symmetric fixed point."
+)

@@ -33,7 +33,7 @@ Findings (full-size runs, seed 0; documented in the report):
 * ``slr-manifold``: all seeds recover (|ν| = 1, |κ| ≈ 0.98 and rising), distance to ℳ exactly 0.
 * ``slr-sgd``: all 30 seeds recover (|κ|, |ν| ≥ 0.997); the final risk 0.1847 sits above the
   oracle's 0.1821 by the SGD noise floor: the linear-response estimate (α/4) tr Σ_B = 0.0022
-  (:func:`~attnlab.slr.erf_train.sgd_noise_floor`) predicts 0.1843.
+  (:func:`~attnlab.erf_slr._train.sgd_noise_floor`) predicts 0.1843.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _table(log) -> pd.DataFrame:
 
 
 def _summary_and_comparisons(config, log, heldout, heldout_se, runtime, noise_floor=None):
-    from attnlab.slr.erf_risk import best_linear_excess_risk, oracle_excess_risk
+    from attnlab.erf_slr._risk import best_linear_excess_risk, oracle_excess_risk
 
     final = log.risk[:, -1]
     lam_final = float(log.lam[-1])
@@ -220,7 +220,7 @@ def _summary_and_comparisons(config, log, heldout, heldout_se, runtime, noise_fl
 
 def _plot_training(result: Result, config) -> dict:
     from attnlab import plot
-    from attnlab.slr.erf_risk import best_linear_excess_risk, oracle_excess_risk
+    from attnlab.erf_slr._risk import best_linear_excess_risk, oracle_excess_risk
 
     t = result.table
     steps = np.sort(t["step"].unique())
@@ -273,7 +273,7 @@ def _plot_training(result: Result, config) -> dict:
 # -- PGD ------------------------------------------------------------------------------------------
 def _run_pgd(config: ErfTrainingConfig) -> Result:
     from attnlab.rng import replicate_keys
-    from attnlab.slr.erf_train import (
+    from attnlab.erf_slr._train import (
         from_coordinates,
         heldout_excess,
         make_problem,
@@ -360,7 +360,7 @@ def run_sphere_schedule(config: SphereScheduleConfig) -> Result:
 def run_sgd(config: SGDConfig) -> Result:
     from attnlab._jax import jax
     from attnlab.rng import replicate_keys
-    from attnlab.slr.erf_train import heldout_excess, sgd_noise_floor, sgd_online
+    from attnlab.erf_slr._train import heldout_excess, sgd_noise_floor, sgd_online
 
     start = time.perf_counter()
     problem, k, v, log = sgd_online(
@@ -411,8 +411,8 @@ class OracleConfig(ExperimentConfig):
 def run_oracle(config: OracleConfig) -> Result:
     from attnlab._jax import jax
     from attnlab._validate import ParameterError
-    from attnlab.slr.erf_data import teacher_directions
-    from attnlab.slr.erf_risk import (
+    from attnlab.erf_slr._data import teacher_directions
+    from attnlab.erf_slr._risk import (
         best_linear_excess_risk,
         monte_carlo_excess_risk,
         oracle_excess_risk,

@@ -26,8 +26,8 @@ We evaluate ``m̂`` in the equivalent Stein form ``m̂_a = alpha E[sum_l f^a_l t
 (integrate ``g`` by parts: ``E[f g] = sqrt(q - m^2) E[d f/d omega] = -sqrt(q - m^2) V̂/alpha``), which is finite at
 ``q_a = m_a^2`` (informed starts) and has smaller Monte-Carlo variance; the two forms agree in
 expectation. Test error = ``E_sigma(m_k, q_k, m_v, q_v)`` of B.3 (quadrature/MC,
-:mod:`attnlab.slr.population`); predicted training objective ``R/N = E[loss at the prox] +
-r (q_k + q_v)/(2 alpha)`` (same normalisation as :func:`attnlab.slr.fit_erm`), used to choose
+:mod:`attnlab.gslr._population`); predicted training objective ``R/N = E[loss at the prox] +
+r (q_k + q_v)/(2 alpha)`` (same normalisation as :func:`attnlab.gslr.fit_erm`), used to choose
 between the uninformed and the informed fixed point when both exist (ERM's global minimum is the
 lower objective).
 
@@ -66,15 +66,15 @@ import numpy as np
 from attnlab._jax import jax, jnp
 from attnlab._validate import check_choice, check_int, check_range
 from attnlab.rng import root_key, stream
-from attnlab.slr.activations import Activation, activation_label, resolve_activation
-from attnlab.slr.gslr_data import (
+from attnlab.gslr._activations import Activation, activation_label, resolve_activation
+from attnlab.gslr._data import (
     check_model,
     check_nu,
     length_distribution,
     sample_teacher_fields,
     signal_scale,
 )
-from attnlab.slr.population import PopulationModel
+from attnlab.gslr._population import PopulationModel
 
 ORDER = ("m_k", "q_k", "V_k", "m_v", "q_v", "V_v")
 

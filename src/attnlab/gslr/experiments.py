@@ -2,7 +2,7 @@
 
 * ``slr-population``: optimal population risk of each activation vs ``nu`` with the Bayes risk,
   spiked and max SLR, ``L in {2, 3}`` and ``L ~ Unif{1,2,3}``. Comparisons: softmax optimum =
-  Bayes risk; linear 2-parameter optimum = closed form (module :mod:`attnlab.slr.population`).
+  Bayes risk; linear 2-parameter optimum = closed form (module :mod:`attnlab.gslr._population`).
 * ``slr-finite``: test error vs ``alpha`` for softmax and linear: replica curve (B.4), ERM points
   (mean ± sd over seeds), Bayes and population-optimum lines. Comparisons: replica vs ERM at
   each ERM ``alpha``; tolerance = 3 standard errors of the ERM mean over seeds + the
@@ -76,7 +76,7 @@ class PopulationConfig(ExperimentConfig):
     @field_validator("lengths")
     @classmethod
     def _lengths(cls, v: list[Any]) -> list[Any]:
-        from attnlab.slr.gslr_data import length_distribution
+        from attnlab.gslr._data import length_distribution
 
         for x in v:
             try:
@@ -88,7 +88,7 @@ class PopulationConfig(ExperimentConfig):
     @field_validator("activations")
     @classmethod
     def _acts(cls, v: list[str]) -> list[str]:
-        from attnlab.slr.activations import activation_names
+        from attnlab.gslr._activations import activation_names
 
         bad = [a for a in v if a not in activation_names()]
         if bad:
@@ -138,8 +138,8 @@ def _plot_population(result: Result, config: PopulationConfig) -> dict:
     plot=_plot_population,
 )
 def run_population(config: PopulationConfig) -> Result:
-    from attnlab.slr.gslr_data import length_distribution
-    from attnlab.slr.population import PopulationModel, linear_attention_optimum
+    from attnlab.gslr._data import length_distribution
+    from attnlab.gslr._population import PopulationModel, linear_attention_optimum
 
     rows = []
     comps = []
@@ -286,8 +286,8 @@ class FiniteConfig(ExperimentConfig):
 def _erm_points(config, model, nu, activation, alphas, init, seed_base):
     from attnlab._jax import jax
     from attnlab.rng import root_key, stream
-    from attnlab.slr.erm import fit_erm, overlaps, test_error
-    from attnlab.slr.gslr_data import sample_slr, sample_teacher
+    from attnlab.gslr._erm import fit_erm, overlaps, test_error
+    from attnlab.gslr._data import sample_slr, sample_teacher
 
     rows = []
     for alpha in alphas:
@@ -352,8 +352,8 @@ def _erm_points(config, model, nu, activation, alphas, init, seed_base):
 
 
 def _finite_tables(config, inits):
-    from attnlab.slr.population import PopulationModel
-    from attnlab.slr.replica import ReplicaSolver
+    from attnlab.gslr._population import PopulationModel
+    from attnlab.gslr._replica import ReplicaSolver
 
     rows = []
     for case in config.cases:

@@ -10,7 +10,7 @@ import pytest
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
 from attnlab.rng import replicate_keys
-from attnlab.slr import (
+from attnlab.erf_slr import (
     erf_attention,
     from_coordinates,
     heldout_excess,
@@ -25,7 +25,7 @@ from attnlab.slr import (
     teacher_directions,
     to_coordinates,
 )
-from attnlab.slr.erf_train import (
+from attnlab.erf_slr._train import (
     _full_risk,
     _sgd_gradient_direct,
     _sgd_gradient_projected,

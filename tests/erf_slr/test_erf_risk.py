@@ -12,7 +12,7 @@ from scipy import integrate, special
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
-from attnlab.slr import (
+from attnlab.erf_slr import (
     best_linear_excess_risk,
     excess_risk,
     excess_risk_on_manifold,

@@ -22,8 +22,8 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import check_choice, check_int, check_range
-from attnlab.slr.activations import Activation, predict, resolve_activation
-from attnlab.slr.gslr_data import SLRData, Teacher, sample_slr, signal_scale
+from attnlab.gslr._activations import Activation, predict, resolve_activation
+from attnlab.gslr._data import SLRData, Teacher, sample_slr, signal_scale
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
-from attnlab.slr.erf_data import _sample
-from attnlab.slr.erf_predictor import _predict
+from attnlab.erf_slr._data import _sample
+from attnlab.erf_slr._predictor import _predict
 
 _erf = jax.scipy.special.erf
 _SQRT_PI = math.sqrt(math.pi)
