@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 from attnlab._jax import jax
-from attnlab.gslr._erm import fit_erm
 from attnlab.gslr._data import sample_slr, sample_teacher
+from attnlab.gslr._erm import fit_erm
 from attnlab.gslr._replica import ReplicaSolver
 
 

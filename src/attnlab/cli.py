@@ -13,7 +13,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,6 +90,10 @@ def run_cmd(
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="results root directory")] = Path("results"),
     force: ForceOpt = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="exit 1 unless every comparison passes (none empty)"),
+    ] = False,
 ) -> None:
     """Run one experiment and store it under OUT/<name>-<hash>/.
 
@@ -104,26 +108,35 @@ def run_cmd(
         values = load_toml_file(config) if config is not None else {}
         values.update(parse_overrides(set_ or []))
         cfg = exp.make_config(values, quick=quick)
-        path = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
-    _echo_comparisons(path)
-    typer.echo(str(path))
+        stored = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
+    _echo_verdict(stored.result)
+    typer.echo(str(stored.path))
+    if strict and not stored.result.passed:
+        raise typer.Exit(1)
 
 
-def _echo_comparisons(path: Path) -> None:
-    """One line per theory-vs-simulation comparison of a stored run, then a tally."""
-    import json
-
-    comparisons = json.loads((path / "summary.json").read_text()).get("comparisons", [])
-    for c in comparisons:
-        where = f" [{c['where']}]" if c.get("where") else ""
-        status, op = ("PASS", "<=") if c["passed"] else ("FAIL", ">")
+def _echo_verdict(result: Any) -> None:
+    """One line per theory-vs-simulation comparison of a run, the dropped rows, the verdict."""
+    for c in result.comparisons:
+        where = f" [{c.where}]" if c.where else ""
         typer.echo(
-            f"  {status} {c['quantity']}{where}: theory {c['theory']:.6g}, "
-            f"simulation {c['simulation']:.6g}, |diff| {abs(c['difference']):.3g} "
-            f"{op} tol {c['tolerance']:.3g}"
+            f"  {c.status.upper():13s} {c.quantity}{where}: theory {c.theory:.6g}, "
+            f"simulation {c.simulation:.6g}, |diff| {abs(c.difference):.3g}, "
+            f"tol {c.tolerance:.3g}"
         )
-    n_pass = sum(c["passed"] for c in comparisons)
-    typer.echo(f"{n_pass}/{len(comparisons)} comparisons within tolerance")
+    for d in result.dropped:
+        where = f" [{d.where}]" if d.where else ""
+        typer.echo(f"  DROPPED       {d.quantity}{where}: {d.reason}")
+    counts = result.counts
+    typer.echo(
+        f"{counts['pass']}/{len(result.comparisons)} comparisons within tolerance; "
+        f"run {result.status.upper()}"
+        + (
+            f" ({result.reasons[0]}{' …' if len(result.reasons) > 1 else ''})"
+            if result.reasons
+            else ""
+        )
+    )
 
 
 @app.command("sweep")

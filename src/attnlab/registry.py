@@ -1,8 +1,8 @@
 """The experiment registry: a config class + a run function + a plot function, by name.
 
-A model family registers its experiments in any module of its subpackage whose name starts with
-``experiments`` (``attnlab/<family>/experiments.py``, ``experiments_erf.py``, …); the registry
-discovers them on first use, so adding a family means adding a subpackage, nothing else::
+A model family registers its experiments in the modules of its ``experiments`` subpackage
+(``attnlab/<family>/experiments/<one file per experiment>.py``); the registry discovers them on
+first use, so adding a family means adding a subpackage, nothing else::
 
     @experiment(
         "subspace-alignment",
@@ -13,81 +13,26 @@ discovers them on first use, so adding a family means adding a subpackage, nothi
     )
     def run_alignment(config: AlignmentConfig) -> Result: ...
 
-``run`` returns a :class:`Result`: a tidy long table (one row per observation), headline
-``summary`` numbers, and ``comparisons`` — theory against simulation rows, each with the
-tolerance the experiment declares (derived from the finite-size error) and a pass flag.
-``plot(result, config)`` returns ``{name: matplotlib Figure}``; the store saves PNG and PDF.
+``run`` returns a :class:`attnlab.compare.Result`: a tidy long table (one row per
+observation), headline ``summary`` numbers, and ``comparisons`` — theory against simulation
+rows, each with the tolerance the experiment declares (derived from the finite-size error).
+``plot(result, config)`` returns ``{name: matplotlib Figure}``; the store saves the figures.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from attnlab._validate import ParameterError
+from attnlab.compare import Result
 from attnlab.config import ExperimentConfig, build_config
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One theory-vs-simulation row.
-
-    ``passed`` is ``|simulation - theory| <= tolerance``. ``where`` names the parameter point
-    (``"ell=2.0"``), ``simulation_sd`` the spread over seeds when there is one, ``note`` the
-    reason behind the tolerance (finite-size error estimate).
-    """
-
-    quantity: str
-    theory: float
-    simulation: float
-    tolerance: float
-    where: str = ""
-    simulation_sd: float | None = None
-    note: str = ""
-
-    @property
-    def difference(self) -> float:
-        return float(self.simulation) - float(self.theory)
-
-    @property
-    def passed(self) -> bool:
-        return abs(self.difference) <= float(self.tolerance)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "quantity": self.quantity,
-            "where": self.where,
-            "theory": float(self.theory),
-            "simulation": float(self.simulation),
-            "simulation_sd": None if self.simulation_sd is None else float(self.simulation_sd),
-            "difference": self.difference,
-            "tolerance": float(self.tolerance),
-            "passed": self.passed,
-            "note": self.note,
-        }
-
-
-@dataclass
-class Result:
-    """What an experiment's run function returns.
-
-    table:        tidy long-format ``pandas.DataFrame`` (saved as ``results.parquet``);
-    summary:      headline numbers, JSON-serialisable (saved in ``summary.json``);
-    comparisons:  theory-vs-simulation rows with declared tolerances (also in ``summary.json``);
-    seeds:        the replicate seeds / indices actually used (recorded in ``manifest.json``).
-    """
-
-    table: pd.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
-    comparisons: list[Comparison] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-
+__all__ = ["Experiment", "all_experiments", "discover", "experiment", "get_experiment"]
 
 PlotFn = Callable[[Result, Any], Mapping[str, Any]]
 
@@ -154,7 +99,11 @@ def experiment(
 
 
 def discover() -> None:
-    """Import every ``attnlab.<family>.experiments*`` module (once)."""
+    """Import every module of every ``attnlab.<family>.experiments`` package (once).
+
+    A family's ``experiments`` may also be a single module, and modules named
+    ``experiments_*.py`` are imported too.
+    """
     global _DISCOVERED
     if _DISCOVERED:
         return
@@ -165,8 +114,13 @@ def discover() -> None:
             continue
         sub = importlib.import_module(f"attnlab.{pkg.name}")
         for mod in pkgutil.iter_modules(sub.__path__):
-            if mod.name.startswith("experiments"):
-                importlib.import_module(f"attnlab.{pkg.name}.{mod.name}")
+            if not mod.name.startswith("experiments"):
+                continue
+            module = importlib.import_module(f"attnlab.{pkg.name}.{mod.name}")
+            if mod.ispkg:
+                for leaf in pkgutil.iter_modules(module.__path__):
+                    if not leaf.name.startswith("_"):
+                        importlib.import_module(f"{module.__name__}.{leaf.name}")
     _DISCOVERED = True
 
 
@@ -180,5 +134,9 @@ def get_experiment(name: str) -> Experiment:
     """The experiment called ``name`` (one-line error listing the known names otherwise)."""
     exps = all_experiments()
     if name not in exps:
-        raise ParameterError(f"unknown experiment {name!r}; known: {', '.join(exps)}")
+        close = difflib.get_close_matches(str(name), list(exps), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ParameterError(
+            f"unknown experiment {name!r}{hint} (known: {', '.join(exps)}; see `attnlab list`)"
+        )
     return exps[name]

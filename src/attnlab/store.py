@@ -25,22 +25,41 @@ file present is whole and that ``manifest.json`` appears only after all others.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from attnlab._atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+)
+from attnlab.compare import Comparison, Dropped, Result, run_reasons, run_status
 from attnlab.config import ExperimentConfig
-from attnlab.registry import Experiment, Result, get_experiment
+from attnlab.registry import Experiment, get_experiment
+
+__all__ = [
+    "MANIFEST",
+    "StoredRun",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_parquet",
+    "atomic_write_text",
+    "is_complete",
+    "load_run",
+    "run_dir",
+    "run_experiment",
+]
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -57,62 +76,6 @@ _PACKAGES = (
     "dask",
     "distributed",
 )
-
-
-# -- atomic writes ------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def atomic_write_parquet(path: Path, table: Any) -> None:
-    """Write a pandas DataFrame as Parquet, atomically."""
-    buf = io.BytesIO()
-    table.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_save_figure(path_stem: Path, fig: Any) -> list[str]:
-    """Save ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` atomically; return the file names."""
-    names = []
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=120 if ext == "png" else None, bbox_inches="tight")
-        target = path_stem.with_suffix(f".{ext}")
-        atomic_write_bytes(target, buf.getvalue())
-        names.append(target.name)
-    return names
 
 
 # -- provenance -------------------------------------------------------------------------------
@@ -196,6 +159,34 @@ def _remove_stale_temp_files(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass
+class StoredRun:
+    """A run in the store: its directory and its :class:`~attnlab.compare.Result`.
+
+    ``status`` is ``"ran"`` (computed by this call) or ``"skipped"`` (found complete). The
+    object is path-like (``Path(stored_run)`` is its directory).
+    """
+
+    path: Path
+    result: Result
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+    status: str = "ran"
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    @property
+    def table(self) -> Any:
+        """The run's tidy table (``results.parquet``)."""
+        return self.result.table
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        """``{"status", "counts", "reasons"}`` of the run's comparisons."""
+        return self.result.verdict()
+
+
 def run_experiment(
     experiment: str | Experiment,
     config: ExperimentConfig | Mapping[str, Any] | None = None,
@@ -205,12 +196,30 @@ def run_experiment(
     force: bool = False,
     plots: bool = True,
     log: Callable[[str], None] | None = None,
-) -> Path:
-    """Run ``experiment`` with ``config`` and store it; return the run directory.
+) -> StoredRun:
+    """Run ``experiment`` with ``config`` and store it under ``out``.
 
-    ``config`` may be a config instance, or a mapping of overrides applied on top of the
-    defaults (and of the ``quick`` preset when ``quick=True``). Skips a complete directory
-    unless ``force``.
+    Parameters
+    ----------
+    experiment : str or Experiment
+        A registered experiment (``attnlab list``).
+    config : ExperimentConfig or mapping, optional
+        A config, or overrides applied on top of the defaults (and of the ``quick`` preset
+        when ``quick=True``).
+    out : path
+        Results root; the run goes to ``out/<name>-<hash12>/``.
+    force : bool
+        Recompute a complete run.
+    plots : bool
+        Draw and save the figures.
+    log : callable, optional
+        Receives one line when the run is done or skipped.
+
+    Returns
+    -------
+    StoredRun
+        The directory, the result (re-read from disk when the run was already complete) and
+        whether it ran now.
     """
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     if not isinstance(config, ExperimentConfig):
@@ -219,44 +228,65 @@ def run_experiment(
     if is_complete(path) and not force:
         if log:
             log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
-        return path
+        return _skipped(path)
     path.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         if is_complete(path) and not force:  # finished by a concurrent worker meanwhile
             if log:
                 log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
-            return path
+            return _skipped(path)
         (path / MANIFEST).unlink(missing_ok=True)
         _remove_stale_temp_files(path)
-        t_run = _run_into(exp, config, path, plots=plots)
+        t_run, result = _run_into(exp, config, path, plots=plots)
     if log:
         log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
-    return path
+    stored = load_run(path)
+    stored.status = "ran"
+    return stored
 
 
-def _run_into(exp: Experiment, config: ExperimentConfig, path: Path, *, plots: bool) -> float:
-    """Run and write every file, manifest last; return the run time in seconds."""
+def _skipped(path: Path) -> StoredRun:
+    stored = load_run(path)
+    stored.status = "skipped"
+    return stored
+
+
+def summary_of(result: Result) -> dict[str, Any]:
+    """The ``summary.json`` content of a result: its headline numbers, every comparison row,
+    the dropped rows and the verdict (``status``, ``counts``, ``reasons``, ``all_passed``)."""
+    summary = dict(result.summary)
+    summary["comparisons"] = [c.to_dict() for c in result.comparisons]
+    summary["dropped"] = [d.to_dict() for d in result.dropped]
+    summary["verdict"] = result.verdict()
+    summary["all_passed"] = result.passed
+    return summary
+
+
+def _run_into(
+    exp: Experiment, config: ExperimentConfig, path: Path, *, plots: bool
+) -> tuple[float, Result]:
+    """Run and write every file, manifest last; return the run time in seconds and the result."""
+    from attnlab.precision import uses_jax
+
     started = time.time()
     t0 = time.perf_counter()
-    result: Result = exp.run(config)
+    result: Result = uses_jax(exp.run)(config)
     t_run = time.perf_counter() - t0
 
     files = ["config.toml", "results.parquet", "summary.json"]
     atomic_write_text(path / "config.toml", config.to_toml())
     atomic_write_parquet(path / "results.parquet", result.table)
-    summary = dict(result.summary)
-    summary["comparisons"] = [c.to_dict() for c in result.comparisons]
-    summary["all_passed"] = all(c.passed for c in result.comparisons)
-    atomic_write_json(path / "summary.json", summary)
+    atomic_write_json(path / "summary.json", summary_of(result))
 
     t1 = time.perf_counter()
     figures: list[str] = []
     if plots and exp.plot is not None:
-        from attnlab.plot import close_figure
+        from attnlab import plot
 
-        for fig_name, fig in exp.plot(result, config).items():
-            figures += atomic_save_figure(path / fig_name, fig)
-            close_figure(fig)
+        with plot.style("paper"):
+            for fig_name, fig in exp.plot(result, config).items():
+                figures += plot.save_figure(fig, path / fig_name)
+                plot.close_figure(fig)
     t_plot = time.perf_counter() - t1
 
     manifest = {
@@ -286,19 +316,37 @@ def _run_into(exp: Experiment, config: ExperimentConfig, path: Path, *, plots: b
         "figures": figures,
     }
     atomic_write_json(path / MANIFEST, manifest)
-    return t_run
+    return t_run, result
 
 
-def load_run(path: Path | str) -> dict[str, Any]:
-    """Read a complete run directory: ``{"manifest", "summary", "table", "path"}``."""
+def load_run(path: Path | str) -> StoredRun:
+    """Read a complete run directory into a :class:`StoredRun` (status ``"skipped"``).
+
+    The result's comparisons and dropped rows are rebuilt from ``summary.json``; its
+    ``summary`` holds the headline numbers only.
+    """
     import pandas as pd
 
     path = Path(path)
     if not is_complete(path):
         raise FileNotFoundError(f"{path} is not a complete attnlab run (no {MANIFEST})")
-    return {
-        "path": path,
-        "manifest": json.loads((path / MANIFEST).read_text()),
-        "summary": json.loads((path / "summary.json").read_text()),
-        "table": pd.read_parquet(path / "results.parquet"),
+    manifest = json.loads((path / MANIFEST).read_text())
+    summary = json.loads((path / "summary.json").read_text())
+    comparisons = [Comparison.from_dict(c) for c in summary.get("comparisons", [])]
+    dropped = [Dropped(**d) for d in summary.get("dropped", [])]
+    headline = {
+        k: v
+        for k, v in summary.items()
+        if k not in ("comparisons", "dropped", "verdict", "all_passed")
     }
+    result = Result(
+        table=pd.read_parquet(path / "results.parquet"),
+        summary=headline,
+        comparisons=comparisons,
+        seeds=list(manifest.get("replicate_seeds", [])),
+        dropped=dropped,
+    )
+    return StoredRun(path, result, manifest, summary, status="skipped")
+
+
+__all__ += ["summary_of", "run_reasons", "run_status"]

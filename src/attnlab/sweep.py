@@ -172,7 +172,7 @@ def _execute(task: Task, force: bool) -> str:
     """Worker side: run one task through the store; returns its directory (as str)."""
     from attnlab.store import run_experiment
 
-    return str(run_experiment(task.experiment, task.config(), out=task.out, force=force))
+    return str(run_experiment(task.experiment, task.config(), out=task.out, force=force).path)
 
 
 def run_tasks(
@@ -396,18 +396,18 @@ def collect(root: Path | str, *, what: str = "rows") -> pd.DataFrame:
     for path in find_runs(root):
         run = load_run(path)
         meta = {
-            "experiment": run["manifest"]["experiment"],
+            "experiment": run.manifest["experiment"],
             "run": path.name,
-            "config_hash": run["manifest"]["config_hash"],
+            "config_hash": run.manifest["config_hash"],
         }
-        meta.update({f"config.{k}": v for k, v in run["manifest"]["config"].items()})
+        meta.update({f"config.{k}": v for k, v in _flat(run.manifest["config"]).items()})
         if what == "rows":
-            table = run["table"].reset_index(drop=True)
+            table = run.table.reset_index(drop=True)
             head = pd.DataFrame({k: [v] * len(table) for k, v in meta.items()})
             frames.append(pd.concat([head, table], axis=1))
         else:
             row = dict(meta)
-            for k, v in run["summary"].items():
+            for k, v in run.summary.items():
                 if k == "all_passed":
                     row[k] = bool(v)
                 elif isinstance(v, bool | int | float | str) or v is None:
@@ -416,6 +416,17 @@ def collect(root: Path | str, *, what: str = "rows") -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no complete attnlab runs under {root}")
     return pd.concat(frames, ignore_index=True)
+
+
+def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config tables flattened to dotted keys (``model.d``)."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def write_table(table: pd.DataFrame, path: Path | str) -> Path:

@@ -9,7 +9,6 @@ import pytest
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
-from attnlab.rng import replicate_keys
 from attnlab.erf_slr import (
     erf_attention,
     from_coordinates,
@@ -30,6 +29,7 @@ from attnlab.erf_slr._train import (
     _sgd_gradient_direct,
     _sgd_gradient_projected,
 )
+from attnlab.rng import replicate_keys
 
 GAMMA = math.sqrt(0.5)
 

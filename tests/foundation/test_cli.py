@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attnlab.cli import app
-from attnlab.demo.experiments import DemoMeanConfig
+from attnlab.demo.experiments.mean import DemoMeanConfig
 from attnlab.store import is_complete, load_run
 
 runner = CliRunner()
@@ -25,10 +25,10 @@ def test_run_quick_with_overrides(tmp_path):
     assert res.exit_code == 0, res.output
     path = tmp_path / res.stdout.strip().splitlines()[-1].split("/")[-1]
     assert is_complete(path)
-    assert "PASS mean of estimates: theory 0.5, simulation " in res.stdout
+    assert "PASS          mean of estimates: theory 0.5, simulation " in res.stdout
     assert "2/2 comparisons within tolerance" in res.stdout
     cfg = DemoMeanConfig.from_toml_file(path / "config.toml")
-    assert (cfg.n, cfg.mu, cfg.n_seeds) == (30, 0.5, 50)  # n_seeds from the quick preset
+    assert (cfg.n, cfg.model.mu, cfg.n_seeds) == (30, 0.5, 50)  # n_seeds from the quick preset
     # a second run is skipped (resume), --force redoes it
     again = invoke(
         "run", "demo-mean", "--quick", "--set", "n=30", "--set", "mu=0.5", "--out", tmp_path
@@ -57,7 +57,7 @@ def test_stored_config_reproduces_the_run(tmp_path):
     assert res.exit_code == 0, res.output
     path_b = res.stdout.strip().splitlines()[-1]
     assert path_a.split("/")[-1] == path_b.split("/")[-1]
-    assert load_run(path_a)["summary"] == load_run(path_b)["summary"]
+    assert load_run(path_a).summary == load_run(path_b).summary
 
 
 def test_set_overrides_config_file(tmp_path):
@@ -66,11 +66,11 @@ def test_set_overrides_config_file(tmp_path):
     res = invoke("run", "demo-mean", "--config", cfg_file, "--set", "mu=-1", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     cfg = DemoMeanConfig.from_toml_file(res.stdout.strip().splitlines()[-1] + "/config.toml")
-    assert (cfg.n, cfg.n_seeds, cfg.mu) == (5, 4, -1.0)
+    assert (cfg.n, cfg.n_seeds, cfg.model.mu) == (5, 4, -1.0)
 
 
 BAD_INPUTS = [
-    (["run", "nope"], "unknown experiment 'nope'; known: "),
+    (["run", "nope"], "unknown experiment 'nope' (known: "),
     (["run", "demo-mean", "--set", "n=0"], "n = 0: Input should be greater than or equal to 1"),
     (["run", "demo-mean", "--set", "n=abc"], "n = 'abc': Input should be a valid integer"),
     (["run", "demo-mean", "--set", "n=2.5"], "n = 2.5: Input should be a valid integer"),
@@ -78,10 +78,10 @@ BAD_INPUTS = [
         ["run", "demo-mean", "--set", "sleep_s=100"],
         "sleep_s = 100: Input should be less than or equal to 60",
     ),
-    (["run", "demo-mean", "--set", "mu=nan"], "mu = nan is not allowed"),
+    (["run", "demo-mean", "--set", "mu=nan"], "model.mu = nan: Input should be a finite number"),
     (
         ["run", "demo-mean", "--set", "dd=1"],
-        "unknown field 'dd' (valid fields: mu, n, n_seeds, seed, sleep_s)",
+        "unknown field 'dd' (valid fields: model, n, n_seeds, seed, sleep_s)",
     ),
     (["run", "demo-mean", "--set", "n"], "--set expects KEY=VALUE, got 'n'"),
     (["run", "demo-mean", "--set", "n=1", "--set", "n=2"], "--set n given twice"),

@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attnlab.demo.experiments import DemoMeanConfig
-from attnlab.registry import Result, get_experiment
+from attnlab.compare import Result
+from attnlab.demo.experiments.mean import DemoMeanConfig
+from attnlab.registry import get_experiment
 from attnlab.store import MANIFEST, is_complete, load_run, run_dir, run_experiment
 
-QUICK = {"n": 20, "n_seeds": 5}
+QUICK = {"n": 20, "n_seeds": 40}  # enough seeds for an informative sd comparison
 
 
 def _counting(exp, calls: list, delay: float = 0.0, plot="keep"):
@@ -44,7 +45,7 @@ def _final_files(path: Path) -> set[str]:
 def test_layout_and_manifest(tmp_path):
     exp = get_experiment("demo-mean")
     cfg = exp.make_config(QUICK)
-    path = run_experiment(exp, cfg, out=tmp_path)
+    path = run_experiment(exp, cfg, out=tmp_path).path
     assert path == run_dir(tmp_path, "demo-mean", cfg)
     assert path.name == f"demo-mean-{cfg.config_hash()[:12]}"
     assert _final_files(path) == {
@@ -59,7 +60,7 @@ def test_layout_and_manifest(tmp_path):
     assert DemoMeanConfig.from_toml_file(path / "config.toml") == cfg
 
     run = load_run(path)
-    m = run["manifest"]
+    m = run.manifest
     assert m["experiment"] == "demo-mean" and m["family"] == "demo"
     assert m["config_hash"] == cfg.config_hash() and m["config"] == cfg.to_dict()
     assert m["seed"] == cfg.seed and m["replicate_seeds"] == list(range(cfg.n_seeds))
@@ -77,23 +78,23 @@ def test_layout_and_manifest(tmp_path):
         assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", m["git_revision"])
         assert m["git_revision"].startswith(head.stdout.strip())
 
-    summary = run["summary"]
+    summary = run.summary
     assert {"mean", "sd", "comparisons", "all_passed"} <= set(summary)
     assert summary["all_passed"] is True
     assert [c["quantity"] for c in summary["comparisons"]] == [
         "mean of estimates",
         "sd of estimates",
     ]
-    table = run["table"]
+    table = run.table
     assert list(table.columns) == ["seed", "mean"] and len(table) == cfg.n_seeds
 
 
 def test_resume_skips_complete_and_force_redoes(tmp_path):
     calls: list = []
     exp = _counting(get_experiment("demo-mean"), calls)
-    path = run_experiment(exp, QUICK, out=tmp_path)
+    path = run_experiment(exp, QUICK, out=tmp_path).path
     stamp = (path / MANIFEST).read_text()
-    assert run_experiment(exp, QUICK, out=tmp_path) == path
+    assert run_experiment(exp, QUICK, out=tmp_path).path == path
     assert len(calls) == 1 and (path / MANIFEST).read_text() == stamp
     run_experiment(exp, QUICK, out=tmp_path, force=True)
     assert len(calls) == 2 and is_complete(path)
@@ -103,10 +104,10 @@ def test_resume_skips_complete_and_force_redoes(tmp_path):
 
 
 def test_same_config_same_directory_and_numbers(tmp_path):
-    a = run_experiment("demo-mean", QUICK, out=tmp_path / "a")
-    b = run_experiment("demo-mean", DemoMeanConfig(**QUICK), out=tmp_path / "b", plots=False)
+    a = run_experiment("demo-mean", QUICK, out=tmp_path / "a").path
+    b = run_experiment("demo-mean", DemoMeanConfig(**QUICK), out=tmp_path / "b", plots=False).path
     assert a.name == b.name
-    pd.testing.assert_frame_equal(load_run(a)["table"], load_run(b)["table"])
+    pd.testing.assert_frame_equal(load_run(a).table, load_run(b).table)
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
     assert not list(b.glob("*.png"))  # plots=False
 
@@ -156,7 +157,7 @@ def replace_then_hang(src, dst):
     real_replace(src, dst)
 
 os.replace = replace_then_hang
-run_experiment("demo-mean", {"n": 20, "n_seeds": 5}, out=out)
+run_experiment("demo-mean", {"n": 20, "n_seeds": 40}, out=out)
 """
 
 
@@ -189,12 +190,12 @@ def test_sigkill_mid_write_leaves_no_half_file_and_is_redone(tmp_path, python, s
     # every file under a final name is whole
     assert _final_files(path) == {"config.toml", "results.parquet"}
     DemoMeanConfig.from_toml_file(path / "config.toml")
-    assert len(pd.read_parquet(path / "results.parquet")) == 5
+    assert len(pd.read_parquet(path / "results.parquet")) == QUICK["n_seeds"]
 
     # resume: the incomplete directory is redone, stale temp files removed
-    assert run_experiment("demo-mean", QUICK, out=out) == path
+    assert run_experiment("demo-mean", QUICK, out=out).path == path
     assert is_complete(path) and not list(path.glob(".*.tmp"))
-    fresh = run_experiment("demo-mean", QUICK, out=tmp_path / "fresh")
+    fresh = run_experiment("demo-mean", QUICK, out=tmp_path / "fresh").path
     assert (path / "summary.json").read_bytes() == (fresh / "summary.json").read_bytes()
 
 
@@ -206,7 +207,7 @@ def test_racing_writers_run_a_point_once(tmp_path):
 
     def worker():
         try:
-            paths.append(run_experiment(exp, QUICK, out=tmp_path, plots=False))
+            paths.append(run_experiment(exp, QUICK, out=tmp_path, plots=False).path)
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
@@ -218,12 +219,12 @@ def test_racing_writers_run_a_point_once(tmp_path):
     assert not errors
     assert len(set(paths)) == 1 and len(paths) == 3
     assert len(calls) == 1  # the others waited on the lock, then found the point complete
-    assert is_complete(paths[0]) and load_run(paths[0])["summary"]["all_passed"]
+    assert is_complete(paths[0]) and load_run(paths[0]).summary["all_passed"]
 
 
 def test_result_without_plot_function(tmp_path):
     exp = dataclasses.replace(get_experiment("demo-mean"), plot=None)
-    path = run_experiment(exp, QUICK, out=tmp_path)
+    path = run_experiment(exp, QUICK, out=tmp_path).path
     assert json.loads((path / MANIFEST).read_text())["figures"] == []
     assert isinstance(exp.run(exp.make_config(QUICK)), Result)
 

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from attnlab._validate import ParameterError
 from attnlab.cli import app
+from attnlab.compare import Result
 from attnlab.config import ConfigError, ExperimentConfig
-from attnlab.registry import _REGISTRY, Result, experiment
+from attnlab.registry import _REGISTRY, experiment
 from attnlab.store import MANIFEST, is_complete
 from attnlab.sweep import (
     Sweep,
@@ -32,7 +33,7 @@ from attnlab.sweep import (
 )
 
 # mu and seed change no array shape: every point reuses the compiled code of the first
-BASE = {"n_seeds": 4, "n": 25}
+BASE = {"n_seeds": 40, "n": 25}  # enough seeds for an informative sd comparison
 GRID = {"mu": [0.0, 1.5], "seed": [0, 1]}
 
 
@@ -197,12 +198,18 @@ def test_collect_rows_and_summary(tmp_path):
     dirs = run_tasks(demo_tasks(tmp_path / "s"), progress=False)
     rows = collect(tmp_path / "s")
     assert len(rows) == 4 * BASE["n_seeds"]
-    assert {"experiment", "run", "config_hash", "config.mu", "config.seed", "seed", "mean"} <= set(
-        rows.columns
-    )
+    assert {
+        "experiment",
+        "run",
+        "config_hash",
+        "config.model.mu",
+        "config.seed",
+        "seed",
+        "mean",
+    } <= set(rows.columns)
     # each run's rows carry its config: the sample means of a point scatter around its mu
     # (each is N(mu, 1/n); the mean of n_seeds of them has sd 1/sqrt(n n_seeds): 6 sd bound)
-    for (mu, _seed), group in rows.groupby(["config.mu", "config.seed"]):
+    for (mu, _seed), group in rows.groupby(["config.model.mu", "config.seed"]):
         assert len(group) == BASE["n_seeds"] and (group["config.n"] == BASE["n"]).all()
         assert abs(group["mean"].mean() - mu) < 6 / (BASE["n"] * BASE["n_seeds"]) ** 0.5
     summary = collect(tmp_path / "s", what="summary")

@@ -10,13 +10,13 @@ import pytest
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
 from attnlab.gslr import _activations as act
-from attnlab.gslr._erm import fit_erm, overlaps, test_error
 from attnlab.gslr._data import (
     length_distribution,
     sample_slr,
     sample_teacher,
     sample_teacher_fields,
 )
+from attnlab.gslr._erm import fit_erm, overlaps, test_error
 from attnlab.gslr._population import (
     PopulationModel,
     bayes_risk,

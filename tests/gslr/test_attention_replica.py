@@ -9,8 +9,8 @@ import pytest
 
 from attnlab._jax import jax
 from attnlab._validate import ParameterError
-from attnlab.gslr._erm import fit_erm, overlaps, test_error
 from attnlab.gslr._data import sample_slr, sample_teacher
+from attnlab.gslr._erm import fit_erm, overlaps, test_error
 from attnlab.gslr._replica import ReplicaNotConverged, ReplicaSolver, replica_fixed_point
 
 KEY = jax.random.key(3)

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from pydantic import Field
 
+from attnlab.compare import Comparison, Result
 from attnlab.config import ExperimentConfig
-from attnlab.registry import Comparison, Experiment, Result
+from attnlab.registry import Experiment
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -60,8 +61,18 @@ def fake_run(config: FakeConfig) -> Result:
     x = np.arange(config.n, dtype=float)
     table = pd.DataFrame({"x": x, "y": 2 * x})
     comparisons = [
-        Comparison("slope", 2.0, 2.0 + 1e-3, 1e-2, where="n=10", note="exact up to rounding"),
-        Comparison("shifted <value>", 1.0, 1.0 + config.offset, 0.1, simulation_sd=0.05),
+        Comparison(
+            "slope",
+            2.0,
+            2.0 + 1e-3,
+            1e-2,
+            max_tolerance=0.5,
+            where="n=10",
+            note="exact up to rounding",
+        ),
+        Comparison(
+            "shifted <value>", 1.0, 1.0 + config.offset, 0.1, max_tolerance=0.5, simulation_sd=0.05
+        ),
     ]
     return Result(
         table=table,

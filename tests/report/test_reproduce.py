@@ -117,7 +117,7 @@ def test_report_states_model_config_seeds_and_time(demo_report: Path) -> None:
     (run,) = run_dirs(demo_report)
     manifest = json.loads((run / "manifest.json").read_text())
     assert "sample mean" in model_summary("demo")
-    assert "Model:" in text  # the demo docstring's model paragraph
+    assert "estimated by the sample mean" in text  # the demo family's MODEL_SUMMARY
     assert f"replicates 0–{len(manifest['replicate_seeds']) - 1}" in text
     assert "n_seeds = 50" in text  # the quick preset's config.toml
     assert manifest["git_revision"] is None or manifest["git_revision"] in text
@@ -257,7 +257,7 @@ def _fake_sweep(calls: list, fail_on: str | None = None) -> types.ModuleType:
         for t in tasks:
             if t.experiment == fail_on:
                 raise RuntimeError("worker lost")
-            paths.append(run_experiment(t.experiment, t.overrides, out=t.out, quick=t.quick))
+            paths.append(run_experiment(t.experiment, t.overrides, out=t.out, quick=t.quick).path)
         return paths
 
     mod = types.ModuleType("attnlab.sweep")

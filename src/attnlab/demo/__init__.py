@@ -1,9 +1,17 @@
 """A tiny built-in family that exercises the whole machinery end to end.
 
-Model: n i.i.d. draws x ~ N(mu, 1) per replicate; estimator: the sample mean. Theory: the
-estimator is N(mu, 1/n), so over seeds its mean is mu and its standard deviation 1/sqrt(n).
+It has the shape of every family: a model object (:class:`DemoModel`), a sampler taking a jax
+``key`` (:func:`sample_means`), the theory (:func:`mean_law`) and one file per experiment under
+``attnlab.demo.experiments``.
 """
 
-from attnlab.demo._mean import sample_means
+from attnlab.demo._model import DemoModel
+from attnlab.demo._sampler import sample_means
+from attnlab.demo._theory import mean_law
 
-__all__ = ["sample_means"]
+__all__ = ["DemoModel", "mean_law", "sample_means"]
+
+MODEL_SUMMARY = (
+    "n i.i.d. draws x ~ N(μ, 1) per replicate, estimated by the sample mean; theory: the "
+    "estimator is N(μ, 1/n), so over seeds its mean is μ and its standard deviation 1/√n."
+)

@@ -5,7 +5,6 @@ T_λ(X) = Σ_ℓ erf(λ⟨k, x_ℓ⟩)⟨v, x_ℓ⟩ with unit key and value vec
 risk, projected gradient descent in four coordinates and online SGD recovering (k*, v*).
 """
 
-
 from attnlab.erf_slr._data import (
     Overlaps,
     distance_to_manifold,

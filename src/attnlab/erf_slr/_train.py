@@ -36,7 +36,6 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
-from attnlab.rng import replicate_keys, stream
 from attnlab.erf_slr._data import (
     _sample,
     initial_directions,
@@ -45,6 +44,7 @@ from attnlab.erf_slr._data import (
 )
 from attnlab.erf_slr._predictor import _predict, empirical_mse
 from attnlab.erf_slr._risk import _excess_risk
+from attnlab.rng import replicate_keys, stream
 
 SCHEDULE_DECAY = 1e-4  # λ_t = λ₀ / (1 + 1e-4 t)
 

@@ -46,8 +46,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from attnlab.compare import Comparison, Result
 from attnlab.config import ExperimentConfig
-from attnlab.registry import Comparison, Result, experiment
+from attnlab.registry import experiment
 
 GAMMA_REF = math.sqrt(0.5)
 RECOVERY_THRESHOLD = 0.9
@@ -272,7 +273,6 @@ def _plot_training(result: Result, config) -> dict:
 
 # -- PGD ------------------------------------------------------------------------------------------
 def _run_pgd(config: ErfTrainingConfig) -> Result:
-    from attnlab.rng import replicate_keys
     from attnlab.erf_slr._train import (
         from_coordinates,
         heldout_excess,
@@ -280,6 +280,7 @@ def _run_pgd(config: ErfTrainingConfig) -> Result:
         pgd_coordinates,
         to_coordinates,
     )
+    from attnlab.rng import replicate_keys
 
     start = time.perf_counter()
     problem = make_problem(config.seed, config.n_seeds, d=config.d, init=config.init)
@@ -359,8 +360,8 @@ def run_sphere_schedule(config: SphereScheduleConfig) -> Result:
 )
 def run_sgd(config: SGDConfig) -> Result:
     from attnlab._jax import jax
-    from attnlab.rng import replicate_keys
     from attnlab.erf_slr._train import heldout_excess, sgd_noise_floor, sgd_online
+    from attnlab.rng import replicate_keys
 
     start = time.perf_counter()
     problem, k, v, log = sgd_online(

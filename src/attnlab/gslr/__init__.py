@@ -6,7 +6,6 @@ Bayes risk and population optima, L2-regularised ERM, and the replica-symmetric 
 that predicts ERM's test error at finite sample ratio α = N/D.
 """
 
-
 from attnlab.gslr._activations import (
     activation_names,
     attention_output,
@@ -18,18 +17,17 @@ from attnlab.gslr._activations import (
     softmax_activation,
     softplus_activation,
 )
-from attnlab.gslr._erm import ERMFit, fit_erm, test_error
-from attnlab.gslr._erm import Overlaps, overlaps
 from attnlab.gslr._data import (
     LengthDistribution,
     SLRData,
     Teacher,
     TeacherFields,
     length_distribution,
+    sample_slr,
     sample_teacher,
     sample_teacher_fields,
 )
-from attnlab.gslr._data import sample_slr
+from attnlab.gslr._erm import ERMFit, Overlaps, fit_erm, overlaps, test_error
 from attnlab.gslr._population import (
     PopulationModel,
     PopulationOptimum,

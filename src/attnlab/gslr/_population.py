@@ -42,7 +42,6 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
-from attnlab.rng import root_key, stream
 from attnlab.gslr._activations import Activation, resolve_activation, softmax_activation
 from attnlab.gslr._data import (
     check_model,
@@ -51,6 +50,7 @@ from attnlab.gslr._data import (
     sample_teacher_fields,
     signal_scale,
 )
+from attnlab.rng import root_key, stream
 
 
 def _safe_sqrt(x):

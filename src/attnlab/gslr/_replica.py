@@ -65,7 +65,6 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import check_choice, check_int, check_range
-from attnlab.rng import root_key, stream
 from attnlab.gslr._activations import Activation, activation_label, resolve_activation
 from attnlab.gslr._data import (
     check_model,
@@ -75,6 +74,7 @@ from attnlab.gslr._data import (
     signal_scale,
 )
 from attnlab.gslr._population import PopulationModel
+from attnlab.rng import root_key, stream
 
 ORDER = ("m_k", "q_k", "V_k", "m_v", "q_v", "V_v")
 

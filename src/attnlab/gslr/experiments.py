@@ -47,8 +47,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from attnlab.compare import Comparison, Result
 from attnlab.config import ExperimentConfig
-from attnlab.registry import Comparison, Result, experiment
+from attnlab.registry import experiment
 
 # --------------------------------------------------------------------------------------------
 # slr-population
@@ -285,9 +286,9 @@ class FiniteConfig(ExperimentConfig):
 
 def _erm_points(config, model, nu, activation, alphas, init, seed_base):
     from attnlab._jax import jax
-    from attnlab.rng import root_key, stream
-    from attnlab.gslr._erm import fit_erm, overlaps, test_error
     from attnlab.gslr._data import sample_slr, sample_teacher
+    from attnlab.gslr._erm import fit_erm, overlaps, test_error
+    from attnlab.rng import root_key, stream
 
     rows = []
     for alpha in alphas:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from attnlab.compare import Comparison, Result
 from attnlab.config import ExperimentConfig
 from attnlab.pooling import _theory as th
 from attnlab.pooling._data import (
@@ -45,7 +46,7 @@ from attnlab.pooling._weights import (
     measured_causal_weights,
     optimal_weights,
 )
-from attnlab.registry import Comparison, Result, experiment
+from attnlab.registry import experiment
 from attnlab.rng import numpy_rng
 
 WEIGHT_NAMES = ("mean", "harmonic", "optimal", "causal")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnlab.report._reproduce import FAILURE, RECORD, TRACEBACK
+from attnlab.report._files import FAILURE, RECORD, TRACEBACK
 
 SUMMARY_CHARS = 400  # about two lines of the report
 SUMMARY_MIN_CHARS = 150  # a first paragraph shorter than this is completed by the next one

@@ -29,11 +29,9 @@ from typing import Any
 
 from attnlab._validate import ParameterError, check_choice
 from attnlab.registry import Experiment, all_experiments
+from attnlab.report._files import FAILURE, RECORD, TRACEBACK
 
 ENGINES = ("local", "process", "dask")
-RECORD = "reproduce.json"
-FAILURE = "failure.json"
-TRACEBACK = "traceback.txt"
 
 
 @dataclass

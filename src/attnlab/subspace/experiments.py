@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from attnlab.compare import Comparison, Result
 from attnlab.config import ExperimentConfig
-from attnlab.registry import Comparison, Result, experiment
+from attnlab.registry import experiment
 
 
 class _ModelConfig(ExperimentConfig):
