@@ -195,6 +195,7 @@ def run_experiment(
     quick: bool = False,
     force: bool = False,
     plots: bool = True,
+    figures: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> StoredRun:
     """Run ``experiment`` with ``config`` and store it under ``out``.
@@ -212,6 +213,8 @@ def run_experiment(
         Recompute a complete run.
     plots : bool
         Draw and save the figures.
+    figures : attnlab.plot.FigureOptions, optional
+        Formats, dpi and style of the figures (default: PNG + PDF, paper style).
     log : callable, optional
         Receives one line when the run is done or skipped.
 
@@ -237,7 +240,7 @@ def run_experiment(
             return _skipped(path)
         (path / MANIFEST).unlink(missing_ok=True)
         _remove_stale_temp_files(path)
-        t_run, result = _run_into(exp, config, path, plots=plots)
+        t_run, result = _run_into(exp, config, path, plots=plots, figures=figures)
     if log:
         log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
     stored = load_run(path)
@@ -263,7 +266,7 @@ def summary_of(result: Result) -> dict[str, Any]:
 
 
 def _run_into(
-    exp: Experiment, config: ExperimentConfig, path: Path, *, plots: bool
+    exp: Experiment, config: ExperimentConfig, path: Path, *, plots: bool, figures: Any = None
 ) -> tuple[float, Result]:
     """Run and write every file, manifest last; return the run time in seconds and the result."""
     from attnlab.precision import uses_jax
@@ -279,13 +282,16 @@ def _run_into(
     atomic_write_json(path / "summary.json", summary_of(result))
 
     t1 = time.perf_counter()
-    figures: list[str] = []
+    figure_files: list[str] = []
     if plots and exp.plot is not None:
         from attnlab import plot
 
-        with plot.style("paper"):
+        opts = figures if figures is not None else plot.FigureOptions()
+        with plot.style(opts.style):
             for fig_name, fig in exp.plot(result, config).items():
-                figures += plot.save_figure(fig, path / fig_name)
+                figure_files += plot.save_figure(
+                    fig, path / fig_name, formats=opts.formats, dpi=opts.dpi, style_name=opts.style
+                )
                 plot.close_figure(fig)
     t_plot = time.perf_counter() - t1
 
@@ -312,8 +318,8 @@ def _run_into(
             "plot": round(t_plot, 3),
             "total": round(time.time() - started, 3),
         },
-        "files": files + figures,
-        "figures": figures,
+        "files": files + figure_files,
+        "figures": figure_files,
     }
     atomic_write_json(path / MANIFEST, manifest)
     return t_run, result

@@ -33,6 +33,7 @@ from attnlab.plot._style import (
 
 __all__ = [
     "FORMATS",
+    "FigureOptions",
     "PALETTE",
     "STYLES",
     "THEORY_COLOR",
@@ -58,6 +59,38 @@ __all__ = [
 
 FORMATS = ("png", "pdf", "svg")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _figure_options_cls() -> type:
+    from typing import Literal
+
+    from pydantic import Field
+
+    from attnlab.config import Params
+
+    class FigureOptions(Params):
+        """How the figures of a run are written: formats, PNG resolution and style.
+
+        Parameters
+        ----------
+        formats : list of {"png", "pdf", "svg"}
+            One file per format for every figure.
+        dpi : int, optional
+            PNG resolution (default: the style's).
+        style : {"paper", "talk"}
+            The figure style (:mod:`attnlab.plot._style`).
+        """
+
+        formats: list[Literal["png", "pdf", "svg"]] = Field(
+            default_factory=lambda: ["png", "pdf"], min_length=1
+        )
+        dpi: int | None = Field(None, ge=50, le=1200)
+        style: Literal["paper", "talk"] = "paper"
+
+    return FigureOptions
+
+
+FigureOptions = _figure_options_cls()
 
 
 def _styled(fn: F) -> F:
