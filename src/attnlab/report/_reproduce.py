@@ -289,8 +289,10 @@ def _run_engine(
         path = run_dir(out, exp.name, exp.make_config({}, quick=quick))
         planned.append((exp, path, is_complete(path) and not force))
         _clear_failure(path)
-    tasks = [Task(e.name, {}, quick, out, figures) for e, _, _ in planned]
+    extra = {"figures": figures} if figures is not None else {}
+    tasks = [Task(e.name, {}, quick, out, **extra) for e, _, _ in planned]
     on_start, on_done = callbacks or (None, None)
+    hooks = {k: v for k, v in (("on_start", on_start), ("on_done", on_done)) if v is not None}
     t0 = time.perf_counter()
     engine_error: tuple[BaseException, str] | None = None
     try:
@@ -301,8 +303,7 @@ def _run_engine(
             workers=workers,
             progress=progress,
             force=force,
-            on_start=on_start,
-            on_done=on_done,
+            **hooks,
         )
     except ParameterError:
         raise
