@@ -147,15 +147,11 @@ def _find_browser() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Path of a headless-capable Chromium, installed with apt only where the test needs it.
-
-    Order: ``$ATTNLAB_CHROMIUM``, a browser on PATH, else — only when
-    ``ATTNLAB_INSTALL_BROWSER=1`` or ``CI=true``, as root, with apt-get — ``apt-get install -y
-    chromium`` (Debian's package); otherwise the test is skipped with the reason.
-    """
-    found = _find_browser()
+def apt_tool(find, package: str, what: str) -> str:
+    """``find()`` (a path or None), else — only when ``ATTNLAB_INSTALL_BROWSER=1`` or
+    ``CI=true``, as root, with apt-get — ``apt-get install -y PACKAGE`` and ``find()`` again;
+    otherwise the test is skipped with the reason."""
+    found = find()
     if found:
         return found
     wanted = os.environ.get("ATTNLAB_INSTALL_BROWSER") == "1" or (
@@ -163,30 +159,43 @@ def chromium() -> str:
     )
     if not wanted:
         pytest.skip(
-            "no Chromium found (looked for $ATTNLAB_CHROMIUM and "
-            f"{', '.join(BROWSERS)} on PATH); install it (Debian: apt-get install -y chromium) "
+            f"no {what} found; install it (Debian: apt-get install -y {package}) "
             "or set ATTNLAB_INSTALL_BROWSER=1 to let the test install it as root"
         )
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("no Chromium found and not root, so it cannot be installed with apt-get")
+        pytest.skip(f"no {what} found and not root, so it cannot be installed with apt-get")
     if shutil.which("apt-get") is None:
-        pytest.skip("no Chromium found and no apt-get to install it with")
+        pytest.skip(f"no {what} found and no apt-get to install it with")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd, timeout in (
         (["apt-get", "update", "-qq"], 180),
-        (["apt-get", "install", "-y", "-qq", "chromium"], 420),
+        (["apt-get", "install", "-y", "-qq", package], 420),
     ):
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except (OSError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"could not install Chromium: {' '.join(cmd)}: {err}")
+            pytest.skip(f"could not install {package}: {' '.join(cmd)}: {err}")
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
-            pytest.skip(f"could not install Chromium: {' '.join(cmd)} failed: {tail[0]}")
-    found = _find_browser()
+            pytest.skip(f"could not install {package}: {' '.join(cmd)} failed: {tail[0]}")
+    found = find()
     if not found:
-        pytest.skip("apt-get install chromium succeeded but no chromium binary is on PATH")
+        pytest.skip(f"apt-get install {package} succeeded but no {what} is on PATH")
     return found
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium: ``$ATTNLAB_CHROMIUM``, a browser on PATH, else
+    Debian's ``chromium`` package installed by :func:`apt_tool` (or the test is skipped)."""
+    what = f"Chromium ($ATTNLAB_CHROMIUM or {', '.join(BROWSERS)} on PATH)"
+    return apt_tool(_find_browser, "chromium", what)
+
+
+@pytest.fixture(scope="session")
+def pdffonts() -> str:
+    """Path of poppler's ``pdffonts`` (package ``poppler-utils``, installed like Chromium)."""
+    return apt_tool(lambda: shutil.which("pdffonts"), "poppler-utils", "pdffonts (poppler-utils)")
 
 
 # -- driving Chromium over the DevTools protocol ----------------------------------------------

@@ -89,8 +89,7 @@ def figure_bytes(
     """The figure encoded as ``fmt`` (``png``, ``pdf`` or ``svg``), in the style's rcParams.
 
     PDF and SVG are vector; PDF embeds TrueType (Type 42) fonts, mathtext included. ``dpi``
-    applies to PNG (default: the style's). The PDF carries no creation date, so the same
-    figure gives the same bytes.
+    applies to PNG (default: the style's). The PDF carries no creation date.
     """
     import matplotlib
 
