@@ -397,7 +397,7 @@ def reproduce_cmd(
                 on_start=display.on_start,
                 on_done=display.on_done,
             )
-        if single_file:  # the same report, rewritten with figures and math embedded
+        if single_file:  # the same report, rewritten with its figures embedded
             from attnlab.report import write_report
 
             write_report(outcome.out, single_file=True)
@@ -416,10 +416,14 @@ def reproduce_cmd(
         typer.echo(f"crashed: {rec.experiment}: {rec.error}", err=True)
     typer.echo(f"report: {outcome.report_html}")
     typer.echo(f"report: {outcome.report_md}")
-
     if gallery is not None:
         from attnlab.report import write_gallery
 
         typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
-    if outcome.crashed or (strict and n_fail):
+    from attnlab.report._format import attention
+
+    # --strict: anything that is not a pass — failed, invalid, uninformative or dropped rows,
+    # experiments that compared nothing
+    not_passed = [a for a in attention(data) if a.kind not in ("crashed", "missing")]
+    if outcome.crashed or (strict and not_passed):
         raise typer.Exit(1)
