@@ -371,8 +371,7 @@ def reproduce_cmd(
     1 when an experiment crashed (or, with --strict, a comparison failed), 2 on bad input.
     """
     from attnlab._display import Display
-    from attnlab.report import collect, reproduce, select_experiments
-    from attnlab.report._render import fmt_seconds
+    from attnlab.report import reproduce, select_experiments
 
     if gallery is not None and gallery.suffix.lower() != ".md":
         _fail(f"--gallery expects a Markdown file path (*.md), got {str(gallery)!r}")
@@ -404,6 +403,15 @@ def reproduce_cmd(
     except ParameterError as err:
         _fail(str(err))
         return
+    _reproduce_summary(outcome, gallery=gallery, strict=strict)
+
+
+def _reproduce_summary(outcome: Any, *, gallery: Path | None, strict: bool) -> None:
+    """The closing lines of ``reproduce``, the gallery, and the exit status."""
+    from attnlab.report import collect
+    from attnlab.report._format import attention
+    from attnlab.report._render import fmt_seconds
+
     data = collect(outcome.out)
     rows = data.rows
     n_fail = sum(not r.passed for r in rows)
@@ -420,8 +428,6 @@ def reproduce_cmd(
         from attnlab.report import write_gallery
 
         typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
-    from attnlab.report._format import attention
-
     # --strict: anything that is not a pass — failed, invalid, uninformative or dropped rows,
     # experiments that compared nothing
     not_passed = [a for a in attention(data) if a.kind not in ("crashed", "missing")]
