@@ -19,9 +19,9 @@ The display is driven from three sides:
   also for runs executed by process or dask workers, whose inner computations are not shown;
 - :meth:`Display.log` for any other line.
 
-The ETA of a bar is ``remaining / rate``, the rate measured over the last ten minutes of
-reports, from the bar's first report on: the time before it (start-up, compiling the loop)
-does not count, so the ETA shows ``?`` until the second report.
+The ETA of a bar is ``remaining / rate`` less the time since the last report, the rate measured
+over the last ten minutes of reports from the bar's first report on: the time before it
+(start-up, compiling the loop) does not count, so the ETA shows ``?`` until the second report.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -58,14 +59,19 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _eta_seconds(task: Any) -> float | None:
-    """Seconds left of a rich task, ``remaining / rate`` (``None`` before two reports)."""
+def _eta_seconds(task: Any, now: float | None = None) -> float | None:
+    """Seconds left of a rich task: ``remaining / rate`` less the time since its last report
+    (so that it counts down between reports), never below 0; ``None`` before two reports."""
     if task.total is None:
         return None
     if task.finished:
         return 0.0
     speed = task.speed
-    return (task.total - task.completed) / speed if speed else None
+    if not speed:
+        return None
+    now = time.monotonic() if now is None else now
+    since = now - task.fields.get("reported_at", now)
+    return max((task.total - task.completed) / speed - since, 0.0)
 
 
 def _columns() -> list[Any]:
@@ -202,7 +208,7 @@ class Display:
                 self._running.remove(str(name))
             self._describe()
         if self._progress is not None:
-            self._progress.advance(self._outer, 1)
+            self._progress.update(self._outer, advance=1, reported_at=time.monotonic())
         if line:
             self.log(line)
 
@@ -231,7 +237,7 @@ class Display:
 
     def advance(self, handle: Any, amount: float) -> None:
         if self._progress is not None and handle is not None:
-            self._progress.advance(handle, float(amount))
+            self._progress.update(handle, advance=float(amount), reported_at=time.monotonic())
 
     def finish(self, handle: Any) -> None:
         if self._progress is not None and handle is not None:

@@ -142,8 +142,12 @@ def test_a_quiet_display_listens_to_nothing_and_prints_lines():
 
 def test_eta_is_remaining_over_rate():
     assert format_eta(3725) == "ETA 1:02:05" and format_eta(None) == "ETA ?"
-    task = types.SimpleNamespace(total=10, completed=4, finished=False, speed=2.0, elapsed=9.0)
-    assert _eta_seconds(task) == pytest.approx(3.0)  # 6 left at 2 per second
+    task = types.SimpleNamespace(
+        total=10, completed=4, finished=False, speed=2.0, fields={"reported_at": 100.0}
+    )
+    assert _eta_seconds(task, now=100.0) == pytest.approx(3.0)  # 6 left at 2 per second
+    assert _eta_seconds(task, now=101.0) == pytest.approx(2.0)  # counts down meanwhile
+    assert _eta_seconds(task, now=110.0) == 0.0
     task.speed = None  # fewer than two reports: unknown (the first chunk also compiled)
     assert _eta_seconds(task) is None
     task.finished = True
