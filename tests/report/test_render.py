@@ -463,3 +463,17 @@ def test_figures_are_shown_at_their_printed_size(demo_report: Path, fakes, tmp_p
     assert png_display_width(tmp_path / "no-phys.png") == 240
     (tmp_path / "not.png").write_bytes(b"GIF89a")
     assert png_display_width(tmp_path / "not.png") is None
+
+
+def test_an_svg_only_run_shows_its_svg(tmp_path: Path, fakes) -> None:
+    path = fake_run_dir(tmp_path, "vector", "famA", [comp("q", 0, 0, 1)], png=fakes.png)
+    (path / "curve.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["figures"] = ["curve.svg", "curve.pdf"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    (view,) = collect(tmp_path).runs
+    assert view.figures == ["vector-0123456789ab/curve.svg"]
+    html = write_report(tmp_path)[0].read_text()
+    assert '<img src="vector-0123456789ab/curve.svg"' in html
+    embedded = write_report(tmp_path, single_file=True)[0].read_text()
+    assert '<img src="data:image/svg+xml;base64,' in embedded

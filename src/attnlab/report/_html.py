@@ -122,6 +122,14 @@ def _text(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _status_span(key: str, label: str) -> str:
     return f'<span class="st-{escape(key)}">{escape(label)}</span>'
 
@@ -241,7 +249,8 @@ def _headline_html(view: RunView) -> str:
         plain, tables = [], []
         for name, value in F.headline_items(view.headline):
             if isinstance(value, str):
-                plain.append(f'<tr><td>{_text(name)}</td><td class="num">{_text(value)}</td></tr>')
+                cls = ' class="num"' if _is_number(value) else ""
+                plain.append(f"<tr><td>{_text(name)}</td><td{cls}>{_text(value)}</td></tr>")
             else:
                 tables.append(f"<h5>{_text(name)}</h5>{_table_html(*value)}")
         table = f'<table class="headline">{"".join(plain)}</table>' if plain else ""
