@@ -36,32 +36,40 @@ class FakeTerminal(io.StringIO):
 
 
 def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[str, int]:
-    """Run ``python -m attnlab ARGS`` attached to a 120×40 pseudo-terminal; (output, status)."""
+    """Run ``python -m attnlab ARGS`` attached to a 120×40 pseudo-terminal; (output, status).
+
+    The child is started by ``subprocess`` (no ``os.fork`` of this process, whose jax threads
+    make forking unsafe) with the terminal's slave end as stdin, stdout and stderr.
+    """
     import fcntl
     import struct
     import termios
 
-    pid, fd = pty.fork()
-    if pid == 0:  # child: stdin, stdout and stderr are the terminal
-        os.execve(sys.executable, [sys.executable, "-m", "attnlab", *args], env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnlab", *args], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
     out, deadline = b"", time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
+        ready, _, _ = select.select([master], [], [], 0.5)
         if not ready:
+            if proc.poll() is not None:
+                break
             continue
         try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # the child closed the terminal
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every slave end is closed, the child is gone
             break
         if not chunk:
             break
         out += chunk
     else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+        proc.kill()
+    code = proc.wait(timeout=30)
+    os.close(master)
+    return out.decode(errors="replace"), code
 
 
 def test_run_under_a_terminal_shows_an_eta_before_it_ends(subprocess_env, tmp_path: Path):
