@@ -191,3 +191,14 @@ def test_subprocess_sanity(subprocess_env):
     code = "import attnlab, sys; print(attnlab.__file__)"
     res = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True)
     assert Path(res.stdout.decode().strip()).is_relative_to(Path(__file__).parents[2] / "src")
+
+
+def test_iterate_reports_one_unit_per_item():
+    term = FakeTerminal()
+    with Display("run", stream=term) as display, display.reporting():
+        seen = []
+        for x in progress.iterate([3, 1, 2], "fits"):
+            (handle,) = display._depth
+            seen.append((x, display._progress._tasks[handle].completed))
+    assert seen == [(3, 0), (1, 1), (2, 2)]  # advanced after each item
+    assert list(progress.iterate(iter([1, 2]), "no listener")) == [1, 2]
