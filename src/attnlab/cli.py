@@ -10,6 +10,7 @@ imported inside the commands.
 from __future__ import annotations
 
 import contextlib
+import enum
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,55 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="override KEY=VALUE (TOML literal)")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="redo complete runs")]
+NoProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-progress", help="no progress bars (only one line per finished run is printed)"
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="figure formats, comma-separated from png,pdf,svg (default png,pdf)"
+    ),
+]
+DpiOpt = Annotated[
+    int | None, typer.Option("--dpi", help="PNG resolution in dots per inch (default 200)")
+]
+
+
+class FigureStyle(enum.StrEnum):
+    """The figure styles of :mod:`attnlab.plot` (an Enum, so that --help lists them)."""
+
+    paper = "paper"
+    talk = "talk"
+
+
+StyleOpt = Annotated[
+    FigureStyle | None,
+    typer.Option("--style", help="figure style: paper (a column of a paper) or talk (slides)"),
+]
+
+
+def figure_options(
+    formats: str | None, dpi: int | None, style: str | None, base: Any = None
+) -> Any:
+    """:class:`attnlab.plot.FigureOptions` from the command line, on top of ``base``."""
+    from attnlab._validate import ParameterError, check_choice
+    from attnlab.plot import FORMATS, FigureOptions
+
+    values = base.to_dict() if base is not None else {}
+    if formats is not None:
+        values["formats"] = [f.strip().lower() for f in formats.split(",") if f.strip()]
+        if not values["formats"]:
+            raise ParameterError(f"--format = {formats!r}: name at least one of png, pdf, svg")
+        for fmt in values["formats"]:
+            check_choice("--format", fmt, FORMATS)
+    if dpi is not None:
+        values["dpi"] = dpi
+    if style is not None:
+        values["style"] = FigureStyle(style).value
+    return FigureOptions(**values)
 
 
 @app.command("list")
@@ -94,11 +144,16 @@ def run_cmd(
         bool,
         typer.Option("--strict", help="exit 1 unless every comparison passes (none empty)"),
     ] = False,
+    no_progress: NoProgressOpt = False,
+    formats: FormatOpt = None,
+    dpi: DpiOpt = None,
+    style: StyleOpt = None,
 ) -> None:
     """Run one experiment and store it under OUT/<name>-<hash>/.
 
     Config = defaults, then the --quick preset, then --config FILE, then each --set.
     """
+    from attnlab._display import Display
     from attnlab.config import load_toml_file, parse_overrides
     from attnlab.registry import get_experiment
     from attnlab.store import run_experiment
@@ -108,7 +163,9 @@ def run_cmd(
         values = load_toml_file(config) if config is not None else {}
         values.update(parse_overrides(set_ or []))
         cfg = exp.make_config(values, quick=quick)
-        stored = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
+        figs = figure_options(formats, dpi, style)
+        with Display(exp.name, enabled=not no_progress) as display, display.reporting():
+            stored = run_experiment(exp, cfg, out=out, force=force, figures=figs, log=display.log)
     _echo_verdict(stored.result)
     typer.echo(str(stored.path))
     if strict and not stored.result.passed:
@@ -157,25 +214,46 @@ def sweep_cmd(
         bool, typer.Option("--quick", help="start every point from the --quick preset")
     ] = False,
     force: ForceOpt = False,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="show progress bars (else one line per finished run)")
+    ] = True,
+    formats: FormatOpt = None,
+    dpi: DpiOpt = None,
+    style: StyleOpt = None,
 ) -> None:
-    """Run every point of a grid of one experiment (resumable: complete points are skipped)."""
-    from attnlab.sweep import Sweep, SweepError, load_sweep_file, run_tasks
+    """Run every point of a grid of one experiment (resumable: complete points are skipped).
+
+    Figures: the sweep file's [figures] table, then --format, --dpi, --style.
+    """
+    import dataclasses
+
+    from attnlab._display import Display
+    from attnlab.sweep import SweepError, load_sweep_file, run_tasks
 
     with user_errors():
         sweep = load_sweep_file(file)
         if quick:
-            sweep = Sweep(sweep.experiment, sweep.grid, sweep.base, True, sweep.out)
-        tasks = sweep.tasks(out)
+            sweep = dataclasses.replace(sweep, quick=True)
+        figs = figure_options(formats, dpi, style, base=sweep.figures)
+        tasks = [dataclasses.replace(t, figures=figs) for t in sweep.tasks(out)]
+        n_runs = len({t.run_dir() for t in tasks})
         try:
-            dirs = run_tasks(
-                tasks,
-                engine=engine,
-                scheduler=scheduler,
-                workers=workers,
-                progress=progress,
-                force=force,
-            )
+            with (
+                Display(
+                    tasks[0].experiment if tasks else "sweep", total=n_runs, enabled=progress
+                ) as display,
+                display.reporting(),
+            ):
+                dirs = run_tasks(
+                    tasks,
+                    engine=engine,
+                    scheduler=scheduler,
+                    workers=workers,
+                    progress=False,
+                    force=force,
+                    on_start=display.on_start,
+                    on_done=display.on_done,
+                )
         except SweepError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
@@ -203,6 +281,34 @@ def collect_cmd(
         path = write_table(table, out if out is not None else directory / "collected.parquet")
     n_runs = table["run"].nunique()
     typer.echo(f"{len(table)} rows from {n_runs} runs -> {path}")
+
+
+@app.command("report")
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(help="results root holding run directories")],
+    single_file: Annotated[
+        bool,
+        typer.Option(
+            "--single-file",
+            help="write report.html as one self-contained file (figures, math embedded)",
+        ),
+    ] = False,
+    theory_url: Annotated[
+        str | None,
+        typer.Option(
+            "--theory-url",
+            help="link of each family's theory page, {family} replaced "
+            "(default: $ATTNLAB_THEORY_URL, else the docs of this source tree)",
+        ),
+    ] = None,
+) -> None:
+    """Write DIR/report.html and DIR/report.md from the complete runs under DIR."""
+    from attnlab.report import write_report
+
+    with user_errors():
+        html, md = write_report(directory, single_file=single_file, theory_url=theory_url)
+    typer.echo(f"report: {html}")
+    typer.echo(f"report: {md}")
 
 
 def main() -> None:
@@ -247,31 +353,65 @@ def reproduce_cmd(
         Path | None,
         typer.Option("--gallery", help="also write this Markdown gallery (e.g. docs/gallery.md)"),
     ] = None,
+    no_progress: NoProgressOpt = False,
+    formats: FormatOpt = None,
+    dpi: DpiOpt = None,
+    style: StyleOpt = None,
+    single_file: Annotated[
+        bool,
+        typer.Option(
+            "--single-file",
+            help="write report.html as one self-contained file (figures, math embedded)",
+        ),
+    ] = False,
 ) -> None:
     """Run every registered experiment (resumable), then write OUT/report.html and report.md.
 
     Exit status: 0 when every experiment ran (the report shows each comparison's PASS/FAIL),
     1 when an experiment crashed (or, with --strict, a comparison failed), 2 on bad input.
     """
-    from attnlab.report import collect, reproduce
-    from attnlab.report._render import fmt_seconds
+    from attnlab._display import Display
+    from attnlab.report import reproduce, select_experiments
 
     if gallery is not None and gallery.suffix.lower() != ".md":
         _fail(f"--gallery expects a Markdown file path (*.md), got {str(gallery)!r}")
 
     try:
-        outcome = reproduce(
-            quick=quick,
-            only=only,
-            out=out,
-            engine=engine,
-            scheduler=scheduler,
-            workers=workers,
-            force=force,
-        )
+        figs = figure_options(formats, dpi, style)
+        total = len(select_experiments(only))
+        with (
+            Display("reproduce", total=total, enabled=not no_progress) as display,
+            display.reporting(),
+        ):
+            outcome = reproduce(
+                quick=quick,
+                only=only,
+                out=out,
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+                force=force,
+                progress=False,
+                figures=figs,
+                on_start=display.on_start,
+                on_done=display.on_done,
+            )
+        if single_file:  # the same report, rewritten with its figures embedded
+            from attnlab.report import write_report
+
+            write_report(outcome.out, single_file=True)
     except ParameterError as err:
         _fail(str(err))
         return
+    _reproduce_summary(outcome, gallery=gallery, strict=strict)
+
+
+def _reproduce_summary(outcome: Any, *, gallery: Path | None, strict: bool) -> None:
+    """The closing lines of ``reproduce``, the gallery, and the exit status."""
+    from attnlab.report import collect
+    from attnlab.report._format import attention
+    from attnlab.report._render import fmt_seconds
+
     data = collect(outcome.out)
     rows = data.rows
     n_fail = sum(not r.passed for r in rows)
@@ -288,5 +428,8 @@ def reproduce_cmd(
         from attnlab.report import write_gallery
 
         typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
-    if outcome.crashed or (strict and n_fail):
+    # --strict: anything that is not a pass — failed, invalid, uninformative or dropped rows,
+    # experiments that compared nothing
+    not_passed = [a for a in attention(data) if a.kind not in ("crashed", "missing")]
+    if outcome.crashed or (strict and not_passed):
         raise typer.Exit(1)

@@ -8,22 +8,29 @@ installed (the command line installs one; a library user can too, with :func:`re
             state = run_chunk(state)
             bar.advance(chunk_size * n_seeds)
 
+Loops in Python (points of a theory grid, fits) report per item with :func:`iterate`::
+
+    for alpha in progress.iterate(alphas, "replica fixed points"):
+        solve(alpha)
+
 Compiled loops report between chunks, never from inside jit, so progress costs nothing in the
 compiled code. Without a reporter, :func:`track` returns a no-op and :func:`chunks` returns the
 whole range as one chunk, so library calls keep their single compiled loop.
 
 A reporter is any object with ``start(description, total) -> handle``, ``advance(handle, n)``
-and ``finish(handle)``; :class:`Reporter` is the protocol.
+and ``finish(handle)``; :class:`Reporter` is the protocol. The command line's reporter
+(``attnlab._display.Display``) draws each tracked computation as a bar with its count, elapsed
+time and ETA, nested under the bar of the runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import Any, Protocol
 
-__all__ = ["Reporter", "Tracker", "active", "chunks", "reporting", "track"]
+__all__ = ["Reporter", "Tracker", "active", "chunks", "iterate", "reporting", "track"]
 
 
 class Reporter(Protocol):
@@ -81,6 +88,17 @@ def track(description: str, total: float) -> Iterator[Tracker]:
         yield Tracker(reporter, handle)
     finally:
         reporter.finish(handle)
+
+
+def iterate(items: Iterable[Any], description: str, total: int | None = None) -> Iterator[Any]:
+    """Yield ``items``, reporting one unit of progress after each (``total``: their number,
+    taken from ``len(items)`` when it has one)."""
+    if total is None:
+        total = len(items) if isinstance(items, Sized) else 0
+    with track(description, total) as bar:
+        for item in items:
+            yield item
+            bar.advance(1)
 
 
 def chunks(n: int, *, target: int = 20, multiple_of: int = 1) -> list[int]:

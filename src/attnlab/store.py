@@ -5,7 +5,8 @@
     config.toml       the full validated config (reload with ``Config.from_toml``)
     results.parquet   the tidy long table of the run
     summary.json      headline numbers + theory-vs-simulation comparisons
-    <figure>.png/.pdf each figure of the experiment's plot function
+    <figure>.png/.pdf each figure of the experiment's plot function (formats: FigureOptions)
+    <figure>.data.csv the tidy table each figure is drawn from (see attnlab.plot)
     manifest.json     versions, git revision, seeds, timings, file list — written LAST
 
 Every file is written to a temporary name in the same directory (``.<name>.<random>.tmp``) and
@@ -282,17 +283,7 @@ def _run_into(
     atomic_write_json(path / "summary.json", summary_of(result))
 
     t1 = time.perf_counter()
-    figure_files: list[str] = []
-    if plots and exp.plot is not None:
-        from attnlab import plot
-
-        opts = figures if figures is not None else plot.FigureOptions()
-        with plot.style(opts.style):
-            for fig_name, fig in exp.plot(result, config).items():
-                figure_files += plot.save_figure(
-                    fig, path / fig_name, formats=opts.formats, dpi=opts.dpi, style_name=opts.style
-                )
-                plot.close_figure(fig)
+    figure_files, figure_data, problems = _save_figures(exp, config, result, path, plots, figures)
     t_plot = time.perf_counter() - t1
 
     manifest = {
@@ -318,11 +309,51 @@ def _run_into(
             "plot": round(t_plot, 3),
             "total": round(time.time() - started, 3),
         },
-        "files": files + figure_files,
+        "files": files + figure_files + list(figure_data.values()),
         "figures": figure_files,
+        "figure_data": figure_data,
+        "figure_problems": problems,
     }
     atomic_write_json(path / MANIFEST, manifest)
     return t_run, result
+
+
+def _save_figures(
+    exp: Experiment,
+    config: ExperimentConfig,
+    result: Result,
+    path: Path,
+    plots: bool,
+    figures: Any,
+) -> tuple[list[str], dict[str, str], dict[str, list[str]]]:
+    """Draw the experiment's figures and write each in every format with its data table.
+
+    Returns the figure files, ``{figure: data file}`` and ``{figure: [problem, ...]}`` (only
+    figures with problems, see :func:`attnlab.plot.figure_problems`).
+    """
+    files: list[str] = []
+    data: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    if not plots or exp.plot is None:
+        return files, data, problems
+    from attnlab import plot, progress
+
+    opts = figures if figures is not None else plot.FigureOptions()
+    with plot.style(opts.style):
+        drawn = exp.plot(result, config)
+        with progress.track("figures", len(drawn)) as bar:
+            for name, fig in drawn.items():
+                files += plot.save_figure(
+                    fig, path / name, formats=opts.formats, dpi=opts.dpi, style_name=opts.style
+                )
+                table = plot.figure_data(fig, default=result.table)
+                data[name] = plot.save_figure_data(table, path / name)
+                found = plot.figure_problems(fig)
+                if found:
+                    problems[name] = found
+                plot.close_figure(fig)
+                bar.advance(1)
+    return files, data, problems
 
 
 def load_run(path: Path | str) -> StoredRun:

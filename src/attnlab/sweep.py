@@ -10,6 +10,9 @@ A sweep file (TOML) names one experiment, fixed overrides and the grid::
     [grid]                        # lists of values; the sweep is their cartesian product
     n = [10, 100, 1000]
     mu = [0.0, 1.0]
+    [figures]                     # optional: attnlab.plot.FigureOptions (CLI flags override)
+    formats = ["png", "pdf", "svg"]
+    style = "talk"
 
 Each grid point is one :class:`Task` = one run of :func:`attnlab.store.run_experiment`, stored
 as ``<out>/<experiment>-<hash12>/`` exactly like ``attnlab run``, so a sweep is resumable
@@ -53,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 ENGINES = ("local", "process", "dask")
-_SWEEP_KEYS = ("experiment", "quick", "out", "base", "grid")
+_SWEEP_KEYS = ("experiment", "quick", "out", "base", "grid", "figures")
 
 
 class SweepError(RuntimeError):
@@ -64,13 +67,15 @@ class SweepError(RuntimeError):
 class Task:
     """One run: ``experiment`` with ``overrides`` (on the ``quick`` preset if set), under ``out``.
 
-    Picklable, so it travels to process and dask workers unchanged.
+    Picklable, so it travels to process and dask workers unchanged. ``figures``: how its
+    figures are written (:class:`attnlab.plot.FigureOptions`; default PNG + PDF, paper style).
     """
 
     experiment: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = False
     out: Path = Path("results")
+    figures: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", dict(self.overrides))
@@ -98,6 +103,7 @@ class Sweep:
     base: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = False
     out: Path | None = None
+    figures: Any = None
 
     def points(self) -> list[dict[str, Any]]:
         """The grid points (overrides only), in :func:`expand_grid` order."""
@@ -107,7 +113,7 @@ class Sweep:
         """One :class:`Task` per grid point (``out`` overrides the file's ``out``)."""
         root = Path(out) if out is not None else (self.out or Path("results"))
         return [
-            Task(self.experiment, {**self.base, **point}, self.quick, root)
+            Task(self.experiment, {**self.base, **point}, self.quick, root, self.figures)
             for point in self.points()
         ]
 
@@ -153,7 +159,14 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep") -> Sweep:
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"{source}: out = {out!r}: must be a path string")
     expand_grid(grid)  # shape errors now
-    return Sweep(name, dict(grid), dict(base), quick, None if out is None else Path(out))
+    figures = data.get("figures")
+    if figures is not None:
+        from attnlab.plot import FigureOptions
+
+        if not isinstance(figures, Mapping):
+            raise ConfigError(f"{source}: figures must be a table ([figures]), got {figures!r}")
+        figures = FigureOptions(**figures)
+    return Sweep(name, dict(grid), dict(base), quick, None if out is None else Path(out), figures)
 
 
 def load_sweep_file(path: Path | str) -> Sweep:
@@ -161,9 +174,7 @@ def load_sweep_file(path: Path | str) -> Sweep:
     path = Path(path)
     sweep = parse_sweep(load_toml_file(path), source=str(path))
     if sweep.out is None:
-        sweep = Sweep(
-            sweep.experiment, sweep.grid, sweep.base, sweep.quick, Path("results") / path.stem
-        )
+        sweep = dataclasses.replace(sweep, out=Path("results") / path.stem)
     return sweep
 
 
@@ -172,7 +183,11 @@ def _execute(task: Task, force: bool) -> str:
     """Worker side: run one task through the store; returns its directory (as str)."""
     from attnlab.store import run_experiment
 
-    return str(run_experiment(task.experiment, task.config(), out=task.out, force=force).path)
+    config = task.config()
+    stored = run_experiment(
+        task.experiment, config, out=task.out, force=force, figures=task.figures
+    )
+    return str(stored.path)
 
 
 def run_tasks(
@@ -183,6 +198,8 @@ def run_tasks(
     workers: int | None = None,
     progress: bool = True,
     force: bool = False,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, str], None] | None = None,
 ) -> list[Path]:
     """Run ``tasks`` on ``engine``; return each task's run directory, in task order.
 
@@ -190,7 +207,9 @@ def run_tasks(
     points are skipped unless ``force``; tasks with the same directory run once. A failing task
     does not stop the others: afterwards :class:`SweepError` lists the failures.
     ``scheduler`` (dask only): address or scheduler-file path; ``workers``: process count for
-    ``process`` and for a dask ``LocalCluster``.
+    ``process`` and for a dask ``LocalCluster``. ``on_start(name)`` and ``on_done(name, line)``
+    are called in this process when a run (named by its directory) is handed out and when it
+    has finished (``line``: its one-line outcome), e.g. for :class:`attnlab._display.Display`.
     """
     from attnlab.store import is_complete
 
@@ -214,9 +233,22 @@ def run_tasks(
             client = stack.enter_context(_dask_client(scheduler, workers, len(todo)))
         bar = stack.enter_context(_Progress(len(set(dirs)), enabled=progress, label=_label(tasks)))
         bar.advance(len(set(dirs)) - len(todo))  # already complete
+        for d in dict.fromkeys(d for d in dirs if d not in pending):
+            if on_done is not None:
+                on_done(d.name, f"skipped  {d.name}  (complete)")
+
+        def started(d: Path) -> None:
+            if on_start is not None:
+                on_start(d.name)
+
+        def done(d: Path, error: str | None) -> None:
+            bar.advance(1)
+            if on_done is not None:
+                on_done(d.name, f"FAILED   {d.name}  {error}" if error else f"ran      {d.name}")
+
         runner = {"local": _run_local, "process": _run_process, "dask": _run_dask}[engine]
         failures = (
-            runner(todo, force=force, workers=workers, client=client, done=bar.advance)
+            runner(todo, force=force, workers=workers, client=client, start=started, done=done)
             if todo
             else []
         )
@@ -226,7 +258,8 @@ def run_tasks(
     return dirs
 
 
-Done = Callable[[int], None]
+Start = Callable[[Path], None]
+Done = Callable[[Path, "str | None"], None]
 Failures = list[tuple[Path, str]]
 
 
@@ -234,18 +267,21 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def _run_local(todo, *, force, done: Done, **_: Any) -> Failures:
+def _run_local(todo, *, force, start: Start, done: Done, **_: Any) -> Failures:
     failures = []
     for d, task in todo:
+        start(d)
+        error = None
         try:
             _execute(task, force)
         except Exception as err:
-            failures.append((d, _describe(err)))
-        done(1)
+            error = _describe(err)
+            failures.append((d, error))
+        done(d, error)
     return failures
 
 
-def _run_process(todo, *, force, workers, done: Done, **_: Any) -> Failures:
+def _run_process(todo, *, force, workers, start: Start, done: Done, **_: Any) -> Failures:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -256,12 +292,16 @@ def _run_process(todo, *, force, workers, done: Done, **_: Any) -> Failures:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
         futures = {pool.submit(_execute, task, force): d for d, task in todo}
+        for d in futures.values():
+            start(d)
         for fut in as_completed(futures):
+            error = None
             try:
                 fut.result()
             except Exception as err:
-                failures.append((futures[fut], _describe(err)))
-            done(1)
+                error = _describe(err)
+                failures.append((futures[fut], error))
+            done(futures[fut], error)
     return failures
 
 
@@ -292,20 +332,24 @@ def _dask_client(scheduler: Any, workers: int | None, n_tasks: int) -> Iterator[
         cluster.close()
 
 
-def _run_dask(todo, *, force, client, done: Done, **_: Any) -> Failures:
+def _run_dask(todo, *, force, client, start: Start, done: Done, **_: Any) -> Failures:
     from distributed import as_completed
 
     futures = {
         client.submit(_execute, task, force, key=f"attnlab-{d.name}", pure=False, retries=2): d
         for d, task in todo
     }
+    for d in futures.values():
+        start(d)
     failures = []
     for fut in as_completed(futures):
+        error = None
         try:
             fut.result()
         except Exception as err:
-            failures.append((futures[fut], _describe(err)))
-        done(1)
+            error = _describe(err)
+            failures.append((futures[fut], error))
+        done(futures[fut], error)
     return failures
 
 

@@ -84,3 +84,123 @@ def test_matplotlib_and_jax_are_imported_lazily(python, subprocess_env):
     )
     res = subprocess.run([python, "-c", code], env=subprocess_env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_simulation_band_clipped_to_the_range(ax):
+    from matplotlib.collections import PolyCollection
+
+    # two seeds at 0.9 and 1.0 per x: mean 0.95, sd 0.0707, so mean + sd = 1.0207 > 1
+    samples = np.array([[0.9, 0.9], [1.0, 1.0]])
+    plot.simulation_band(ax, [0.0, 1.0], samples, clip=(0, 1))
+    (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([ys.min(), ys.max()], [0.95 - np.sqrt(0.005), 1.0])
+
+
+def test_simulation_points_error_bars_clipped(ax):
+    container = plot.simulation_points(ax, [1, 2], [0.05, 0.5], [0.1, 0.1], clip=(0, 1))
+    segments = container.lines[2][0].get_segments()
+    lows = [min(seg[:, 1]) for seg in segments]
+    np.testing.assert_allclose(lows, [0.0, 0.4])  # 0.05 - 0.1 < 0 is cut at 0
+
+
+def test_a_single_point_curve_gets_a_marker(ax):
+    (line,) = plot.theory_line(ax, [2.0], [0.3])
+    assert line.get_marker() == "o"
+    (line,) = plot.simulation_band(ax, [2.0], [[0.3], [0.4]], markers=False)
+    assert line.get_marker() == "o"
+    assert plot.figure_problems(ax.figure) == []
+
+
+def test_threshold_lines_horizontal(ax):
+    plot.threshold_lines(ax, [0.25], ["best linear"], axis="y")
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [0.25, 0.25])
+    with pytest.raises(ValueError, match="axis = 'z'"):
+        plot.threshold_lines(ax, [1.0], ["x"], axis="z")
+
+
+def test_finish_leaves_out_entries_that_draw_nothing(ax):
+    ax.plot([1.0], [2.0], "-", label="one point, no marker")  # shows nothing
+    ax.plot([np.nan, np.nan], [1.0, 2.0], "o", label="all NaN")
+    plot.theory_line(ax, [0, 1], [0, 1], label="theory")
+    plot.finish(ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["theory"]
+    problems = plot.figure_problems(ax.figure)
+    assert len(problems) == 2 and all("draws nothing" in p for p in problems), problems
+
+
+def test_figure_problems_finds_what_a_reader_would_notice():
+    fig, axes = plot.subplots(1, 4)
+    x = np.linspace(0, 1, 5)
+    for ax in axes:
+        plot.theory_line(ax, x, x, label="informed")
+        plot.theory_line(ax, x, x, label="uninformed")  # drawn exactly on top
+        plot.finish(ax, title="same", xlabel="α", ylabel="number of runs")
+        ax.set_ylim(0, 1.5)
+    axes[0].tick_params(labelsize=4)
+    fig.canvas.draw()
+    problems = plot.figure_problems(fig)
+    text = "\n".join(problems)
+    assert "legend entry 'informed' is drawn exactly under 'uninformed'" in text
+    assert "the same title 'same' on 4 panels" in text
+    assert "4 panels in one row" in text
+    assert "counts but has non-integer ticks" in text
+    assert "text of 4 pt" in text
+    # the fixes: a grid, one shared title, distinct markers, integer ticks, readable text
+    fig, axes = plot.panel_grid(4)
+    for i, ax in enumerate(axes):
+        plot.theory_line(ax, x, x, label="informed", marker="s", ms=7)
+        plot.simulation_band(ax, x, [x, x], label="uninformed")
+        plot.integer_ticks(ax)
+        plot.finish(ax, title=f"δ = {i}", xlabel="α", ylabel="number of runs")
+        ax.set_ylim(0, 3)
+    plot.suptitle(fig, "same")
+    fig.canvas.draw()
+    assert plot.figure_problems(fig) == []
+
+
+def test_panel_grid_wraps_rows():
+    fig, axes = plot.panel_grid(5)
+    assert len(axes) == 5 and len(fig.axes) == 5
+    assert axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 3)
+    plot.close_figure(fig)
+
+
+def test_figure_data_attached_and_written(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from attnlab.plot import _save
+
+    fig, ax = plot.subplots()
+    assert plot.figure_data(fig, default="run table") == "run table"
+    assert plot.with_data(fig, {"alpha": [0.5, 1.0], "risk": [0.25, 0.125]}) is fig
+    table = plot.figure_data(fig)
+    assert list(table.columns) == ["alpha", "risk"]
+    name = plot.save_figure_data(table, tmp_path / "risk")
+    assert name == "risk.data.csv"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), table)
+    monkeypatch.setattr(_save, "MAX_CSV_ROWS", 1)  # longer tables go to Parquet
+    assert plot.save_figure_data(table, tmp_path / "risk") == "risk.data.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "risk.data.parquet"), table)
+    with pytest.raises(ValueError, match="must be a pandas DataFrame"):
+        plot.with_data(fig, [1, 2, 3])
+    plot.close_figure(fig)
+
+
+def test_png_resolution_and_figure_options():
+    from attnlab.config import ConfigError
+
+    fig, ax = plot.subplots(width=2.0, height=1.0)
+    ax.plot([0, 1], [0, 1])
+    widths = []
+    for dpi in (100, 200):
+        png = plot.figure_bytes(fig, "png", dpi=dpi)
+        widths.append(int.from_bytes(png[16:20], "big"))
+    assert abs(widths[1] - 2 * widths[0]) <= 2  # twice the dpi, twice the pixels
+    assert b"/CreationDate" not in plot.figure_bytes(fig, "pdf")  # no timestamp
+    plot.close_figure(fig)
+    opts = plot.FigureOptions(formats=["svg"], dpi=300, style="talk")
+    assert opts.to_dict() == {"formats": ["svg"], "dpi": 300, "style": "talk"}
+    with pytest.raises(ConfigError, match="dpi"):
+        plot.FigureOptions(dpi=10)

@@ -54,6 +54,7 @@ def test_layout_and_manifest(tmp_path):
         "summary.json",
         "histogram.png",
         "histogram.pdf",
+        "histogram.data.csv",  # the table the figure is drawn from
         MANIFEST,
     }
     assert not list(path.glob("*.tmp")) and not list(path.glob(".*.tmp"))

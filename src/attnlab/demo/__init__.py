@@ -12,6 +12,7 @@ from attnlab.demo._theory import mean_law
 __all__ = ["DemoModel", "mean_law", "sample_means"]
 
 MODEL_SUMMARY = (
-    "n i.i.d. draws x ~ N(μ, 1) per replicate, estimated by the sample mean; theory: the "
-    "estimator is N(μ, 1/n), so over seeds its mean is μ and its standard deviation 1/√n."
+    r"$n$ i.i.d. draws $x_i \sim \mathcal N(\mu, 1)$ per replicate, estimated by the sample "
+    r"mean $\bar x$; theory: $\bar x \sim \mathcal N(\mu, 1/n)$, so over seeds its mean is "
+    r"$\mu$ and its standard deviation $1/\sqrt{n}$."
 )

@@ -10,9 +10,11 @@ Styles:
 - ``"paper"``: 9 pt text, 3.4 × 2.6 in panels (one column of a two-column paper), PNG at 200 dpi;
 - ``"talk"``: 14 pt text, thicker lines, 5 × 3.75 in panels.
 
-Both embed TrueType (Type 42) fonts in PDF and PS output (no Type 3 fonts, which some venues
-reject) and keep text as text in SVG. Colours come from the Okabe–Ito palette, which stays
-distinguishable under the common colour-vision deficiencies.
+Both use DejaVu Sans for text and mathtext (shipped with matplotlib: the same glyphs on every
+machine), embed TrueType (Type 42) fonts in PDF and PS output (no Type 3 fonts, which some
+venues reject), keep text as text in SVG, and trim the saved figure to its content. Colours
+come from the Okabe–Ito palette, which stays distinguishable under the common colour-vision
+deficiencies; images use viridis.
 """
 
 from __future__ import annotations
@@ -36,12 +38,21 @@ _COMMON: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.prop_cycle": None,  # filled below (needs matplotlib's cycler)
+    "axes.formatter.use_mathtext": True,  # offsets and powers as 10⁻³, not 1e-3
     "legend.frameon": False,
+    "legend.handlelength": 1.8,
+    "errorbar.capsize": 2,
+    "image.cmap": "viridis",  # perceptually uniform, readable in grey and by colour-blind eyes
+    # one font everywhere, shipped with matplotlib, so a figure looks the same on every machine
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "mathtext.fontset": "dejavusans",
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "svg.fonttype": "none",
+    "svg.hashsalt": "attnlab",  # stable element ids in SVG output
     "savefig.bbox": "tight",
-    "mathtext.fontset": "dejavusans",
+    "savefig.pad_inches": 0.03,
 }
 
 

@@ -6,16 +6,14 @@ by :func:`attnlab.report.reproduce` (``failure.json`` + ``traceback.txt``). Whic
 belong to the report is read from ``OUT/reproduce.json`` when it exists (the last
 ``reproduce``), otherwise every run directory under ``OUT`` is taken.
 
-The family's two-line model summary is, in order of preference: the ``MODEL_SUMMARY`` string
-of the family subpackage ``attnlab.<family>``, the first paragraph of its module docstring
-plus a paragraph starting ``Model:`` if there is one, else — when the first paragraph is a
-short title — the next prose paragraph (lists and module maps skipped); cut to about two lines
-at a sentence end. Otherwise a neutral placeholder. ``MODEL_SUMMARY`` is shown as written.
+Each comparison row keeps the status the experiment recorded (:mod:`attnlab.compare`: pass,
+fail, uninformative, invalid; recomputed from the numbers for older runs), the dropped rows and
+the run's verdict; the family's two-line model summary comes from
+:func:`attnlab.report._model_summary.model_summary`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -26,15 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.report._files import FAILURE, RECORD, TRACEBACK
+from attnlab.report._model_summary import NO_SUMMARY, clip, model_summary
 
-SUMMARY_CHARS = 400  # about two lines of the report
-SUMMARY_MIN_CHARS = 150  # a first paragraph shorter than this is completed by the next one
-NO_SUMMARY = "(no model summary: the family defines neither MODEL_SUMMARY nor a module docstring)"
+__all__ = ["NO_SUMMARY", "ReportData", "Row", "RunView", "clip", "collect", "model_summary"]
+
+
+ROW_LABELS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "uninformative": "UNINFORMATIVE",
+    "invalid": "INVALID",
+}
 
 
 @dataclass
 class Row:
-    """One theory-vs-simulation comparison as shown in the report."""
+    """One theory-vs-simulation comparison as shown in the report.
+
+    ``status`` is the row's status of :mod:`attnlab.compare` (``pass``, ``fail``,
+    ``uninformative``, ``invalid``) and ``cause`` why a row that is not a pass is not one.
+    """
 
     quantity: str
     where: str
@@ -43,8 +52,30 @@ class Row:
     simulation_sd: float | None
     difference: float
     tolerance: float
-    passed: bool
+    status: str
     note: str = ""
+    cause: str = ""
+    max_tolerance: float | None = None
+    headline: bool = False
+    anchor: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def label(self) -> str:
+        return ROW_LABELS.get(self.status, self.status.upper())
+
+
+@dataclass
+class DroppedRow:
+    """A row the experiment could not compute (:class:`attnlab.compare.Dropped`)."""
+
+    quantity: str
+    where: str
+    reason: str
+    anchor: str = ""
 
 
 @dataclass
@@ -64,8 +95,11 @@ class RunView:
     resumed: bool = False
     wall_s: float | None = None
     figures: list[str] = field(default_factory=list)
-    pdfs: list[str] = field(default_factory=list)
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+    figure_problems: dict[str, list[str]] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
+    dropped: list[DroppedRow] = field(default_factory=list)
+    verdict: dict[str, Any] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
     config_toml: str = ""
     seed: int | None = None
@@ -83,6 +117,24 @@ class RunView:
     @property
     def n_passed(self) -> int:
         return sum(r.passed for r in self.rows)
+
+    @property
+    def status_key(self) -> str:
+        """``passed``, ``failed``, ``uninformative``, ``empty`` (no rows), ``crashed`` or
+        ``missing``: the run's verdict (:func:`attnlab.compare.run_status`)."""
+        if self.status != "ok":
+            return self.status
+        if not self.rows and not self.dropped:
+            return "empty"
+        status = str(self.verdict.get("status") or "")
+        if status in ("passed", "failed", "uninformative"):
+            return status
+        from attnlab.compare import run_status
+
+        return run_status(
+            [_as_comparison(r) for r in self.rows],
+            [_as_dropped(d) for d in self.dropped],
+        )
 
     @property
     def run_time(self) -> float:
@@ -149,50 +201,6 @@ class ReportData:
         return {k: " | ".join(v) for k, v in merged.items()}
 
 
-# -- model summaries -------------------------------------------------------------------------
-def model_summary(family: str) -> str:
-    """Two lines on what the family's model is (see module docstring for the sources)."""
-    try:
-        mod = importlib.import_module(f"attnlab.{family}")
-    except Exception:
-        return NO_SUMMARY
-    text = getattr(mod, "MODEL_SUMMARY", None)
-    if isinstance(text, str) and text.strip():
-        return " ".join(text.split())
-    doc = (mod.__doc__ or "").strip()
-    if not doc:
-        return NO_SUMMARY
-    paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
-    prose = [p for p in paragraphs[1:] if not _is_markup(p)]
-    picked = [paragraphs[0]]
-    model = [p for p in prose if p.lower().startswith("model:")][:1]
-    if model:
-        picked += model
-    elif prose and len(paragraphs[0]) < SUMMARY_MIN_CHARS:
-        picked.append(prose[0])  # a short title: add the next prose paragraph (the model)
-    return clip(" ".join(picked), SUMMARY_CHARS)
-
-
-def _is_markup(paragraph: str) -> bool:
-    """Lists, module maps, code blocks: not prose for a summary."""
-    return (
-        paragraph.startswith(("-", "*", ">>>", "..")) or "::" in paragraph or ":mod:" in (paragraph)
-    )
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, at a sentence end when there is one."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    end = head.rfind(". ")
-    if end > limit // 3:
-        return head[: end + 1]
-    if head.count("``") % 2:  # do not cut inside an RST literal
-        head = head[: head.rfind("``")]
-    return head.rstrip(" ,;:") + "…"
-
-
 # -- reading run directories ------------------------------------------------------------------
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
@@ -209,13 +217,20 @@ def _num(x: Any) -> float:
         return math.nan
 
 
-def _row(c: dict[str, Any]) -> Row:
+def _row(c: dict[str, Any], anchor: str) -> Row:
+    """A comparison of ``summary.json``; its status is recomputed when it is not recorded."""
+    from attnlab.compare import ROW_STATUSES, Comparison
+
     theory, sim, tol = _num(c.get("theory")), _num(c.get("simulation")), _num(c.get("tolerance"))
-    diff = _num(c["difference"]) if "difference" in c else sim - theory
-    passed = c.get("passed")
-    if passed is None:
-        passed = abs(diff) <= tol
-    sd = c.get("simulation_sd")
+    diff = _num(c["difference"]) if c.get("difference") is not None else sim - theory
+    sd, max_tol = c.get("simulation_sd"), c.get("max_tolerance")
+    status, cause = c.get("status"), str(c.get("cause") or "")
+    if status not in ROW_STATUSES:
+        if "passed" in c and max_tol is None:  # written before rows had a status
+            status = "pass" if c["passed"] else "fail"
+        else:
+            comp = Comparison.from_dict({**c, "quantity": str(c.get("quantity", ""))})
+            status, cause = comp.status, comp.cause
     return Row(
         quantity=str(c.get("quantity", "")),
         where=str(c.get("where", "") or ""),
@@ -224,9 +239,37 @@ def _row(c: dict[str, Any]) -> Row:
         simulation_sd=None if sd is None else _num(sd),
         difference=diff,
         tolerance=tol,
-        passed=bool(passed),
+        status=str(status),
         note=str(c.get("note", "") or ""),
+        cause=cause,
+        max_tolerance=None if max_tol is None else _num(max_tol),
+        headline=bool(c.get("headline", False)),
+        anchor=anchor,
     )
+
+
+def _as_comparison(row: Row) -> Any:
+    from attnlab.compare import Comparison
+
+    return Comparison(
+        row.quantity,
+        row.theory,
+        row.simulation,
+        row.tolerance,
+        max_tolerance=math.inf if row.max_tolerance is None else row.max_tolerance,
+    )
+
+
+def _as_dropped(row: DroppedRow) -> Any:
+    from attnlab.compare import Dropped
+
+    return Dropped(row.quantity, row.where, row.reason)
+
+
+def anchor_of(*parts: str) -> str:
+    """An HTML id from ``parts`` (letters, digits, ``-`` and ``_`` kept)."""
+    text = "-".join(parts)
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -234,6 +277,46 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+_SUMMARY_KEYS = ("comparisons", "dropped", "verdict", "all_passed")
+
+
+def _read_summary(view: RunView, summary: dict[str, Any]) -> None:
+    """Rows, dropped rows, verdict and headline numbers of ``summary.json``."""
+    comps = [c for c in summary.get("comparisons", []) if isinstance(c, dict)]
+    view.rows = [_row(c, anchor_of("row", view.experiment, str(i))) for i, c in enumerate(comps)]
+    view.dropped = [
+        DroppedRow(
+            str(d.get("quantity", "")),
+            str(d.get("where", "") or ""),
+            str(d.get("reason", "")),
+            anchor_of("dropped", view.experiment, str(i)),
+        )
+        for i, d in enumerate(summary.get("dropped", []) or [])
+        if isinstance(d, dict)
+    ]
+    verdict = summary.get("verdict")
+    view.verdict = verdict if isinstance(verdict, dict) else {}
+    view.headline = {k: v for k, v in summary.items() if k not in _SUMMARY_KEYS}
+
+
+def _read_figures(view: RunView, manifest: dict[str, Any], rel: str) -> None:
+    """Per figure stem, its files (``png``, ``pdf``, ``svg``, ``data``) relative to the root;
+    ``view.figures`` lists the image the report shows (PNG, else SVG) per figure."""
+    files: dict[str, dict[str, str]] = {}
+    for name in manifest.get("figures", []) or []:
+        stem, _, ext = str(name).rpartition(".")
+        if stem and ext.lower() in ("png", "pdf", "svg"):
+            files.setdefault(stem, {})[ext.lower()] = f"{rel}/{name}"
+    data = manifest.get("figure_data") or {}
+    for stem, name in data.items() if isinstance(data, dict) else ():
+        files.setdefault(str(stem), {})["data"] = f"{rel}/{name}"
+    view.files = files
+    view.figures = [f.get("png") or f["svg"] for f in files.values() if "png" in f or "svg" in f]
+    problems = manifest.get("figure_problems") or {}
+    if isinstance(problems, dict):
+        view.figure_problems = {str(k): [str(p) for p in v] for k, v in problems.items()}
 
 
 def read_run(out: Path, rel: str, record: dict[str, Any] | None = None) -> RunView:
@@ -256,12 +339,9 @@ def read_run(out: Path, rel: str, record: dict[str, Any] | None = None) -> RunVi
         view.experiment = str(manifest.get("experiment", name))
         view.family = str(manifest.get("family", view.family))
         view.description = str(manifest.get("description", ""))
-        figures = [str(f) for f in manifest.get("figures", [])]
-        view.figures = [f"{rel}/{f}" for f in figures if f.lower().endswith(".png")]
-        view.pdfs = [f"{rel}/{f}" for f in figures if f.lower().endswith(".pdf")]
+        _read_figures(view, manifest, rel)
         summary = _read_json(path / "summary.json") or {}
-        view.rows = [_row(c) for c in summary.get("comparisons", []) if isinstance(c, dict)]
-        view.headline = {k: v for k, v in summary.items() if k not in ("comparisons", "all_passed")}
+        _read_summary(view, summary)
         try:
             view.config_toml = (path / "config.toml").read_text()
         except OSError:

@@ -146,11 +146,16 @@ def _comparison_line(path: Path) -> str:
 
 
 class _Progress:
-    """An overall rich progress bar (or plain lines when ``enabled`` is false)."""
+    """An overall rich progress bar (or plain lines when ``enabled`` is false); forwards to the
+    ``on_start(name)`` / ``on_done(name, line)`` callbacks of :func:`reproduce`."""
 
-    def __init__(self, total: int, enabled: bool, log: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, total: int, enabled: bool, log: Callable[[str], None] | None, callbacks: Any = None
+    ) -> None:
         self.enabled = enabled
         self.log = log
+        self.on_start, self.on_done = callbacks or (None, None)
+        self.name = ""
         self._progress: Any = None
         self._task: Any = None
         self.total = total
@@ -185,11 +190,16 @@ class _Progress:
             self._progress.__exit__(*exc)
 
     def start(self, name: str) -> None:
+        self.name = name
+        if self.on_start is not None:
+            self.on_start(name)
         if self._progress is not None:
             self._progress.update(self._task, description=name)
 
     def done(self, line: str) -> None:
         """One line per finished experiment: to ``log`` if given, else above the bar."""
+        if self.on_done is not None:
+            self.on_done(self.name, line)
         if self.log is not None:
             self.log(line)
         elif self._progress is not None:
@@ -208,7 +218,13 @@ def _line(rec: RunRecord, out: Path) -> str:
 
 
 def _run_local(
-    exps: Sequence[Experiment], out: Path, *, quick: bool, force: bool, bar: _Progress
+    exps: Sequence[Experiment],
+    out: Path,
+    *,
+    quick: bool,
+    force: bool,
+    bar: _Progress,
+    figures: Any = None,
 ) -> list[RunRecord]:
     from attnlab.store import is_complete, run_dir, run_experiment
 
@@ -231,7 +247,7 @@ def _run_local(
         else:
             _clear_failure(path)
             try:
-                run_experiment(exp, cfg, out=out, force=force)
+                run_experiment(exp, cfg, out=out, force=force, figures=figures)
             except Exception as err:
                 line = _record_failure(path, exp, _error_line(err), traceback.format_exc())
                 rec = RunRecord(
@@ -256,6 +272,8 @@ def _run_engine(
     workers: int | None,
     progress: bool,
     log: Callable[[str], None] | None,
+    figures: Any = None,
+    callbacks: Any = None,
 ) -> list[RunRecord]:
     """Hand the runs to :func:`attnlab.sweep.run_tasks` (process pool or dask cluster)."""
     try:
@@ -271,7 +289,10 @@ def _run_engine(
         path = run_dir(out, exp.name, exp.make_config({}, quick=quick))
         planned.append((exp, path, is_complete(path) and not force))
         _clear_failure(path)
-    tasks = [Task(experiment=e.name, overrides={}, quick=quick, out=out) for e, _, _ in planned]
+    extra = {"figures": figures} if figures is not None else {}
+    tasks = [Task(e.name, {}, quick, out, **extra) for e, _, _ in planned]
+    on_start, on_done = callbacks or (None, None)
+    hooks = {k: v for k, v in (("on_start", on_start), ("on_done", on_done)) if v is not None}
     t0 = time.perf_counter()
     engine_error: tuple[BaseException, str] | None = None
     try:
@@ -282,6 +303,7 @@ def _run_engine(
             workers=workers,
             progress=progress,
             force=force,
+            **hooks,
         )
     except ParameterError:
         raise
@@ -354,6 +376,9 @@ def reproduce(
     progress: bool = True,
     report: bool = True,
     log: Callable[[str], None] | None = None,
+    figures: Any = None,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, str], None] | None = None,
 ) -> ReproduceOutcome:
     """Run every registered experiment (or the families / experiments in ``only``), then report.
 
@@ -362,6 +387,9 @@ def reproduce(
     ``force``. ``engine`` is ``"local"`` (in this process, one after the other), ``"process"``
     or ``"dask"`` (through :func:`attnlab.sweep.run_tasks`; ``scheduler`` is the dask address).
     ``log`` receives one line per experiment (status, wall time, comparisons passed).
+    ``figures`` (:class:`attnlab.plot.FigureOptions`): formats, dpi and style of the figures.
+    ``on_start(name)`` / ``on_done(name, line)`` are called as each run begins / ends (for
+    :class:`attnlab._display.Display`).
     Writes ``out/reproduce.json`` and, when ``report``, ``out/report.html`` + ``out/report.md``.
     Never raises for a crashing experiment: see :attr:`ReproduceOutcome.crashed`.
     """
@@ -377,8 +405,8 @@ def reproduce(
     started = time.time()
     t0 = time.perf_counter()
     if engine == "local":
-        with _Progress(len(exps), progress, log) as bar:
-            records = _run_local(exps, out_path, quick=quick, force=force, bar=bar)
+        with _Progress(len(exps), progress, log, (on_start, on_done)) as bar:
+            records = _run_local(exps, out_path, quick=quick, force=force, bar=bar, figures=figures)
     else:
         records = _run_engine(
             exps,
@@ -390,6 +418,8 @@ def reproduce(
             workers=workers,
             progress=progress,
             log=log,
+            figures=figures,
+            callbacks=(on_start, on_done),
         )
     outcome = ReproduceOutcome(out_path, quick, records, round(time.perf_counter() - t0, 3))
 

@@ -2,6 +2,10 @@
 
 Pipeline: simulate (:func:`~attnlab.demo.sample_means` over seeds) → theory
 (:func:`~attnlab.demo.mean_law`) → compare (mean and sd over seeds) → table.
+
+The replicates are simulated in chunks reported to :mod:`attnlab.progress` (one chunk when
+nobody listens): the pattern every long simulation follows, so the command line can show its
+progress and ETA.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from attnlab import progress
 from attnlab.compare import Comparison, Result, Tolerance
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.demo import DemoModel, mean_law, sample_means
@@ -45,9 +50,16 @@ def _plot(result: Result, config: DemoMeanConfig) -> dict:
     mu, sd = mean_law(config.model, n=config.n)
     grid = np.linspace(means.min() - 0.5 * sd, means.max() + 0.5 * sd, 200)
     dens = np.exp(-((grid - mu) ** 2) / (2 * sd**2)) / (sd * math.sqrt(2 * math.pi))
-    plot.histogram_vs_density(ax, means, grid, dens, bins=20, density_label="N(μ, 1/n)")
-    plot.finish(ax, xlabel="sample mean", ylabel="density", title=f"n = {config.n}")
-    return {"histogram": fig}
+    plot.histogram_vs_density(ax, means, grid, dens, bins=20, density_label=r"$N(\mu, 1/n)$")
+    plot.finish(ax, xlabel=r"sample mean $\bar x$", ylabel="density", title=f"n = {config.n}")
+    data = pd.DataFrame(
+        {
+            "curve": ["simulation"] * len(means) + ["theory"] * len(grid),
+            "x": np.concatenate([means, grid]),
+            "density": np.concatenate([np.full(len(means), np.nan), dens]),
+        }
+    )
+    return {"histogram": plot.with_data(fig, data)}
 
 
 def compare_moments(means: np.ndarray, mu: float, sd: float) -> list[Comparison]:
@@ -73,6 +85,24 @@ def compare_moments(means: np.ndarray, mu: float, sd: float) -> list[Comparison]
     ]
 
 
+def _simulate(config: DemoMeanConfig) -> np.ndarray:
+    """Sample means of the ``n_seeds`` replicates, in chunks reported as progress.
+
+    Replicate ``i`` uses ``replicate_keys(seed, ·, start=i)``, so chunking changes no number;
+    ``sleep_s`` is spread over the chunks.
+    """
+    parts, start = [], 0
+    with progress.track("replicates", config.n_seeds) as bar:
+        for size in progress.chunks(config.n_seeds):
+            if config.sleep_s:
+                time.sleep(config.sleep_s * size / config.n_seeds)
+            keys = replicate_keys(config.seed, size, start=start)
+            parts.append(sample_means(config.model, keys, n=config.n))
+            start += size
+            bar.advance(size)
+    return np.concatenate(parts)
+
+
 @experiment(
     "demo-mean",
     config=DemoMeanConfig,
@@ -81,9 +111,7 @@ def compare_moments(means: np.ndarray, mu: float, sd: float) -> list[Comparison]
     plot=_plot,
 )
 def run_demo_mean(config: DemoMeanConfig) -> Result:
-    if config.sleep_s:
-        time.sleep(config.sleep_s)
-    means = sample_means(config.model, replicate_keys(config.seed, config.n_seeds), n=config.n)
+    means = _simulate(config)
     mu, sd = mean_law(config.model, n=config.n)
     return Result(
         table=pd.DataFrame({"seed": np.arange(config.n_seeds), "mean": means}),
