@@ -1,0 +1,113 @@
+"""MkDocs hooks of attnlab's documentation site (loaded by ``mkdocs.yml``).
+
+- KaTeX: the renderer that ships with attnlab (``src/attnlab/_assets/katex``) is added to the
+  site as ``assets/katex/``, so the site and the HTML report typeset math with the same files and
+  nothing is fetched from a CDN.
+- Gallery: the ``<!-- attnlab:examples -->`` marker of ``examples.md`` becomes one section per
+  ``examples/*_quickstart.py``: the script, included as code, and the figure it writes
+  (``docs/gallery/examples/<script stem>.png``, made by ``bash scripts/docs --gallery``).
+- Offline check: after the build, any ``http(s)://`` script, stylesheet, font or image that a
+  page or a stylesheet of the site would load fails the build.
+
+Every problem raises ``PluginError``: the build stops with one line saying what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[1]
+KATEX = ROOT / "src" / "attnlab" / "_assets" / "katex"
+KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
+EXAMPLES = ROOT / "examples"
+EXAMPLE_FIGURES = "gallery/examples"  # under docs/
+EXAMPLES_MARKER = "<!-- attnlab:examples -->"
+
+# a resource the browser would fetch by itself: <script src>, <link href> (stylesheets, fonts,
+# icons, preloads), <img src>/<source src>, and url(...) in CSS
+_REMOTE_IN_HTML = re.compile(
+    r"<(?:script|img|source|iframe|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//",
+    re.IGNORECASE,
+)
+_REMOTE_IN_CSS = re.compile(r"url\(\s*[\"']?\s*(?:https?:)?//|@import\s+[\"']?(?:https?:)?//")
+
+
+def on_files(files: Files, config: Any) -> Files:
+    """Add the vendored KaTeX (scripts, stylesheet, woff2 fonts) under ``assets/katex/``."""
+    missing = [name for name in KATEX_FILES if not (KATEX / name).is_file()]
+    fonts = sorted((KATEX / "fonts").glob("*.woff2"))
+    if missing or not fonts:
+        raise PluginError(
+            f"KaTeX is missing from {KATEX.relative_to(ROOT)} "
+            f"({', '.join(missing) or 'fonts/*.woff2'}): the docs typeset math with it"
+        )
+    paths = [KATEX / name for name in KATEX_FILES] + fonts + [KATEX / "LICENSE"]
+    for path in paths:
+        rel = path.relative_to(KATEX.parent).as_posix()  # katex/...
+        files.append(
+            File(
+                rel,
+                src_dir=str(KATEX.parent),
+                dest_dir=str(Path(config["site_dir"]) / "assets"),
+                use_directory_urls=config["use_directory_urls"],
+            )
+        )
+    return files
+
+
+def _example_sections(docs_dir: Path) -> str:
+    scripts = sorted(EXAMPLES.glob("*_quickstart.py"))
+    if not scripts:
+        raise PluginError("no examples/*_quickstart.py to show in the gallery")
+    parts = []
+    for script in scripts:
+        figure = docs_dir / EXAMPLE_FIGURES / f"{script.stem}.png"
+        if not figure.is_file():
+            raise PluginError(
+                f"the gallery has no figure for examples/{script.name}: run "
+                f"`bash scripts/docs --gallery` to make docs/{EXAMPLE_FIGURES}/{figure.name}"
+            )
+        doc = (script.read_text().split('"""')[1:2] or [""])[0].strip().splitlines()
+        title = doc[0].rstrip(".") if doc else script.stem
+        parts.append(
+            f"## `{script.name}`\n\n{title}.\n\n"
+            f"![{script.stem}]({EXAMPLE_FIGURES}/{figure.name})\n\n"
+            f'??? example "examples/{script.name}"\n\n'
+            f'    ```python\n    --8<-- "examples/{script.name}"\n    ```\n'
+        )
+    return "\n".join(parts)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """Expand the gallery marker into the example scripts and their figures."""
+    if EXAMPLES_MARKER in markdown:
+        markdown = markdown.replace(EXAMPLES_MARKER, _example_sections(Path(config["docs_dir"])))
+    return markdown
+
+
+def on_post_build(config: Any) -> None:
+    """Fail when a built page or stylesheet would load anything from the network."""
+    site = Path(config["site_dir"])
+    offenders = []
+    for path in sorted(site.rglob("*")):
+        if path.suffix == ".html":
+            text = path.read_text(errors="replace")
+            pattern = _REMOTE_IN_HTML
+        elif path.suffix == ".css":
+            text = path.read_text(errors="replace")
+            pattern = _REMOTE_IN_CSS
+        else:
+            continue
+        match = pattern.search(text)
+        if match:
+            offenders.append(f"{path.relative_to(site)}: {match.group(0)[:80]!r}")
+    if offenders:
+        raise PluginError(
+            "the site would load resources from the network (it must work offline): "
+            + "; ".join(offenders[:5])
+        )
