@@ -6,6 +6,11 @@
 - Gallery: the ``<!-- attnlab:examples -->`` marker of ``examples.md`` becomes one section per
   ``examples/*_quickstart.py``: the script, included as code, and the figure it writes
   (``docs/gallery/examples/<script stem>.png``, made by ``bash scripts/docs --gallery``).
+- Command line: the ``<!-- attnlab:cli-help -->`` marker of ``cli.md`` becomes the ``--help``
+  of ``attnlab`` and of each of its commands, as the installed attnlab prints it (so the page
+  cannot drift from the code).
+- Experiments: a ``<!-- attnlab:experiments FAMILY -->`` marker becomes the table of the
+  experiments registered for that family (name and one-line description), from the registry.
 - Offline check: after the build, any ``http(s)://`` script, stylesheet, font or image that a
   page or a stylesheet of the site would load fails the build.
 
@@ -27,6 +32,8 @@ KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FIGURES = "gallery/examples"  # under docs/
 EXAMPLES_MARKER = "<!-- attnlab:examples -->"
+CLI_MARKER = "<!-- attnlab:cli-help -->"
+EXPERIMENTS_MARKER = re.compile(r"<!-- attnlab:experiments (\w+) -->")
 
 # a resource the browser would fetch by itself: <script src>, <link href> (stylesheets, fonts,
 # icons, preloads), <img src>/<source src>, and url(...) in CSS
@@ -83,10 +90,48 @@ def _example_sections(docs_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _cli_help() -> str:
+    """``attnlab --help`` and ``attnlab COMMAND --help`` for every command, as Markdown."""
+    import typer
+    from typer.testing import CliRunner
+
+    from attnlab.cli import app
+
+    group = typer.main.get_command(app)
+    runner = CliRunner()
+    env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+    parts = []
+    for name in [None, *group.commands]:
+        args = ["--help"] if name is None else [name, "--help"]
+        result = runner.invoke(app, args, env=env, prog_name="attnlab")
+        if result.exit_code != 0:
+            raise PluginError(f"attnlab {' '.join(args)} failed: {result.output[-300:]}")
+        title = "attnlab" if name is None else f"attnlab {name}"
+        text = "\n".join(line.rstrip() for line in result.output.splitlines()).strip("\n")
+        parts.append(f"### `{title}`\n\n```text\n{text}\n```\n")
+    return "\n".join(parts)
+
+
+def _experiments_table(family: str) -> str:
+    """The registered experiments of ``family`` as a Markdown table."""
+    from attnlab.registry import all_experiments
+
+    rows = [exp for exp in all_experiments().values() if exp.family == family]
+    if not rows:
+        raise PluginError(f"no experiment is registered for the family {family!r}")
+    lines = ["| experiment | what it puts side by side |", "|---|---|"]
+    pipe = "\\|"  # a literal | inside a table cell
+    lines += [f"| `{exp.name}` | {exp.description.replace('|', pipe)} |" for exp in rows]
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
-    """Expand the gallery marker into the example scripts and their figures."""
+    """Expand the markers: example scripts and figures, CLI help, experiment tables."""
+    markdown = EXPERIMENTS_MARKER.sub(lambda m: _experiments_table(m[1]), markdown)
     if EXAMPLES_MARKER in markdown:
         markdown = markdown.replace(EXAMPLES_MARKER, _example_sections(Path(config["docs_dir"])))
+    if CLI_MARKER in markdown:
+        markdown = markdown.replace(CLI_MARKER, _cli_help())
     return markdown
 
 
