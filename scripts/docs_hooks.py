@@ -11,6 +11,8 @@
   cannot drift from the code).
 - Experiments: a ``<!-- attnlab:experiments FAMILY -->`` marker becomes the table of the
   experiments registered for that family (name and one-line description), from the registry.
+- Snippets: the ``<!-- attnlab:snippets -->`` marker becomes every ``docs/snippets/*.py`` (the
+  scripts the README shows, each run by a test), in the README's order.
 - Offline check: after the build, any ``http(s)://`` script, stylesheet, font or image that a
   page or a stylesheet of the site would load fails the build.
 
@@ -33,6 +35,7 @@ EXAMPLES = ROOT / "examples"
 EXAMPLE_FIGURES = "gallery/examples"  # under docs/
 EXAMPLES_MARKER = "<!-- attnlab:examples -->"
 CLI_MARKER = "<!-- attnlab:cli-help -->"
+SNIPPETS_MARKER = "<!-- attnlab:snippets -->"
 EXPERIMENTS_MARKER = re.compile(r"<!-- attnlab:experiments (\w+) -->")
 
 # a resource the browser would fetch by itself: <script src>, <link href> (stylesheets, fonts,
@@ -125,11 +128,30 @@ def _experiments_table(family: str) -> str:
     return "\n".join(lines)
 
 
+def _snippets() -> str:
+    """Every docs/snippets/*.py with its title, as in the README."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "attnlab_readme_snippets", ROOT / "scripts" / "readme_snippets.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    parts = []
+    for path in module.snippet_files():
+        title = module.TITLES.get(path.stem, f"`{path.stem}`")
+        rel = path.relative_to(ROOT).as_posix()
+        parts.append(f"### {title}\n\n```python\n--8<-- \"{rel}\"\n```\n")
+    return "\n".join(parts)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     """Expand the markers: example scripts and figures, CLI help, experiment tables."""
     markdown = EXPERIMENTS_MARKER.sub(lambda m: _experiments_table(m[1]), markdown)
     if EXAMPLES_MARKER in markdown:
         markdown = markdown.replace(EXAMPLES_MARKER, _example_sections(Path(config["docs_dir"])))
+    if SNIPPETS_MARKER in markdown:
+        markdown = markdown.replace(SNIPPETS_MARKER, _snippets())
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, _cli_help())
     return markdown
