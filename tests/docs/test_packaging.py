@@ -75,14 +75,16 @@ def test_dask_engine_without_dask_says_how_to_install_it(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("demo-mean-*"))  # nothing ran
 
 
-def test_min_versions_script_reads_every_floor():
-    """scripts/min-versions pins each declared floor (checked without installing anything)."""
+def test_min_versions_and_docs_scripts():
+    """scripts/min-versions pins each declared floor; the scripts parse (nothing installed)."""
     script = (ROOT / "scripts" / "min-versions").read_text()
-    assert '"pyproject.toml"' in script and "pip check" in script
-    res = subprocess.run(
-        ["bash", "-n", str(ROOT / "scripts" / "min-versions")], capture_output=True
-    )
-    assert res.returncode == 0, res.stderr
+    assert '"pyproject.toml"' in script and "pip check" in script and "reproduce" in script
+    assert "mkdocs build --strict" in (ROOT / "scripts" / "docs").read_text()
+    test_script = (ROOT / "scripts" / "test").read_text()
+    assert 'scripts/docs"' in test_script and 'scripts/min-versions"' in test_script
+    for name in ("min-versions", "docs", "test", "_venv.sh"):
+        res = subprocess.run(["bash", "-n", str(ROOT / "scripts" / name)], capture_output=True)
+        assert res.returncode == 0, (name, res.stderr)
 
 
 OUTSIDE = re.compile(r"shared/spec|\.\./shared|spec §|\bthe spec\b|\bspec's\b", re.IGNORECASE)
