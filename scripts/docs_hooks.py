@@ -141,7 +141,7 @@ def _snippets() -> str:
     for path in module.snippet_files():
         title = module.TITLES.get(path.stem, f"`{path.stem}`")
         rel = path.relative_to(ROOT).as_posix()
-        parts.append(f"### {title}\n\n```python\n--8<-- \"{rel}\"\n```\n")
+        parts.append(f'### {title}\n\n```python\n--8<-- "{rel}"\n```\n')
     return "\n".join(parts)
 
 
