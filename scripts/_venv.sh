@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by scripts/reproduce and scripts/test: create (or reuse) ./.venv and install attnlab.
 #
-# ensure_venv EXTRAS   EXTRAS is "" (runtime only) or "test" (runtime + test tools).
+# ensure_venv EXTRAS   EXTRAS is "" (runtime only), "docs" (+ the docs tools) or "test" (+ the
+#                      test tools, dask and the docs tools: a superset of the others).
 # The install is skipped when a stamp file in .venv records the same pyproject.toml hash for the
 # same (or a larger) set of extras, so a second run costs a second. Only the package index is
 # used (pip). Set PYTHON=/path/to/python3.x to choose the interpreter (default: the newest
@@ -44,14 +45,14 @@ ensure_venv() {
         rm -rf "$VENV"
         "$py" -m venv "$VENV"
     fi
-    local hash stamp_test stamp_base
+    local hash stamp_test stamp_wanted
     hash="$(_stamp_hash)"
     stamp_test="$VENV/.attnlab-installed-test"
-    stamp_base="$VENV/.attnlab-installed-base"
+    stamp_wanted="$VENV/.attnlab-installed-${extras:-base}"
     if [[ -f "$stamp_test" && "$(cat "$stamp_test")" == "$hash" ]]; then
-        return # the test install is a superset of the base one
+        return # the test install is a superset of the others
     fi
-    if [[ -z "$extras" && -f "$stamp_base" && "$(cat "$stamp_base")" == "$hash" ]]; then
+    if [[ -f "$stamp_wanted" && "$(cat "$stamp_wanted")" == "$hash" ]]; then
         return
     fi
     local target="."
@@ -59,9 +60,5 @@ ensure_venv() {
     echo ">> installing attnlab ($target) into $VENV (first run: a few minutes)"
     (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --quiet --upgrade pip &&
         "$VENV/bin/python" -m pip install --quiet -e "$target")
-    if [[ -n "$extras" ]]; then
-        echo "$hash" >"$stamp_test"
-    else
-        echo "$hash" >"$stamp_base"
-    fi
+    echo "$hash" >"$stamp_wanted"
 }

@@ -308,7 +308,13 @@ def _run_process(todo, *, force, workers, start: Start, done: Done, **_: Any) ->
 @contextlib.contextmanager
 def _dask_client(scheduler: Any, workers: int | None, n_tasks: int) -> Iterator[Any]:
     """A dask client: of the scheduler at ``scheduler``, or of a new LocalCluster."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ParameterError(
+            "engine = 'dask' needs dask.distributed, which is not installed: "
+            "pip install 'attnlab[dask]'"
+        ) from None
 
     if scheduler is not None:
         client = _connect(Client, scheduler)
