@@ -70,7 +70,9 @@ def check_values(name: str, x: Any, lo: float, hi: float, *, lo_open: bool = Fal
     if not np.all(ok):
         bad = a[~ok].flat[0]
         left = "(" if lo_open else "["
-        raise ParameterError(f"{name} = {bad!r} is out of range: must be in {left}{lo:g}, {hi:g}]")
+        raise ParameterError(
+            f"{name} = {float(bad)!r} is out of range: must be in {left}{lo:g}, {hi:g}]"
+        )
     return a
 
 
@@ -199,7 +201,8 @@ def mp_product_cdf(x: Any, *, delta: float, gamma: float, points: int = 4001) ->
     """Distribution function ``F(x) = atom·1[x ≥ 0] + ∫_{λ₋}^{x} f`` of ``MP_δ ⊠ MP_γ``.
 
     The density is integrated by the trapezoid rule on a grid in ``θ`` with
-    ``λ = λ₋ + (λ₊ − λ₋) sin²θ``, which absorbs the square-root edges.
+    ``λ = λ₋ + (λ₊ − λ₋) sin⁶θ``, which absorbs the square-root soft edges and the integrable
+    ``λ^{−1/2}`` or ``λ^{−2/3}`` divergence at a hard edge ``λ₋ = 0``.
 
     Parameters
     ----------
@@ -220,8 +223,9 @@ def mp_product_cdf(x: Any, *, delta: float, gamma: float, points: int = 4001) ->
     points = check_int("points", points, lo=101, hi=10**6)
     lo, hi = (float(e) for e in mp_product_edges(delta, gamma))
     theta = np.linspace(0.0, np.pi / 2, points)
-    grid = lo + (hi - lo) * np.sin(theta) ** 2
-    integrand = mp_product_density(grid, delta=delta, gamma=gamma) * (hi - lo) * np.sin(2 * theta)
+    grid = lo + (hi - lo) * np.sin(theta) ** 6
+    jacobian = 6 * (hi - lo) * np.sin(theta) ** 5 * np.cos(theta)
+    integrand = mp_product_density(grid, delta=delta, gamma=gamma) * jacobian
     steps = (integrand[1:] + integrand[:-1]) / 2 * np.diff(theta)
     cumulative = np.concatenate([[0.0], np.cumsum(steps)])
     atom = float(mp_product_atom(delta, gamma))
