@@ -102,12 +102,12 @@ class HiddenLabel(Params):
     q: float = Field(0.8, ge=-1, le=1, description="geometric decay: r_t = r0 q^(t-1)")
 
     def describe(self) -> str:
-        """A short description for titles (``r_t = 1·0.8^(t−1)``)."""
+        """A short description for titles (``rₜ = 1·0.8ᵗ⁻¹``)."""
         if self.profile == "geometric":
-            return f"r_t = {self.r0:g}·{self.q:g}^(t−1)"
+            return f"hidden label, rₜ = {self.r0:g}·{self.q:g}ᵗ⁻¹"
         if self.profile == "linear":
-            return f"r_t from {self.r0:g} to 0 (linear)"
-        return f"r_t = {self.r0:g}"
+            return f"hidden label, rₜ from {self.r0:g} to 0 (linear)"
+        return f"hidden label, rₜ = {self.r0:g}"
 
     def profile_values(self, L: int) -> np.ndarray:
         """The profile ``(r_1, …, r_L)``."""

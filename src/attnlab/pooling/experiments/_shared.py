@@ -124,15 +124,17 @@ def plot_vs_ell(
     panels: Sequence[Panel],
     *,
     thresholds: Sequence[tuple[float, str]],
+    title: str,
     max_cols: int = 2,
 ) -> tuple[Any, list[Any]]:
     """One panel per ``(quantity, y label, theory curve, clip range)``: theory line, simulation
-    mean ± sd band over trials, threshold lines; one shared title."""
+    mean ± sd band over trials, threshold lines; the legend on the first panel, one shared
+    title."""
     from attnlab import plot
 
     fig, axes = plot.panel_grid(len(panels), max_cols=max_cols)
     grid = np.linspace(0, max(ells) * 1.02, 400)
-    for ax, (qty, label, curve, clip) in zip(axes, panels, strict=True):
+    for i, (ax, (qty, label, curve, clip)) in enumerate(zip(axes, panels, strict=True)):
         sub = table[table.quantity == qty]
         piv = sub.pivot(index="trial", columns="ell", values="value")
         plot.theory_line(ax, grid, curve(grid), label="theory")
@@ -141,9 +143,10 @@ def plot_vs_ell(
         )
         xs = [x if x > 0 else np.nan for x, _ in thresholds]
         plot.threshold_lines(ax, xs, [name for _, name in thresholds])
-        plot.finish(ax, xlabel=r"$\ell = \|\mu\|^2$", ylabel=label)
+        plot.finish(ax, xlabel=r"$\ell = \|\mu\|^2$", ylabel=label, legend=i == 0)
     plot.suptitle(
         fig,
-        f"ρ = {summary['rho']:.3g}, δ = {summary['delta']:.3g}, γ = {summary['gamma']:.3g}",
+        f"{title}: ρ = {summary['rho']:.3g}, δ = {summary['delta']:.3g}, "
+        f"γ = {summary['gamma']:.3g}",
     )
     return fig, axes

@@ -73,6 +73,7 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
         config.ells,
         panels,
         thresholds=[(s["ell_1"], "ℓ₁ (population)"), (s["ell_2"], "ℓ₂ (sample)")],
+        title=f"alignment of the top eigenvector, {config.weights.kind} weights, d = {config.model.d}",
     )
     return {"alignment": fig}
 

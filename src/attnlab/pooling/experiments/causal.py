@@ -137,15 +137,17 @@ def _plot(result: Result, config: CausalConfig) -> dict:
     tab = result.table
     pos = np.arange(1, config.model.L + 1)
     for ax, scaling in zip(axes, ("tau/d", "1/sqrt(d)"), strict=True):
+        n = len(config.taus)
         for c, tau in enumerate(config.taus):
             sub = tab[(tab.scaling == scaling) & (tab.tau == tau)].sort_values("position")
             if scaling == "tau/d":
-                plot.theory_line(
-                    ax, pos, sub["theory"], label=f"formula, τ = {tau:g}", color=plot.color(c)
-                )
+                label = f"formula, τ = {tau:g}"
+                plot.theory_line(ax, pos, sub["theory"], label=label, color=plot.color(c))
+            # points of different τ side by side, so that none hides another
+            shift = 0.12 * (c - (n - 1) / 2) if scaling != "tau/d" else 0.0
             plot.simulation_points(
                 ax,
-                pos,
+                pos + shift,
                 sub["mean"],
                 sub["sd"],
                 label=None if scaling == "tau/d" else f"τ = {tau:g}",

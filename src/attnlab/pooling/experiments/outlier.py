@@ -96,6 +96,7 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
         config.ells,
         panels,
         thresholds=[(s["ell_1"], "ℓ₁ (population)"), (s["ell_2"], "ℓ₂ (sample)")],
+        title=f"top eigenvalue, {config.weights.kind} weights, d = {config.model.d}",
     )
     edges = [
         (s["lambda_plus"], r"bulk edge $\lambda_+$"),

@@ -105,10 +105,20 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
         fig.colorbar(im, ax=ax, label=label)
         ell_1, ell_2 = alignment_thresholds(de, ga, rho_axis)
         ax.plot(
-            np.clip(ell_1, 0, None), rho_axis, "--", color="white", lw=1.2, label="ℓ₁ (population)"
+            np.where(ell_1 >= 0, ell_1, np.nan),
+            rho_axis,
+            "--",
+            color="white",
+            lw=1.2,
+            label="ℓ₁ (population)",
         )
         ax.plot(
-            np.clip(ell_2, 0, None), rho_axis, "-", color=plot.color(1), lw=1.2, label="ℓ₂ (sample)"
+            np.where(ell_2 >= 0, ell_2, np.nan),
+            rho_axis,
+            "-",
+            color=plot.color(1),
+            lw=1.2,
+            label="ℓ₂ (sample)",
         )
         ax.scatter(
             pts["ell"],
@@ -120,7 +130,8 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
             edgecolors="white",
             label="simulation",
         )
-        ax.set_xlim(0, config.ell_max)
+        ax.set_xlim(-0.03 * config.ell_max, config.ell_max)
+        ax.grid(False)
         plot.finish(
             ax, xlabel=r"$\ell$", ylabel=r"$\rho$", legend=key == "overlap_mu", fontsize="small"
         )
@@ -133,6 +144,7 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
     fig.colorbar(im, ax=ax, label=r"$\ell_2$ at $\rho = 1$")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.grid(False)
     plot.finish(ax, xlabel=r"$\delta$", ylabel=r"$\gamma$", title="sample threshold (symmetric)")
     plot.suptitle(fig, f"alignment over (ℓ, ρ) at δ = {de:.3g}, γ = {ga:.3g}; points: simulation")
     return {"phase": fig}
