@@ -63,9 +63,9 @@ class TopEigenpairs:
     residuals: np.ndarray
 
 
-def _orthonormal_start(start: np.ndarray, directions: np.ndarray) -> np.ndarray:
+def _orthonormal_start(start: np.ndarray | None, directions: np.ndarray) -> np.ndarray:
     """Orthonormal basis (rows) of span(start, directions), dependent columns dropped."""
-    S = np.column_stack([start, directions])
+    S = directions if start is None else np.column_stack([start, directions])
     Q, R, _ = sla.qr(S, mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
     rank = int(np.sum(diag > 1e-10 * diag[0]))
@@ -135,16 +135,16 @@ def lanczos_top(
     k: int = 1,
     tol: float = 1e-6,
     max_iter: int = 500,
-    check_every: int = 5,
+    check_every: int = 3,
     start: np.ndarray | None = None,
 ) -> TopEigenpairs:
     """Top ``k`` eigenpairs of the family ``A_j = B + D M_j Dᵀ`` of symmetric operators.
 
-    One block Krylov space serves the whole family: started from ``[v_0, D]``, the space
-    ``K_m(B, [v_0, D])`` contains ``K_m(A_j, v_0)`` for every ``j`` (``A_j`` differs from ``B``
-    only inside ``span D``), so Rayleigh–Ritz of each ``A_j`` on it is at least as accurate as
-    ``m`` Lanczos steps on ``A_j`` alone, and costs no product with the data beyond those of
-    ``B``. Because ``D`` lies in the first block, ``A_j Q_m = Q_m H_j + Q_{m+1} B_{m+1} E_mᵀ``
+    One block Krylov space serves the whole family: started from ``D`` (and ``v_0`` if given),
+    the space ``K_m(B, D)`` contains ``K_m(A_j, v)`` for every ``j`` and every start ``v`` in
+    ``span D`` (``A_j`` differs from ``B`` only inside ``span D``), so Rayleigh–Ritz of each
+    ``A_j`` on it is at least as accurate as ``m`` Lanczos steps on ``A_j`` alone from such a
+    start, and costs no product with the data beyond those of ``B``. Because ``D`` lies in the first block, ``A_j Q_m = Q_m H_j + Q_{m+1} B_{m+1} E_mᵀ``
     exactly, with ``H_j`` the block-tridiagonal projection of ``B`` plus the projected
     perturbation; the residual of a Ritz pair ``(θ, Q_m s)`` is ``‖B_{m+1} s_{last block}‖``.
     An operator is converged when each of its top ``k`` pairs has ``‖A v − θ v‖ ≤ tol |θ|``
@@ -169,7 +169,8 @@ def lanczos_top(
     check_every : int
         Block steps between convergence checks.
     start : numpy.ndarray, shape (d,), optional
-        ``v_0`` (default: the normalised all-ones vector, deterministic).
+        An extra start vector ``v_0`` (default: none when ``D`` is given, else the all-ones
+        vector; deterministic).
 
     Returns
     -------
@@ -186,8 +187,8 @@ def lanczos_top(
     M = np.zeros((1, r, r)) if couplings is None else np.asarray(couplings, float)
     if M.ndim != 3 or M.shape[1:] != (r, r) or not np.all(np.isfinite(M)):
         raise ParameterError(f"couplings must be a finite (K, {r}, {r}) array, got {M.shape}")
-    v0 = np.ones(d) if start is None else np.asarray(start, float)
-    if v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0):
+    v0 = None if start is None and r else np.ones(d) if start is None else np.asarray(start, float)
+    if v0 is not None and (v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0)):
         raise ParameterError("start must be a finite, nonzero vector of length d")
     if d <= DENSE_BELOW:
         return _dense_top(apply, d, D, M, k)

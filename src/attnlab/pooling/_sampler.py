@@ -14,11 +14,14 @@ if asked: centring is linear, so ``X_0`` and ``u`` are centred once).
 Randomness: one jax ``key`` per trial, split into named streams (``"table"``, ``"mu"``,
 ``"labels"``, ``"tokens"``), each turned into a numpy generator
 (:func:`attnlab.rng.numpy_generator`): the work per trial is a few large BLAS/LAPACK calls on
-numpy arrays, and numpy draws Gaussians faster than jax on a CPU.
+numpy arrays, and numpy draws Gaussians faster than jax on a CPU. The pooled noise
+``X_0 = A Z`` is kept factored (sparse incidence ``A``, table ``Z``): products with it cost
+``O(V d)`` without the ``O(N L d)`` pooling product, which is formed only when asked for.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,24 +198,26 @@ def pool(table_rows: Any, tokens: Any, weights: Any, *, center: bool = True) -> 
 
 @dataclass(frozen=True)
 class PooledSample:
-    """One trial: ``X(ℓ) = noise + √ℓ u μ̂ᵀ`` (both parts already centred if ``center``).
+    """One trial: ``X(ℓ) = X_0 + √ℓ u μ̂ᵀ`` with ``X_0 = P A Z`` (both parts centred if
+    ``center``; ``P = I − 11ᵀ/N`` then, else ``I``).
 
     Attributes
     ----------
-    noise : numpy.ndarray, shape (N, d)
-        ``X_0 = Σ_t w_t z_{v_it}`` (centred if ``center``).
+    table : VocabularyTable
+        ``Z`` is ``table.noise``.
+    incidence : scipy.sparse.csr_matrix, shape (N, V)
+        ``A_{iv} = Σ_t w_t 1[v_it = v]``.
     u : numpy.ndarray, shape (N,)
         ``u_i = Σ_t w_t y_it`` (centred if ``center``).
-    table : VocabularyTable
     tokens : numpy.ndarray, shape (N, L)
     weights : numpy.ndarray, shape (L,)
     R : numpy.ndarray, shape (L, L)
     center : bool
     """
 
-    noise: np.ndarray
-    u: np.ndarray
     table: VocabularyTable
+    incidence: sp.csr_matrix
+    u: np.ndarray
     tokens: np.ndarray
     weights: np.ndarray
     R: np.ndarray
@@ -227,6 +232,25 @@ class PooledSample:
     def rho(self) -> float:
         """``ρ = wᵀRw/‖w‖²``."""
         return float(self.weights @ self.R @ self.weights / self.kappa)
+
+    @functools.cached_property
+    def noise(self) -> np.ndarray:
+        """``X_0 = P A Z`` (N × d), formed on first use."""
+        X = np.asarray(self.incidence @ self.table.noise)
+        if self.center:
+            X -= X.mean(axis=0, keepdims=True)
+        return X
+
+    def noise_times(self, V: np.ndarray) -> np.ndarray:
+        """``X_0 V`` for a block ``V`` (d × p), without forming ``X_0``."""
+        Y = self.incidence @ (self.table.noise @ V)
+        return Y - Y.mean(axis=0, keepdims=True) if self.center else Y
+
+    def noise_transpose_times(self, Y: np.ndarray) -> np.ndarray:
+        """``X_0ᵀ Y`` for a block ``Y`` (N × p), without forming ``X_0``."""
+        if self.center:
+            Y = Y - Y.mean(axis=0, keepdims=True)
+        return self.table.noise.T @ np.asarray(self.incidence.T @ Y)
 
     def data(self, ell: float) -> np.ndarray:
         """The pooled data matrix ``X(ℓ)`` (N × d) at signal strength ``ℓ ≥ 0``."""
@@ -262,8 +286,8 @@ def sample_pooled(
     table = sample_table(model, key)
     y = model.sample_labels(stream(key, "labels"))
     tokens = sample_tokens(model, stream(key, "tokens"), y)
-    noise = pool(table.noise, tokens, w, center=center)
     u = y.astype(float) @ w
     if center:
         u -= u.mean()
-    return PooledSample(noise, u, table, tokens, w, np.asarray(R), bool(center))
+    A = incidence(tokens, w, model.V)
+    return PooledSample(table, A, u, tokens, w, np.asarray(R), bool(center))

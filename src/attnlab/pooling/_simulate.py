@@ -7,8 +7,8 @@ is
     + \ell \|u\|^2 \hat\mu\,\hat\mu^\top v\big], \qquad b = X_0^\top u,
 
 a rank-two change of ``X_0ᵀX_0/N`` inside ``span(μ̂, b)``: one block Krylov space of
-``X_0ᵀX_0/N`` started at ``[1, μ̂, b]`` gives the top eigenpair at every ``ℓ`` of a grid
-(:func:`~attnlab.pooling.lanczos_top`), three columns per product with ``X_0`` whatever the
+``X_0ᵀX_0/N`` started at ``[μ̂, b]`` gives the top eigenpair at every ``ℓ`` of a grid
+(:func:`~attnlab.pooling.lanczos_top`), two columns per product with ``X_0`` whatever the
 number of ``ℓ``.
 
 Population level (``N = ∞``). Given the table, the pooled vectors have covariance
@@ -135,15 +135,28 @@ def sample_top(
     converged : numpy.ndarray of bool, shape (K,)
     """
     ells = _check_ells(ells)
-    X0, u, mu = sample.noise, sample.u, sample.table.mu_direction
-    N = X0.shape[0]
-    b, uu, root = X0.T @ u, float(u @ u), np.sqrt(ells)
+    u, mu = sample.u, sample.table.mu_direction
+    N, d = u.size, mu.size
+    if sample.table.V <= N:  # products through the factors A Z are the cheaper ones
+
+        def gram(V: np.ndarray) -> np.ndarray:
+            return sample.noise_transpose_times(sample.noise_times(V)) / N
+
+        b = sample.noise_transpose_times(u[:, None])[:, 0]
+    else:
+        X0 = sample.noise
+
+        def gram(V: np.ndarray) -> np.ndarray:
+            return X0.T @ (X0 @ V) / N
+
+        b = X0.T @ u
+    uu, root = float(u @ u), np.sqrt(ells)
     couplings = np.zeros((ells.size, 2, 2))  # Ĉ(ℓ) = X0ᵀX0/N + [μ̂ b] M(ℓ) [μ̂ b]ᵀ
     couplings[:, 0, 0] = ells * uu / N
     couplings[:, 0, 1] = couplings[:, 1, 0] = root / N
     res = lanczos_top(
-        lambda V: X0.T @ (X0 @ V) / N,
-        X0.shape[1],
+        gram,
+        d,
         directions=np.column_stack([mu, b]),
         couplings=couplings,
         tol=tol,
