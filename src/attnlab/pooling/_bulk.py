@@ -128,11 +128,12 @@ def mp_product_atom(delta: Any, gamma: Any) -> np.ndarray:
     Parameters
     ----------
     delta, gamma : array_like
-        In ``[1e-9, 1e6]`` (broadcast).
+        ``d/V`` and ``d/N``, each in ``[1e-9, 1e6]`` (broadcast).
 
     Returns
     -------
     numpy.ndarray
+        The mass, in ``[0, 1)``.
     """
     delta, gamma = _ratios(delta, gamma)
     return np.maximum(0.0, np.maximum(1 - 1 / delta, 1 - 1 / gamma))

@@ -75,6 +75,25 @@ def validate_correlation(R: Any, *, atol: float = 1e-8) -> np.ndarray:
     return (a + a.T) / 2
 
 
+def _power_matrix(p: float, L: int) -> np.ndarray:
+    """``p^{|s−t|}`` (L × L)."""
+    t = np.arange(check_int("L", L, lo=1))
+    return p ** np.abs(t[:, None] - t[None, :]).astype(float)
+
+
+def kind_shorthand(kinds: dict[str, type]) -> Any:
+    """A before-validator reading a bare name (``"markov"``) as ``{"kind": name}``."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in kinds:
+                raise ValueError(f"must be one of {', '.join(kinds)}")
+            return {"kind": value}
+        return value
+
+    return BeforeValidator(validate)
+
+
 def _plus_minus(rng: np.random.Generator, shape: tuple[int, ...], p_plus: Any) -> np.ndarray:
     """``±1`` (int8) with ``P(+1) = p_plus`` (broadcast over the last axis)."""
     return np.where(rng.random(shape) < p_plus, 1, -1).astype(np.int8)
@@ -153,8 +172,7 @@ class MarkovLabels(Params):
 
     def correlation(self, L: int) -> np.ndarray:
         """``R_st = p^{|s−t|}``."""
-        t = np.arange(check_int("L", L, lo=1))
-        return self.p ** np.abs(t[:, None] - t[None, :]).astype(float)
+        return _power_matrix(self.p, L)
 
     def sample(self, key: Any, n: int, L: int) -> np.ndarray:
         """``n`` label paths, an ``(n, L)`` int8 array of ±1, from one jax ``key``."""
@@ -185,8 +203,7 @@ class CopulaLabels(Params):
 
     def latent(self, L: int) -> np.ndarray:
         """``K_st = p^{|s−t|}``."""
-        t = np.arange(check_int("L", L, lo=1))
-        return self.p ** np.abs(t[:, None] - t[None, :]).astype(float)
+        return _power_matrix(self.p, L)
 
     def correlation(self, L: int) -> np.ndarray:
         """``R = (2/π) arcsin K``."""
@@ -248,20 +265,10 @@ class CustomLabels(Params):
 
 _LABEL_KINDS = {"hidden_label": HiddenLabel, "markov": MarkovLabels, "copula": CopulaLabels}
 
-
-def _label_law_from_name(value: Any) -> Any:
-    """``"markov"`` is shorthand for ``{"kind": "markov"}`` (defaults for the rest)."""
-    if isinstance(value, str):
-        if value not in _LABEL_KINDS:
-            raise ValueError(f"must be one of {', '.join(_LABEL_KINDS)}")
-        return {"kind": value}
-    return value
-
-
 LabelLaw = Annotated[
     HiddenLabel | MarkovLabels | CopulaLabels | CustomLabels,
     Field(discriminator="kind"),
-    BeforeValidator(_label_law_from_name),
+    kind_shorthand(_LABEL_KINDS),
 ]
 """A label-path law: :class:`HiddenLabel`, :class:`MarkovLabels`, :class:`CopulaLabels` or
 :class:`CustomLabels` (in a config: ``labels = "markov"`` or a table with ``kind``)."""

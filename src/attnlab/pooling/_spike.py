@@ -146,6 +146,14 @@ def _above(s: np.ndarray, threshold: Any) -> tuple[np.ndarray, np.ndarray]:
     return above, np.where(above, s, 1.0)
 
 
+def _population(ell: Any, delta: Any, rho: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(δ, s > √δ, s)`` with ``s`` set to 1 where below (safe division)."""
+    s = effective_spike(ell, delta, rho)
+    delta = np.asarray(delta, dtype=float)
+    above, ss = _above(s, np.sqrt(delta))
+    return delta, above, ss
+
+
 def outlier_population(ell: Any, delta: Any, rho: Any) -> np.ndarray:
     """Population top eigenvalue: ``(s + 1)(s + δ)/s`` for ``s > √δ``, else the ``MP_δ`` edge
     ``(1 + √δ)²``.
@@ -158,46 +166,54 @@ def outlier_population(ell: Any, delta: Any, rho: Any) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
+        Top eigenvalue of ``Σ/κ``.
     """
-    s = effective_spike(ell, delta, rho)
-    delta = np.asarray(delta, dtype=float)
-    above, ss = _above(s, np.sqrt(delta))
+    delta, above, ss = _population(ell, delta, rho)
     return np.where(above, (ss + 1) * (ss + delta) / ss, (1 + np.sqrt(delta)) ** 2)
 
 
 def overlap_population_m(ell: Any, delta: Any, rho: Any) -> np.ndarray:
-    """``⟨v, m̂⟩² = 1 − δ/s²`` for ``s > √δ``, else 0 (population eigenvector ``v``).
+    """``⟨v, m̂⟩² = 1 − δ/s²`` for ``s > √δ``, else 0 (``v`` the population eigenvector).
 
     Parameters
     ----------
     ell, delta, rho : array_like
-        As in :func:`effective_spike`.
+        As in :func:`effective_spike`; the overlap is with the class-mean direction.
 
     Returns
     -------
     numpy.ndarray
     """
-    s = effective_spike(ell, delta, rho)
-    delta = np.asarray(delta, dtype=float)
-    above, ss = _above(s, np.sqrt(delta))
+    delta, above, ss = _population(ell, delta, rho)
     return np.where(above, 1 - delta / ss**2, 0.0)
 
 
 def overlap_population(ell: Any, delta: Any, rho: Any) -> np.ndarray:
     """``⟨v, μ̂⟩² = (1 − δ/s²) ℓ/(ℓ + δ)`` for ``s > √δ``, else 0.
 
+    The factor ``ℓ/(ℓ + δ) = ⟨μ̂, m̂⟩²`` in the limit: ``m = μ + ξ`` with ``‖ξ‖² → δ``.
+
     Parameters
     ----------
     ell, delta, rho : array_like
-        As in :func:`effective_spike`.
+        ``ℓ``, ``δ`` and ``ρ`` (ranges as in :func:`effective_spike`).
 
     Returns
     -------
     numpy.ndarray
+        In ``[0, 1)``.
     """
     on_m = overlap_population_m(ell, delta, rho)
     ell, delta = np.asarray(ell, dtype=float), np.asarray(delta, dtype=float)
     return on_m * ell / (ell + delta)
+
+
+def _sample(ell: Any, delta: Any, gamma: Any, rho: Any) -> tuple[np.ndarray, ...]:
+    """``(δ, γ, s > s*, s)`` with ``s`` set to 1 where below (safe division)."""
+    s = effective_spike(ell, delta, rho)
+    delta, gamma = _delta_gamma(delta, gamma)
+    above, ss = _above(s, s_star(delta, gamma))
+    return delta, gamma, above, ss
 
 
 def outlier_sample(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
@@ -215,15 +231,14 @@ def outlier_sample(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    s = effective_spike(ell, delta, rho)
-    delta, gamma = _delta_gamma(delta, gamma)
-    above, ss = _above(s, s_star(delta, gamma))
+    delta, gamma, above, ss = _sample(ell, delta, gamma, rho)
     outlier = (ss + 1) * (ss + delta) * (ss + gamma) / ss**2
     return np.where(above, outlier, mp_product_edges(delta, gamma)[1])
 
 
 def overlap_sample_m(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
-    """``⟨û, m̂⟩² = P(s)/(s²(s + γ))`` for ``s > s*``, else 0.
+    """``⟨û, m̂⟩² = P(s)/(s²(s + γ))`` for ``s > s*``, else 0 (overlap with the class-mean
+    direction ``m``).
 
     Parameters
     ----------
@@ -234,24 +249,23 @@ def overlap_sample_m(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    s = effective_spike(ell, delta, rho)
-    delta, gamma = _delta_gamma(delta, gamma)
-    above, ss = _above(s, s_star(delta, gamma))
+    delta, gamma, above, ss = _sample(ell, delta, gamma, rho)
     poly = ss**3 - (delta + gamma + delta * gamma) * ss - 2 * delta * gamma
     return np.where(above, poly / (ss**2 * (ss + gamma)), 0.0)
 
 
 def overlap_sample_mu(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
-    """``⟨û, μ̂⟩² = ⟨û, m̂⟩² · ℓ/(ℓ + δ)``.
+    """``⟨û, μ̂⟩² = ⟨û, m̂⟩² · ℓ/(ℓ + δ)``: the sample eigenvector sees ``μ`` only through ``m``.
 
     Parameters
     ----------
     ell, delta, gamma, rho : array_like
-        As in :func:`outlier_sample`.
+        ``ℓ``, ``δ``, ``γ`` and ``ρ``, as in :func:`outlier_sample`.
 
     Returns
     -------
     numpy.ndarray
+        In ``[0, 1)``.
     """
     on_m = overlap_sample_m(ell, delta, gamma, rho)
     ell, delta = np.asarray(ell, dtype=float), np.asarray(delta, dtype=float)

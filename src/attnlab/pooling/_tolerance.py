@@ -27,15 +27,21 @@ Rows that cannot be computed (a Lanczos run that did not converge in some trial)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from attnlab.compare import Comparison, Dropped, Tolerance, heuristic, student_t
+from attnlab.compare import Comparison, Dropped, Result, Tolerance, heuristic, student_t
+from attnlab.pooling._bulk import mp_product_edges
+from attnlab.pooling._model import PoolingModel
+from attnlab.pooling._spike import s_star
 
 __all__ = [
     "OVERLAP_MAX_TOLERANCE",
+    "RowSet",
     "curve_rows",
+    "spike_rows",
     "edge_allowance",
     "eigenvalue_max_tolerance",
     "finite_size_bias",
@@ -278,3 +284,75 @@ def curve_rows(
             )
         )
     return rows, dropped
+
+
+@dataclass
+class RowSet:
+    """Comparison rows and dropped rows, accumulated with ``+=``."""
+
+    comparisons: list[Comparison] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+
+    def __iadd__(self, other: tuple[list[Comparison], list[Dropped]] | RowSet) -> RowSet:
+        rows, dropped = (other.comparisons, other.dropped) if isinstance(other, RowSet) else other
+        self.comparisons += rows
+        self.dropped += dropped
+        return self
+
+    def result(self, table: Any, summary: dict[str, Any], seeds: list[int]) -> Result:
+        """The run's :class:`~attnlab.compare.Result` with these rows."""
+        return Result(table, summary, self.comparisons, seeds, self.dropped)
+
+
+def _transition(model: PoolingModel, population: bool) -> tuple[float, float]:
+    """``(s_c, edge)``: ``(√δ, (1 + √δ)²)`` for the population level, ``(s*, λ₊)`` else."""
+    de, ga = model.realised_delta, model.realised_gamma
+    if population:
+        return float(np.sqrt(de)), float((1 + np.sqrt(de)) ** 2)
+    return float(s_star(de, ga)), float(mp_product_edges(de, ga)[1])
+
+
+def spike_rows(
+    quantity: str,
+    samples: np.ndarray,
+    ells: Any,
+    curve: Callable[[np.ndarray], np.ndarray],
+    *,
+    model: PoolingModel,
+    rho: float,
+    eigenvalue: bool = False,
+    population: bool = False,
+    where: str = "",
+) -> RowSet:
+    """:func:`curve_rows` for a quantity of the model's top eigenpair vs ℓ.
+
+    Parameters
+    ----------
+    quantity, samples, ells, curve, where
+        As in :func:`curve_rows`.
+    model : PoolingModel
+        Sizes and realised ``δ``, ``γ``.
+    rho : float
+        ``ρ`` of the weights.
+    eigenvalue : bool
+        The top eigenvalue in units of κ (edge allowance, :func:`eigenvalue_max_tolerance`);
+        otherwise a squared overlap (sub-critical leakage, :data:`OVERLAP_MAX_TOLERANCE`).
+    population : bool
+        Population level (transition ``√δ``, edge ``(1 + √δ)²``) instead of the sample level
+        (``s*``, ``λ₊``).
+
+    Returns
+    -------
+    RowSet
+    """
+    s_crit, edge = _transition(model, population)
+    if eigenvalue:
+        options = {"edge": edge, "max_tolerance": lambda t: eigenvalue_max_tolerance(t, edge)}
+    else:
+        options = {"overlap": True, "max_tolerance": lambda t: OVERLAP_MAX_TOLERANCE}
+    rows, dropped = curve_rows(
+        quantity, samples, np.asarray(ells, float), curve, s_crit=s_crit,
+        delta=model.realised_delta, rho=rho, d=model.d, V=model.V, N=model.N, where=where,
+        **options,
+    )  # fmt: skip
+    return RowSet(rows, dropped)

@@ -26,11 +26,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from attnlab._validate import ParameterError, check_int, check_range
 from attnlab.config import Params
-from attnlab.pooling._model import validate_correlation
+from attnlab.pooling._model import kind_shorthand, validate_correlation
 
 __all__ = [
     "CausalWeights",
@@ -214,19 +214,10 @@ _KINDS = {
 }
 
 
-def _weights_from_name(value: Any) -> Any:
-    """``"harmonic"`` is shorthand for ``{"kind": "harmonic"}`` (defaults for the rest)."""
-    if isinstance(value, str):
-        if value not in _KINDS:
-            raise ValueError(f"must be one of {', '.join(_KINDS)}")
-        return {"kind": value}
-    return value
-
-
 PoolingWeights = Annotated[
     MeanWeights | HarmonicWeights | OptimalWeights | CausalWeights | CustomWeights,
     Field(discriminator="kind"),
-    BeforeValidator(_weights_from_name),
+    kind_shorthand(_KINDS),
 ]
 """A pooling-weights strategy (a config field type; ``"mean"`` etc. are accepted as names)."""
 

@@ -8,8 +8,6 @@ are kept apart) → table.
 
 from __future__ import annotations
 
-import numpy as np
-
 from attnlab.compare import Result
 from attnlab.pooling import (
     overlap_population,
@@ -17,9 +15,9 @@ from attnlab.pooling import (
     overlap_sample_m,
     overlap_sample_mu,
 )
-from attnlab.pooling._tolerance import OVERLAP_MAX_TOLERANCE, curve_rows
-from attnlab.pooling.experiments._shared import ell_summary, long_table, plot_vs_ell
-from attnlab.pooling.experiments.outlier import OutlierConfig, simulate
+from attnlab.pooling._tolerance import RowSet, spike_rows
+from attnlab.pooling.experiments._shared import long_table, plot_vs_ell
+from attnlab.pooling.experiments.outlier import QUICK, OutlierConfig, simulate
 from attnlab.registry import experiment
 
 UNIT = (0.0, 1.0)
@@ -82,41 +80,21 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
     "pooling-alignment",
     config=OutlierConfig,
     description="squared overlaps ⟨û, μ̂⟩² and ⟨û, m̂⟩² of the top eigenvector vs ℓ",
-    quick={"d": 600, "trials": 10, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]},
+    quick=QUICK,
     plot=_plot,
 )
 def run_alignment(config: OutlierConfig) -> Result:
-    sim = simulate(config)
+    sim, s = simulate(config)
     model = config.model
-    s = ell_summary(model, sim.rho)
     values = {
         "overlap_mu": sim.overlap_mu,
         "overlap_m": sim.overlap_m,
         "overlap_pop_mu": sim.overlap_pop_mu,
         "overlap_pop_m": sim.overlap_pop_m,
     }
-    rows, dropped, quantities = [], [], {}
+    rows, quantities = RowSet(), {}
     for key, name, _, curve, population in _curves(s, config.population):
-        more, more_dropped = curve_rows(
-            name,
-            values[key],
-            sim.ells,
-            curve,
-            s_crit=np.sqrt(sim.delta) if population else s["s_star"],
-            delta=sim.delta,
-            rho=sim.rho,
-            d=model.d,
-            V=model.V,
-            N=model.N,
-            max_tolerance=lambda t: OVERLAP_MAX_TOLERANCE,
-            overlap=True,
-        )
-        rows, dropped = rows + more, dropped + more_dropped
+        rows += spike_rows(name, values[key], sim.ells, curve, model=model, rho=sim.rho,
+                             population=population)  # fmt: skip
         quantities[key] = (values[key], curve(sim.ells))
-    return Result(
-        table=long_table(sim.ells, quantities),
-        summary={**s, "kappa": sim.kappa},
-        comparisons=rows,
-        seeds=list(range(config.trials)),
-        dropped=dropped,
-    )
+    return rows.result(long_table(sim.ells, quantities), s, list(range(config.trials)))

@@ -22,13 +22,12 @@ from attnlab.pooling import (
     causal_limit_weights,
     overlap_sample_mu,
     rho,
-    s_star,
     sample_table,
     sample_tokens,
     sequence_grams,
     simulate_attention_pooling,
 )
-from attnlab.pooling._tolerance import OVERLAP_MAX_TOLERANCE, curve_rows
+from attnlab.pooling._tolerance import RowSet, spike_rows
 from attnlab.pooling.experiments._shared import PoolingConfig
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
@@ -185,7 +184,7 @@ def run_causal(config: CausalConfig) -> Result:
     table = sample_table(model, key)
     tokens = sample_tokens(model, stream(key, "tokens"), model.sample_labels(stream(key, "labels")))
     grams = sequence_grams(table.embeddings(config.ell), tokens)
-    frames, rows = _weight_rows(config, grams)
+    frames, weight_rows = _weight_rows(config, grams)
     de, ga = model.realised_delta, model.realised_gamma
     limits = {
         "tau/d": causal_limit_weights(model.L, tau=config.attention_tau),
@@ -195,26 +194,15 @@ def run_causal(config: CausalConfig) -> Result:
     overlaps = simulate_attention_pooling(
         model, keys, tau=config.attention_tau, ell=config.attention_ell
     )
-    dropped, summary_rows = [], []
+    rows, summary_rows = RowSet(weight_rows, []), []
     for scaling, w_limit in limits.items():
         r = rho(w_limit, model.correlation)
         label = "τ/d" if scaling == "tau/d" else "1/√d"
-        more, more_dropped = curve_rows(
-            f"⟨û, μ̂⟩² pooling with measured attention ({label})",
-            overlaps[scaling][:, None],
-            np.array([config.attention_ell]),
-            lambda e, r=r: overlap_sample_mu(e, de, ga, r),
-            s_crit=float(s_star(de, ga)),
-            delta=de,
-            rho=r,
-            d=model.d,
-            V=model.V,
-            N=model.N,
-            max_tolerance=lambda t: OVERLAP_MAX_TOLERANCE,
-            overlap=True,
-            where=f"τ={config.attention_tau:g}, ρ_limit={r:.3g}",
-        )
-        rows, dropped = rows + more, dropped + more_dropped
+        curve = lambda e, r=r: overlap_sample_mu(e, de, ga, r)  # noqa: E731
+        name = f"⟨û, μ̂⟩² pooling with measured attention ({label})"
+        rows += spike_rows(name, overlaps[scaling][:, None], [config.attention_ell], curve,
+                             model=model, rho=r,
+                             where=f"τ={config.attention_tau:g}, ρ_limit={r:.3g}")  # fmt: skip
         summary_rows += [
             {"scaling": scaling, "trial": i, "overlap_mu": float(v), "rho_limit": r}
             for i, v in enumerate(overlaps[scaling])
@@ -227,10 +215,6 @@ def run_causal(config: CausalConfig) -> Result:
         },
         "attention_pooling": summary_rows,
     }
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary=summary,
-        comparisons=rows,
-        seeds=list(range(config.attention_trials)),
-        dropped=dropped,
+    return rows.result(
+        pd.concat(frames, ignore_index=True), summary, list(range(config.attention_trials))
     )

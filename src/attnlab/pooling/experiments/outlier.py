@@ -23,7 +23,7 @@ from attnlab.pooling import (
     outlier_sample,
     simulate_outliers,
 )
-from attnlab.pooling._tolerance import curve_rows, eigenvalue_max_tolerance
+from attnlab.pooling._tolerance import spike_rows
 from attnlab.pooling.experiments._shared import (
     PoolingConfig,
     check_ells,
@@ -34,6 +34,9 @@ from attnlab.pooling.experiments._shared import (
 )
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys
+
+# quick preset shared by pooling-outlier and pooling-alignment (same config, same simulation)
+QUICK = {"d": 600, "trials": 10, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]}
 
 
 class OutlierConfig(PoolingConfig):
@@ -58,9 +61,10 @@ class OutlierConfig(PoolingConfig):
         return trial_cost(self.model, self.trials, len(self.ells), population=self.population)
 
 
-def simulate(config: OutlierConfig) -> OutlierSimulation:
-    """The trials × ℓ simulation shared by ``pooling-outlier`` and ``pooling-alignment``."""
-    return simulate_outliers(
+def simulate(config: OutlierConfig) -> tuple[OutlierSimulation, dict]:
+    """The trials × ℓ simulation shared by ``pooling-outlier`` and ``pooling-alignment``, and
+    its summary (realised δ, γ, ρ, κ, thresholds, edge)."""
+    sim = simulate_outliers(
         config.model,
         config.weights,
         replicate_keys(config.seed, config.trials),
@@ -68,6 +72,7 @@ def simulate(config: OutlierConfig) -> OutlierSimulation:
         center=config.center,
         population=config.population,
     )
+    return sim, {**ell_summary(config.model, sim.rho), "kappa": sim.kappa}
 
 
 def _plot(result: Result, config: OutlierConfig) -> dict:
@@ -112,45 +117,18 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
     "pooling-outlier",
     config=OutlierConfig,
     description="top eigenvalue of Ĉ/κ vs ℓ (sample and population) with both thresholds",
-    quick={"d": 600, "trials": 10, "ells": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]},
+    quick=QUICK,
     plot=_plot,
 )
 def run_outlier(config: OutlierConfig) -> Result:
-    sim = simulate(config)
+    sim, s = simulate(config)
     model, de, ga, rho = config.model, sim.delta, sim.gamma, sim.rho
-    s = ell_summary(model, rho)
-    sizes = {"delta": de, "rho": rho, "d": model.d, "V": model.V, "N": model.N}
     sample_curve = lambda e: outlier_sample(e, de, ga, rho)  # noqa: E731
-    rows, dropped = curve_rows(
-        "λ̂/κ",
-        sim.lam,
-        sim.ells,
-        sample_curve,
-        s_crit=s["s_star"],
-        edge=s["lambda_plus"],
-        max_tolerance=lambda t: eigenvalue_max_tolerance(t, s["lambda_plus"]),
-        **sizes,
-    )
+    rows = spike_rows("λ̂/κ", sim.lam, sim.ells, sample_curve, model=model, rho=rho, eigenvalue=True)
     quantities = {"lambda_hat": (sim.lam, sample_curve(sim.ells))}
     if config.population:
-        pop_edge = (1 + np.sqrt(de)) ** 2
         pop_curve = lambda e: outlier_population(e, de, rho)  # noqa: E731
-        more, more_dropped = curve_rows(
-            "population λ/κ",
-            sim.lam_pop,
-            sim.ells,
-            pop_curve,
-            s_crit=np.sqrt(de),
-            edge=pop_edge,
-            max_tolerance=lambda t: eigenvalue_max_tolerance(t, pop_edge),
-            **sizes,
-        )
-        rows, dropped = rows + more, dropped + more_dropped
+        rows += spike_rows("population λ/κ", sim.lam_pop, sim.ells, pop_curve, model=model,
+                                rho=rho, eigenvalue=True, population=True)  # fmt: skip
         quantities["lambda_pop"] = (sim.lam_pop, pop_curve(sim.ells))
-    return Result(
-        table=long_table(sim.ells, quantities),
-        summary={**s, "kappa": sim.kappa},
-        comparisons=rows,
-        seeds=list(range(config.trials)),
-        dropped=dropped,
-    )
+    return rows.result(long_table(sim.ells, quantities), s, list(range(config.trials)))

@@ -24,7 +24,7 @@ from attnlab.pooling import (
     s_star,
     simulate_outliers,
 )
-from attnlab.pooling._tolerance import OVERLAP_MAX_TOLERANCE, curve_rows
+from attnlab.pooling._tolerance import RowSet, spike_rows
 from attnlab.pooling.experiments._shared import PoolingConfig, trial_cost
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, stream
@@ -174,29 +174,16 @@ def run_phase(config: PhaseConfig) -> Result:
     ]
     keys = replicate_keys(config.seed, config.trials)
     s_c = float(s_star(de, ga))
-    rows, dropped, points = [], [], []
+    rows, points = RowSet(), []
     for k, (ell, rho_k) in enumerate(config.points):
         model = config.point_model(rho_k)
         sim = simulate_outliers(model, MeanWeights(), stream(keys, f"point {k}"), ells=[ell])
         point = {"ell": ell, "rho": sim.rho}
         for key, name, fn in OVERLAPS:
             samples = getattr(sim, key)
-            more, more_dropped = curve_rows(
-                name,
-                samples,
-                sim.ells,
-                lambda e, fn=fn, r=sim.rho: fn(e, de, ga, r),
-                s_crit=s_c,
-                delta=de,
-                rho=sim.rho,
-                d=model.d,
-                V=model.V,
-                N=model.N,
-                max_tolerance=lambda t: OVERLAP_MAX_TOLERANCE,
-                overlap=True,
-                where=f"ρ={sim.rho:.3g}",
-            )
-            rows, dropped = rows + more, dropped + more_dropped
+            curve = lambda e, fn=fn, r=sim.rho: fn(e, de, ga, r)  # noqa: E731
+            rows += spike_rows(name, samples, sim.ells, curve, model=model, rho=sim.rho,
+                                 where=f"ρ={sim.rho:.3g}")  # fmt: skip
             point[key] = float(np.nanmean(samples))
         points.append(point)
         frames.append(
@@ -218,10 +205,4 @@ def run_phase(config: PhaseConfig) -> Result:
         "points": points,
         "theory_points": int(E.size),
     }
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary=summary,
-        comparisons=rows,
-        seeds=list(range(config.trials)),
-        dropped=dropped,
-    )
+    return rows.result(pd.concat(frames, ignore_index=True), summary, list(range(config.trials)))

@@ -25,16 +25,10 @@ from attnlab.pooling import (
     mp_product_moments,
     outlier_sample,
     rho,
-    s_star,
     simulate_spectra,
     weights_vector,
 )
-from attnlab.pooling._tolerance import (
-    curve_rows,
-    edge_allowance,
-    eigenvalue_max_tolerance,
-    trial_error,
-)
+from attnlab.pooling._tolerance import RowSet, edge_allowance, spike_rows, trial_error
 from attnlab.pooling.experiments._shared import PoolingConfig, spectrum_cost
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, stream
@@ -172,7 +166,7 @@ def run_spectrum(config: SpectrumConfig) -> Result:
     keys = replicate_keys(config.seed, config.trials)
     w = weights_vector(config.weights, config.model.correlation)
     rho_w = rho(w, config.model.correlation)
-    frames, rows, dropped, pairs = [], [], [], []
+    frames, rows, pairs = [], RowSet(), []
     for k, pair in enumerate(config.pairs):
         model = config.pair_model(pair)
         de, ga = model.realised_delta, model.realised_gamma
@@ -183,25 +177,11 @@ def run_spectrum(config: SpectrumConfig) -> Result:
         control = simulate_spectra(
             model.replace(labels=control_labels), w, stream(keys, f"control {k}")
         )
-        rows += _moment_rows(control, model, where)
+        rows += (_moment_rows(control, model, where), [])
         lo, hi = (float(e) for e in mp_product_edges(de, ga))
         curve = lambda e, de=de, ga=ga: outlier_sample(e, de, ga, rho_w)  # noqa: E731
-        more, more_dropped = curve_rows(
-            "outlier λ̂/κ",
-            signal[:, :1],
-            np.array([config.ell]),
-            curve,
-            s_crit=float(s_star(de, ga)),
-            delta=de,
-            rho=rho_w,
-            d=model.d,
-            V=model.V,
-            N=model.N,
-            edge=hi,
-            max_tolerance=lambda t, hi=hi: eigenvalue_max_tolerance(t, hi),
-            where=where,
-        )
-        rows, dropped = rows + more, dropped + more_dropped
+        rows += spike_rows("outlier λ̂/κ", signal[:, :1], [config.ell], curve, model=model,
+                                rho=rho_w, eigenvalue=True, where=where)  # fmt: skip
         pairs.append(
             {
                 "pair": k,
@@ -230,10 +210,8 @@ def run_spectrum(config: SpectrumConfig) -> Result:
                     }
                 )
             )
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary={"rho": rho_w, "kappa": float(w @ w), "ell": config.ell, "pairs": pairs},
-        comparisons=rows,
-        seeds=list(range(config.trials)),
-        dropped=dropped,
+    return rows.result(
+        pd.concat(frames, ignore_index=True),
+        {"rho": rho_w, "kappa": float(w @ w), "ell": config.ell, "pairs": pairs},
+        list(range(config.trials)),
     )

@@ -26,10 +26,9 @@ from attnlab.pooling import (
     PoolingWeights,
     alignment_thresholds,
     overlap_sample_mu,
-    s_star,
     simulate_outliers,
 )
-from attnlab.pooling._tolerance import OVERLAP_MAX_TOLERANCE, curve_rows
+from attnlab.pooling._tolerance import RowSet, spike_rows
 from attnlab.pooling.experiments._shared import PoolingConfig, check_ells, trial_cost
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, stream
@@ -103,7 +102,7 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
 )
 def run_weights(config: WeightsConfig) -> Result:
     keys = replicate_keys(config.seed, config.trials)
-    frames, rows, dropped = [], [], []
+    frames, rows = [], RowSet()
     rhos: dict[str, dict[str, float]] = {}
     thresholds: dict[str, dict[str, list[float]]] = {}
     for law in LAWS:
@@ -118,22 +117,8 @@ def run_weights(config: WeightsConfig) -> Result:
             rhos[law][name] = sim.rho
             thresholds[law][name] = [float(x) for x in alignment_thresholds(de, ga, sim.rho)]
             curve = lambda e, r=sim.rho, de=de, ga=ga: overlap_sample_mu(e, de, ga, r)  # noqa: E731
-            more, more_dropped = curve_rows(
-                "⟨û, μ̂⟩²",
-                sim.overlap_mu,
-                sim.ells,
-                curve,
-                s_crit=float(s_star(de, ga)),
-                delta=de,
-                rho=sim.rho,
-                d=model.d,
-                V=model.V,
-                N=model.N,
-                max_tolerance=lambda t: OVERLAP_MAX_TOLERANCE,
-                overlap=True,
-                where=f"{law}, {name}",
-            )
-            rows, dropped = rows + more, dropped + more_dropped
+            rows += spike_rows("⟨û, μ̂⟩²", sim.overlap_mu, sim.ells, curve, model=model,
+                                 rho=sim.rho, where=f"{law}, {name}")  # fmt: skip
             T, K = sim.overlap_mu.shape
             frames.append(
                 pd.DataFrame(
@@ -159,10 +144,4 @@ def run_weights(config: WeightsConfig) -> Result:
     if {"mean", "harmonic"} <= set(rhos["model"]):
         for law in LAWS:
             summary[f"harmonic_beats_mean_{law}"] = rhos[law]["harmonic"] > rhos[law]["mean"]
-    return Result(
-        table=table,
-        summary=summary,
-        comparisons=rows,
-        seeds=list(range(config.trials)),
-        dropped=dropped,
-    )
+    return rows.result(table, summary, list(range(config.trials)))
