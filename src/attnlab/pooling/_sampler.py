@@ -11,8 +11,8 @@ sequences). A trial is kept as :class:`PooledSample` — the noise part ``X_0``,
 ``u`` and the table — so the data at any signal strength is ``X(ℓ) = X_0 + √ℓ u μ̂ᵀ`` (centred
 if asked: centring is linear, so ``X_0`` and ``u`` are centred once).
 
-Randomness: one jax ``key`` per trial, split into named streams (``"table"``, ``"mu"``,
-``"labels"``, ``"tokens"``), each turned into a numpy generator
+Randomness: one jax ``key`` per trial, split into named streams (``"table +"``,
+``"table −"``, ``"mu"``, ``"labels"``, ``"tokens"``), each turned into a numpy generator
 (:func:`attnlab.rng.numpy_generator`): the work per trial is a few large BLAS/LAPACK calls on
 numpy arrays, and numpy draws Gaussians faster than jax on a CPU. The pooled noise
 ``X_0 = A Z`` is kept factored (sparse incidence ``A``, table ``Z``): products with it cost
@@ -22,6 +22,7 @@ numpy arrays, and numpy draws Gaussians faster than jax on a CPU. The pooled noi
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,18 +106,26 @@ def sample_table(model: PoolingModel, key: Any) -> VocabularyTable:
     """A vocabulary table of the model: ``z_v ~ N(0, I_d)``, ``V/2`` tokens per class, ``μ̂``
     uniform on the sphere.
 
+    The two classes are drawn from their own streams (``"table +"``, ``"table −"``), in two
+    threads (numpy releases the GIL while it fills an array).
+
     Parameters
     ----------
     model : PoolingModel
     key : jax key
-        One key (streams ``"table"`` and ``"mu"`` are used).
+        One key (streams ``"table +"``, ``"table −"`` and ``"mu"`` are used).
 
     Returns
     -------
     VocabularyTable
     """
-    noise = numpy_generator(stream(key, "table")).standard_normal((model.V, model.d))
-    labels = np.where(np.arange(model.V) < model.V // 2, 1, -1).astype(np.int8)
+    half = model.V // 2
+    noise = np.empty((model.V, model.d))
+    halves = ((stream(key, "table +"), noise[:half]), (stream(key, "table −"), noise[half:]))
+    generators = [(numpy_generator(k), out) for k, out in halves]
+    with ThreadPoolExecutor(max_workers=2) as pool_:
+        list(pool_.map(lambda g: g[0].standard_normal(out=g[1]), generators))
+    labels = np.where(np.arange(model.V) < half, 1, -1).astype(np.int8)
     g = numpy_generator(stream(key, "mu")).standard_normal(model.d)
     return VocabularyTable(noise, labels, g / np.linalg.norm(g))
 

@@ -62,7 +62,7 @@ __all__ = [
     "simulate_spectra",
 ]
 
-LANCZOS_TOL = 1e-6
+LANCZOS_TOL = 1e-5
 LANCZOS_MAX_ITER = 600
 
 

@@ -154,7 +154,7 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
     "pooling-phase",
     config=PhaseConfig,
     description="theoretical alignment over (ℓ, ρ) with both transition curves, simulated points",
-    quick={"d": 400, "trials": 6, "grid": 100},
+    quick={"d": 600, "trials": 10, "grid": 100},
     plot=_plot,
 )
 def run_phase(config: PhaseConfig) -> Result:

@@ -97,7 +97,7 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
     "pooling-weights",
     config=WeightsConfig,
     description="mean vs harmonic vs optimal pooling: harmonic wins for decaying r_t, loses for AR(1)",
-    quick={"d": 400, "trials": 6},
+    quick={"d": 500, "trials": 8},
     plot=_plot,
 )
 def run_weights(config: WeightsConfig) -> Result:
