@@ -38,6 +38,9 @@ __all__ = [
     "validate_correlation",
 ]
 
+# Every label law has ``correlation(L) -> R`` (the L × L matrix ``E y yᵀ``), ``sample(key, n, L)
+# -> (n, L)`` int8 ±1 paths from one jax key, and ``describe() -> str`` for titles.
+
 
 def validate_correlation(R: Any, *, atol: float = 1e-8) -> np.ndarray:
     """``R`` as a float array if it is a correlation matrix, else a one-line error.
@@ -349,6 +352,19 @@ class PoolingModel(Params):
         return R
 
     def sample_labels(self, key: Any, n: int | None = None) -> np.ndarray:
-        """``n`` (default ``N``) label paths of the model, ``(n, L)`` int8 ±1, from one key."""
+        """Label paths of the model's label law.
+
+        Parameters
+        ----------
+        key : jax key
+            One key.
+        n : int, optional
+            Number of paths (default ``N``).
+
+        Returns
+        -------
+        numpy.ndarray of int8, shape (n, L)
+            Entries ±1 with mean 0 and correlation ``R``.
+        """
         n = self.N if n is None else check_int("n", n, lo=1)
         return self.labels.sample(key, n, self.L)

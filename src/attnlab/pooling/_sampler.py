@@ -73,7 +73,17 @@ class VocabularyTable:
         return int(self.noise.shape[1])
 
     def embeddings(self, ell: float) -> np.ndarray:
-        """The rows ``e_v`` (V × d) at signal strength ``ℓ = ‖μ‖² ≥ 0``."""
+        """The token vectors ``e_v = y_v √ℓ μ̂ + z_v``.
+
+        Parameters
+        ----------
+        ell : float
+            Signal strength ``ℓ = ‖μ‖²``, in ``[0, 1e12]``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (V, d)
+        """
         ell = check_range("ell", ell, lo=0, hi=1e12)
         return self.noise + np.sqrt(ell) * self.labels[:, None] * self.mu_direction[None, :]
 
@@ -102,6 +112,7 @@ class VocabularyTable:
         return eps
 
 
+@uses_jax
 def sample_table(model: PoolingModel, key: Any) -> VocabularyTable:
     """A vocabulary table of the model: ``z_v ~ N(0, I_d)``, ``V/2`` tokens per class, ``μ̂``
     uniform on the sphere.
@@ -130,6 +141,7 @@ def sample_table(model: PoolingModel, key: Any) -> VocabularyTable:
     return VocabularyTable(noise, labels, g / np.linalg.norm(g))
 
 
+@uses_jax
 def sample_tokens(model: PoolingModel, key: Any, labels: Any) -> np.ndarray:
     """Token indices uniform among the ``V/2`` tokens of each label's class.
 
@@ -262,7 +274,17 @@ class PooledSample:
         return self.table.noise.T @ np.asarray(self.incidence.T @ Y)
 
     def data(self, ell: float) -> np.ndarray:
-        """The pooled data matrix ``X(ℓ)`` (N × d) at signal strength ``ℓ ≥ 0``."""
+        """The pooled data matrix ``X(ℓ) = X_0 + √ℓ u μ̂ᵀ``.
+
+        Parameters
+        ----------
+        ell : float
+            Signal strength ``ℓ = ‖μ‖²``, in ``[0, 1e12]``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, d)
+        """
         ell = check_range("ell", ell, lo=0, hi=1e12)
         return self.noise + np.sqrt(ell) * self.u[:, None] * self.table.mu_direction[None, :]
 
