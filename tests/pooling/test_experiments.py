@@ -62,7 +62,7 @@ def test_overrides_keep_the_config_default_model():
         ("pooling-outlier", {"delta": 0}, "delta"),
         ("pooling-outlier", {"weights": "max"}, "weights"),
         ("pooling-outlier", {"ells": [-1]}, "ells"),
-        ("pooling-outlier", {"gamma": 10000}, "gamma = 10000 gives N"),
+        ("pooling-outlier", {"gamma": 10000}, "model.gamma = 10000: gives N"),
         ("pooling-outlier", {"gamma": float("inf")}, "gamma"),
         ("pooling-outlier", {"trials": 1}, "trials"),
         ("pooling-spectrum", {"d": 100, "pairs": [[0.5, 80.0]]}, "pairs: \\(0.5, 80.0\\)"),

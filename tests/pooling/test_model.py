@@ -75,7 +75,7 @@ def test_custom_label_law():
     ("values", "match"),
     [
         # the defect: gamma = 10000 at d = 1000 left N = 2 sequences; now refused
-        ({"d": 1000, "gamma": 10000}, "N = round\\(d/gamma\\) = 0"),
+        ({"d": 1000, "gamma": 10000}, "gamma = 10000: gives N = round\\(d/gamma\\) = 0"),
         ({"d": 1000, "delta": 5000}, "V = 2 round"),
         ({"gamma": float("inf")}, "gamma = inf"),  # gave all-NaN theory before
         ({"delta": float("nan")}, "delta"),

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from attnlab._validate import ParameterError, check_int
 from attnlab.config import Params
@@ -306,20 +306,30 @@ class PoolingModel(Params):
     L: int = Field(16, ge=1, le=4096, description="sequence length")
     labels: LabelLaw = Field(default_factory=HiddenLabel, description="label-path law")
 
+    @field_validator("delta")
+    @classmethod
+    def _enough_tokens(cls, delta: float, info: ValidationInfo) -> float:
+        d = info.data.get("d")
+        if d is not None and 2 * round(d / delta / 2) < 2:
+            raise ValueError(
+                f"gives V = 2 round(d/(2 delta)) = {2 * round(d / delta / 2)} tokens at d = {d}: "
+                "need V >= 2, i.e. delta < d"
+            )
+        return delta
+
+    @field_validator("gamma")
+    @classmethod
+    def _enough_sequences(cls, gamma: float, info: ValidationInfo) -> float:
+        d = info.data.get("d")
+        if d is not None and round(d / gamma) < 2:
+            raise ValueError(
+                f"gives N = round(d/gamma) = {round(d / gamma)} sequences at d = {d}: need "
+                f"N >= 2, i.e. gamma <= {d / 1.5:g}"
+            )
+        return gamma
+
     @model_validator(mode="after")
-    def _sizes(self) -> PoolingModel:
-        V = 2 * round(self.d / self.delta / 2)
-        N = round(self.d / self.gamma)
-        if V < 2:
-            raise ValueError(
-                f"delta = {self.delta:g} gives V = 2 round(d/(2 delta)) = {V} tokens at "
-                f"d = {self.d}: need V >= 2, i.e. delta < d"
-            )
-        if N < 2:
-            raise ValueError(
-                f"gamma = {self.gamma:g} gives N = round(d/gamma) = {N} sequences at "
-                f"d = {self.d}: need N >= 2, i.e. gamma <= {self.d / 1.5:g}"
-            )
+    def _custom_size(self) -> PoolingModel:
         if isinstance(self.labels, CustomLabels):
             self.labels.correlation(self.L)
         return self
