@@ -5,8 +5,10 @@
 Each measurement first checks that the fast path gives the same numbers as the reference:
 
 1. one trial at d = 4000 (δ = γ = 0.5, L = 16; ``--quick``: d = 1000): sampling (table, labels,
-   tokens, pooling) plus the top eigenpair of Ĉ at one ℓ by block Lanczos, against the same
-   trial with the dense ``eigh`` of the d × d covariance (the eigenpairs must agree to 1e-8);
+   tokens) plus the top eigenpair of Ĉ at one ℓ by block Lanczos, against the same trial with
+   the dense ``eigh`` of the d × d covariance (the eigenpairs must agree to 1e-8); again with a
+   float32 table (``attnlab.precision.precision("float32")``; agreement with the dense float64
+   eigh of the same data to 1e-6);
 2. the top eigenpair at every ℓ of a 12-point grid from one block Krylov space, against 12
    separate Lanczos runs on the formed data matrices (same eigenvalues to 1e-8);
 3. theory points per second: outlier and overlaps over a 200 × 200 (ℓ, ρ) grid and the
@@ -38,6 +40,7 @@ from attnlab.pooling import (
     sample_top,
     top_eigenpairs,
 )
+from attnlab.precision import precision
 
 # full-size wall times before the redesign (issue 12, 2-core machine, seconds)
 BEFORE_S = {
@@ -71,34 +74,36 @@ def _row(name, value, unit, reference, ratio, note):
     }
 
 
-def bench_trial(d: int, repeat: int) -> list[dict]:
+def bench_trial(d: int, repeat: int, dtype: str = "float64") -> list[dict]:
     model = PoolingModel(d=d, labels=HiddenLabel(r0=0.3))
     key = jax.random.key(0)
     ell = 3.0  # above both thresholds
 
     def fast():
-        smp = sample_pooled(model, MeanWeights(), key)
-        return smp, sample_top(smp, [ell], tol=1e-10)
+        with precision(dtype):
+            smp = sample_pooled(model, MeanWeights(), key)
+            return smp, sample_top(smp, [ell])
 
     def dense():
         smp = sample_pooled(model, MeanWeights(), key)
-        return smp, top_eigenpairs(smp.data(ell), 1, method="dense")
+        return top_eigenpairs(smp.data(ell), 1, method="dense")
 
     smp, (lam, vec, ok) = fast()
-    _, (lam_ref, vec_ref) = dense()
+    # the reference: dense float64 eigh of the very same data
+    lam_ref, vec_ref = top_eigenpairs(smp.data(ell).astype(np.float64), 1, method="dense")
     assert ok.all()
-    np.testing.assert_allclose(lam[0] * smp.kappa, lam_ref[0], rtol=1e-8)
-    np.testing.assert_allclose(abs(vec[:, 0] @ vec_ref[:, 0]), 1.0, atol=1e-8)
+    rtol = 1e-8 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(lam[0] * smp.kappa, lam_ref[0], rtol=rtol)
+    np.testing.assert_allclose(abs(vec[:, 0] @ vec_ref[:, 0]), 1.0, atol=rtol)
     t_fast = _best(fast, repeat)
     t_dense = _best(dense, 1)
-    note = f"sample + top eigenpair, δ=γ=0.5, L=16, N=V={model.N}"
-    rows = [
-        _row(f"pooling trial d={d}", t_fast, "s", "same trial, dense eigh", t_dense / t_fast, note)
-    ]
+    note = f"sample + top eigenpair, δ=γ=0.5, L=16, N=V={model.N}, {dtype} table"
+    name = f"pooling trial d={d}" + ("" if dtype == "float64" else f" ({dtype})")
+    rows = [_row(name, t_fast, "s", "same trial, dense float64 eigh", t_dense / t_fast, note)]
     if d == 4000:
         rows.append(
             _row(
-                "pooling trial d=4000 vs before",
+                f"{name} vs before",
                 t_fast,
                 "s",
                 f"{TRIAL_4000_BEFORE_S} s before the redesign (issue 12)",
@@ -208,7 +213,9 @@ def bench_experiments() -> list[dict]:
 
 def run(quick: bool) -> list[dict]:
     """All measurements (see the module docstring); ``quick`` shrinks sizes to seconds."""
-    rows = bench_trial(1000 if quick else 4000, repeat=1 if quick else 2)
+    d = 1000 if quick else 4000
+    rows = bench_trial(d, repeat=1 if quick else 2)
+    rows += bench_trial(d, repeat=1 if quick else 2, dtype="float32")
     rows += bench_ell_grid(400 if quick else 1000, repeat=1 if quick else 2)
     rows += bench_theory(60 if quick else 200)
     if not quick:

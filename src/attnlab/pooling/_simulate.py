@@ -62,7 +62,7 @@ __all__ = [
     "simulate_spectra",
 ]
 
-LANCZOS_TOL = 1e-5
+LANCZOS_TOL = {"float64": 1e-5, "float32": 1e-4}  # relative residual, by the table's dtype
 LANCZOS_MAX_ITER = 600
 
 
@@ -98,6 +98,11 @@ class OutlierSimulation:
     kappa: float
 
 
+def _tolerance(tol: float | None, table: VocabularyTable) -> float:
+    """The Lanczos residual tolerance: given, or the default for the table's dtype."""
+    return LANCZOS_TOL[table.noise.dtype.name] if tol is None else tol
+
+
 def _check_ells(ells: Any) -> np.ndarray:
     ells = np.atleast_1d(np.asarray(ells, dtype=float))
     if ells.ndim != 1 or ells.size == 0:
@@ -116,7 +121,7 @@ def _squared_overlaps(vectors: np.ndarray, directions: np.ndarray) -> np.ndarray
 
 
 def sample_top(
-    sample: PooledSample, ells: Any, *, tol: float = LANCZOS_TOL, max_iter: int = LANCZOS_MAX_ITER
+    sample: PooledSample, ells: Any, *, tol: float | None = None, max_iter: int = LANCZOS_MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top eigenpair of ``Ĉ(ℓ)/κ`` at every ``ℓ`` of ``ells`` for one trial (module docstring).
 
@@ -125,7 +130,8 @@ def sample_top(
     sample : PooledSample
     ells : array_like, shape (K,)
     tol, max_iter : float, int
-        Lanczos residual tolerance and iteration cap.
+        Lanczos relative residual tolerance (default 1e-5, 1e-4 for a float32 table) and
+        block-step cap.
 
     Returns
     -------
@@ -135,6 +141,7 @@ def sample_top(
     converged : numpy.ndarray of bool, shape (K,)
     """
     ells = _check_ells(ells)
+    tol = _tolerance(tol, sample.table)
     u, mu = sample.u, sample.table.mu_direction
     N, d = u.size, mu.size
     if sample.table.V <= N:  # products through the factors A Z are the cheaper ones
@@ -171,7 +178,7 @@ def population_top(
     rho: float,
     ells: Any,
     *,
-    tol: float = LANCZOS_TOL,
+    tol: float | None = None,
     max_iter: int = LANCZOS_MAX_ITER,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top eigenpair of ``Σ/κ = W + ρ m mᵀ`` (``N = ∞``) at every ``ℓ`` of ``ells``.
@@ -183,7 +190,8 @@ def population_top(
         ``ρ = wᵀRw/‖w‖² > 0`` of the weights.
     ells : array_like, shape (K,)
     tol, max_iter : float, int
-        Lanczos residual tolerance and iteration cap.
+        Lanczos relative residual tolerance (default 1e-5, 1e-4 for a float32 table) and
+        block-step cap.
 
     Returns
     -------
@@ -191,13 +199,16 @@ def population_top(
         As in :func:`sample_top`.
     """
     ells = _check_ells(ells)
+    tol = _tolerance(tol, table)
     rho = check_range("rho", rho, lo=0, hi=1e6, lo_open=True)
     Z, mu, xi = table.noise, table.mu_direction, table.class_mean_noise()
     plus, minus = table.class_means()
     V, half, root = table.V, table.V // 2, np.sqrt(ells)
 
     def within_class(B: np.ndarray) -> np.ndarray:  # W B = (ZᵀZ − (V/2)(z̄₊z̄₊ᵀ + z̄₋z̄₋ᵀ)) B / V
-        out = Z.T @ (Z @ B) - half * (np.outer(plus, plus @ B) + np.outer(minus, minus @ B))
+        out = Z.T @ (Z @ B.astype(Z.dtype, copy=False)) - half * (
+            np.outer(plus, plus @ B) + np.outer(minus, minus @ B)
+        )
         return out / V
 
     couplings = np.empty((ells.size, 2, 2))  # ρ m mᵀ with m = √ℓ μ̂ + ξ, in the basis [μ̂ ξ]
@@ -235,7 +246,7 @@ def simulate_outliers(
     ells: Any,
     center: bool = True,
     population: bool = False,
-    tol: float = LANCZOS_TOL,
+    tol: float | None = None,
     max_iter: int = LANCZOS_MAX_ITER,
 ) -> OutlierSimulation:
     """Top eigenpair of ``Ĉ(ℓ)`` (and of ``Σ``) over trials and a grid of ``ℓ``.
@@ -255,7 +266,8 @@ def simulate_outliers(
     population : bool
         Also compute the population level ``Σ/κ = W + ρ m mᵀ``.
     tol, max_iter : float, int
-        Lanczos residual tolerance and iteration cap.
+        Lanczos relative residual tolerance (default 1e-5, 1e-4 for a float32 table) and
+        block-step cap.
 
     Returns
     -------
