@@ -80,9 +80,10 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
             plot.theory_line(ax, grid, theory, label=f"{name} (ρ = {rho:.2f})", color=plot.color(c))
             sub = result.table[(result.table.law == law) & (result.table.weights == name)]
             g = sub.groupby("ell")["value"]
-            plot.simulation_points(
-                ax, g.mean().index, g.mean(), g.std(), label=None, color=plot.color(c)
-            )
+            # the strategies' points side by side at each ℓ, so that none hides another
+            shift = 0.01 * max(config.ells) * (c - (len(s["rho"][law]) - 1) / 2)
+            xs = g.mean().index.to_numpy() + shift
+            plot.simulation_points(ax, xs, g.mean(), g.std(), label=None, color=plot.color(c))
         plot.finish(
             ax, xlabel=r"$\ell$", ylabel=r"$\langle\hat u,\hat\mu\rangle^2$", title=s["laws"][law]
         )
