@@ -284,11 +284,12 @@ class PooledSample:
         Parameters
         ----------
         ell : float
-            Signal strength ``ℓ = ‖μ‖²``, in ``[0, 1e12]``.
+            As in :meth:`VocabularyTable.embeddings`.
 
         Returns
         -------
         numpy.ndarray, shape (N, d)
+            Centred if the sample is.
         """
         ell = check_range("ell", ell, lo=0, hi=1e12)
         return self.noise + np.sqrt(ell) * self.u[:, None] * self.table.mu_direction[None, :]

@@ -190,8 +190,7 @@ def population_top(
         ``ρ = wᵀRw/‖w‖² > 0`` of the weights.
     ells : array_like, shape (K,)
     tol, max_iter : float, int
-        Lanczos relative residual tolerance (default 1e-5, 1e-4 for a float32 table) and
-        block-step cap.
+        As in :func:`sample_top`.
 
     Returns
     -------
