@@ -101,7 +101,9 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
             if key == "overlap_mu"
             else r"$\langle\hat u,\hat m\rangle^2$"
         )
-        im = ax.pcolormesh(E, P, fn(E, de, ga, P), shading="auto", cmap="viridis", vmin=0, vmax=1)
+        im = ax.pcolormesh(
+            E, P, fn(E, de, ga, P), shading="auto", cmap="viridis", vmin=0, vmax=1, rasterized=True
+        )
         fig.colorbar(im, ax=ax, label=label)
         ell_1, ell_2 = alignment_thresholds(de, ga, rho_axis)
         ax.plot(
@@ -139,7 +141,13 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
     dd = np.logspace(-2, 1, config.grid)
     D, G = np.meshgrid(dd, dd)
     im = ax.pcolormesh(
-        D, G, alignment_thresholds(D, G, 1.0)[1], shading="auto", cmap="magma", norm=LogNorm()
+        D,
+        G,
+        alignment_thresholds(D, G, 1.0)[1],
+        shading="auto",
+        cmap="magma",
+        norm=LogNorm(),
+        rasterized=True,
     )
     fig.colorbar(im, ax=ax, label=r"$\ell_2$ at $\rho = 1$")
     ax.set_xscale("log")
