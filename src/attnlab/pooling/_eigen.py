@@ -126,6 +126,21 @@ def _dense_top(apply, d, directions, couplings, k) -> TopEigenpairs:
     return TopEigenpairs(values, vectors, np.ones(K, bool), np.ones(K, int), np.zeros(K))
 
 
+def _family(
+    d: int, directions: Any, couplings: Any, start: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Checked ``D`` (d × r), ``M`` (K × r × r) and start vector (``None``: start in span D)."""
+    D = np.zeros((d, 0)) if directions is None else np.asarray(directions, float).reshape(d, -1)
+    r = D.shape[1]
+    M = np.zeros((1, r, r)) if couplings is None else np.asarray(couplings, float)
+    if M.ndim != 3 or M.shape[1:] != (r, r) or not np.all(np.isfinite(M)):
+        raise ParameterError(f"couplings must be a finite (K, {r}, {r}) array, got {M.shape}")
+    v0 = None if start is None and r else np.ones(d) if start is None else np.asarray(start, float)
+    if v0 is not None and (v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0)):
+        raise ParameterError("start must be a finite, nonzero vector of length d")
+    return D, M, v0
+
+
 def lanczos_top(
     apply: BlockOperator,
     d: int,
@@ -182,14 +197,7 @@ def lanczos_top(
     tol = check_range("tol", tol, lo=0, hi=0.1, lo_open=True)
     max_iter = check_int("max_iter", max_iter, lo=1)
     check_every = check_int("check_every", check_every, lo=1)
-    D = np.zeros((d, 0)) if directions is None else np.asarray(directions, float).reshape(d, -1)
-    r = D.shape[1]
-    M = np.zeros((1, r, r)) if couplings is None else np.asarray(couplings, float)
-    if M.ndim != 3 or M.shape[1:] != (r, r) or not np.all(np.isfinite(M)):
-        raise ParameterError(f"couplings must be a finite (K, {r}, {r}) array, got {M.shape}")
-    v0 = None if start is None and r else np.ones(d) if start is None else np.asarray(start, float)
-    if v0 is not None and (v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0)):
-        raise ParameterError("start must be a finite, nonzero vector of length d")
+    D, M, v0 = _family(d, directions, couplings, start)
     if d <= DENSE_BELOW:
         return _dense_top(apply, d, D, M, k)
     first = _orthonormal_start(v0, D)
