@@ -1,16 +1,23 @@
-"""Throughput of the pooling family: sampling, eigen-analysis paths, theory over grids.
+"""Throughput of the pooling family: one trial, an ℓ grid, theory grids, whole experiments.
 
     PYTHONPATH=src python benchmarks/pooling.py [--quick]
 
-1. time per trial at d in {500, 1000, 2000, 4000} (delta = gamma = 0.5, L = 16): a whole
-   sample (table + labels + tokens + pooling); pooling alone (sparse incidence x table) vs a
-   per-sequence Python loop; top eigenpair by full ``eigh`` of the d x d covariance vs Lanczos
-   (``eigsh``) on ``v -> X^T X v / N``. On a shared, oversubscribed machine run it with
-   ``OMP_NUM_THREADS=1``: threaded BLAS-2 (the Lanczos matvecs) degrades badly under contention.
-2. theory points per second over a 200 x 200 grid: closed-form outlier/overlaps over (ell, rho)
-   and the MP_delta ⊠ MP_gamma density over (lambda, delta) (batched cubic roots), against a
-   per-point Python loop with ``np.roots``.
-``--quick`` uses d in {200, 400} and a 60 x 60 grid.
+Each measurement first checks that the fast path gives the same numbers as the reference:
+
+1. one trial at d = 4000 (δ = γ = 0.5, L = 16; ``--quick``: d = 1000): sampling (table, labels,
+   tokens) plus the top eigenpair of Ĉ at one ℓ by block Lanczos, against the same trial with
+   the dense ``eigh`` of the d × d covariance (the eigenpairs must agree to 1e-8); again with a
+   float32 table (``attnlab.precision.precision("float32")``; agreement with the dense float64
+   eigh of the same data to 1e-6);
+2. the top eigenpair at every ℓ of a 12-point grid from one block Krylov space, against 12
+   separate Lanczos runs on the formed data matrices (same eigenvalues to 1e-8);
+3. theory points per second: outlier and overlaps over a 200 × 200 (ℓ, ρ) grid and the
+   MP_δ ⊠ MP_γ density over (λ, δ), against a per-point ``np.roots`` loop (same density);
+4. without ``--quick``: the wall time of each pooling experiment at full size (no figures),
+   against the times measured before the redesign on the 2-core machine (issue 12).
+
+On a shared, oversubscribed machine run it with ``OMP_NUM_THREADS=1``: threaded BLAS degrades
+badly under contention.
 """
 
 from __future__ import annotations
@@ -18,23 +25,33 @@ from __future__ import annotations
 import argparse
 import time
 
+import jax
 import numpy as np
 
 from attnlab.pooling import (
-    geometric_profile,
-    hidden_label,
-    mean_weights,
+    HiddenLabel,
+    MeanWeights,
+    PoolingModel,
     mp_product_density,
     outlier_sample,
     overlap_sample_m,
     overlap_sample_mu,
-    pool,
     sample_pooled,
-    sample_table,
-    sample_tokens,
-    sizes_from_ratios,
+    sample_top,
     top_eigenpairs,
 )
+from attnlab.precision import precision
+
+# full-size wall times before the redesign (issue 12, 2-core machine, seconds)
+BEFORE_S = {
+    "pooling-alignment": 108.0,
+    "pooling-spectrum": 102.0,
+    "pooling-outlier": 66.0,
+    "pooling-phase": 51.0,
+    "pooling-causal": 34.0,
+    "pooling-weights": 15.0,
+}
+TRIAL_4000_BEFORE_S = 4.4
 
 
 def _best(fn, repeat: int) -> float:
@@ -46,41 +63,85 @@ def _best(fn, repeat: int) -> float:
     return min(times)
 
 
-def bench_trials(sizes, repeat: int) -> None:
-    L = 16
-    model = hidden_label(geometric_profile(L, r0=0.3))
-    w = mean_weights(L)
-    print(
-        f"{'d':>6} {'N':>6} {'sample':>8} {'pool':>8} {'pool-loop':>10} "
-        f"{'full eigh':>10} {'lanczos':>9} {'speedup':>8} {'|dlam|':>9}"
-    )
-    for d in sizes:
-        V, N = sizes_from_ratios(d, 0.5, 0.5)
-        rng = np.random.default_rng(0)
-        t0 = time.perf_counter()
-        smp = sample_pooled(rng, d=d, V=V, N=N, weights=w, label_model=model)
-        t_sample = time.perf_counter() - t0
-        # pooling alone: sparse incidence x table vs the per-sequence Python loop
-        table = sample_table(rng, d=d, V=V)
-        tok = sample_tokens(rng, model.sample(rng, N), V)
-        t0 = time.perf_counter()
-        pool(table.noise, tok, w, center=False)
-        t_pool = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        np.array([sum(w[t] * table.noise[tok[i, t]] for t in range(L)) for i in range(N)])
-        t_loop = time.perf_counter() - t0
-        X = smp.data(1.5)
-        t_full = _best(lambda X=X: top_eigenpairs(X, 1, method="full"), repeat)
-        t_lan = _best(lambda X=X: top_eigenpairs(X, 1, method="lanczos"), repeat)
-        err = abs(top_eigenpairs(X, 1, method="full")[0][0] - top_eigenpairs(X, 1)[0][0])
-        print(
-            f"{d:6d} {N:6d} {t_sample:7.3f}s {t_pool:7.3f}s {t_loop:9.3f}s {t_full:9.3f}s {t_lan:8.3f}s "
-            f"{t_full / t_lan:7.1f}x {err:9.1e}",
-            flush=True,
+def _row(name, value, unit, reference, ratio, note):
+    return {
+        "benchmark": name,
+        "value": float(value),
+        "unit": unit,
+        "reference": reference,
+        "ratio": None if ratio is None else float(ratio),
+        "note": note,
+    }
+
+
+def bench_trial(d: int, repeat: int, dtype: str = "float64") -> list[dict]:
+    model = PoolingModel(d=d, labels=HiddenLabel(r0=0.3))
+    key = jax.random.key(0)
+    ell = 3.0  # above both thresholds
+
+    def fast():
+        with precision(dtype):
+            smp = sample_pooled(model, MeanWeights(), key)
+            return smp, sample_top(smp, [ell])
+
+    def dense():
+        smp = sample_pooled(model, MeanWeights(), key)
+        return top_eigenpairs(smp.data(ell), 1, method="dense")
+
+    smp, (lam, vec, ok) = fast()
+    # the reference: dense float64 eigh of the very same data
+    lam_ref, vec_ref = top_eigenpairs(smp.data(ell).astype(np.float64), 1, method="dense")
+    assert ok.all()
+    rtol = 1e-8 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(lam[0] * smp.kappa, lam_ref[0], rtol=rtol)
+    np.testing.assert_allclose(abs(vec[:, 0] @ vec_ref[:, 0]), 1.0, atol=rtol)
+    t_fast = _best(fast, repeat)
+    t_dense = _best(dense, 1)
+    note = f"sample + top eigenpair, δ=γ=0.5, L=16, N=V={model.N}, {dtype} table"
+    name = f"pooling trial d={d}" + ("" if dtype == "float64" else f" ({dtype})")
+    rows = [_row(name, t_fast, "s", "same trial, dense float64 eigh", t_dense / t_fast, note)]
+    if d == 4000:
+        rows.append(
+            _row(
+                f"{name} vs before",
+                t_fast,
+                "s",
+                f"{TRIAL_4000_BEFORE_S} s before the redesign (issue 12)",
+                TRIAL_4000_BEFORE_S / t_fast,
+                "target ≤ 1 s on 2 idle cores",
+            )
         )
+    return rows
 
 
-def bench_theory(n: int) -> None:
+def bench_ell_grid(d: int, repeat: int) -> list[dict]:
+    model = PoolingModel(d=d, labels=HiddenLabel(r0=0.3))
+    smp = sample_pooled(model, MeanWeights(), jax.random.key(1))
+    ells = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0])
+
+    def family():
+        return sample_top(smp, ells)
+
+    def separate():
+        return np.array([top_eigenpairs(smp.data(e), 1, tol=1e-6)[0][0] for e in ells])
+
+    lam, _, ok = family()
+    assert ok.all()
+    np.testing.assert_allclose(lam * smp.kappa, separate(), rtol=1e-8)
+    t_family, t_separate = _best(family, repeat), _best(separate, repeat)
+    return [
+        _row(
+            f"pooling top eigenpair at 12 ℓ, d={d}",
+            t_family,
+            "s",
+            "12 separate Lanczos runs",
+            t_separate / t_family,
+            "one block Krylov space of X0ᵀX0/N started at [μ̂, b]",
+        )
+    ]
+
+
+def bench_theory(n: int) -> list[dict]:
     ell, r = np.meshgrid(np.linspace(0, 5, n), np.linspace(0.2, 6, n))
     pts = ell.size
 
@@ -89,42 +150,90 @@ def bench_theory(n: int) -> None:
         overlap_sample_mu(ell, 0.5, 0.5, r)
         overlap_sample_m(ell, 0.5, 0.5, r)
 
-    t = _best(closed_form, 3)
-    print(
-        f"outlier + 2 overlaps over {n}x{n} (ell, rho): {t * 1e3:8.2f} ms = {pts / t:,.0f} points/s"
-    )
-    lam = np.linspace(0.01, 8, n)
-    lam_g, de_g = np.meshgrid(lam, np.linspace(0.1, 3, n))
-
-    def density_grid():
-        mp_product_density(lam_g, delta=de_g, gamma=0.5)
-
-    t = _best(density_grid, 2)
-    print(
-        f"density over {n}x{n} (lambda, delta):        {t * 1e3:8.2f} ms = {pts / t:,.0f} points/s"
-    )
+    lam_g, de_g = np.meshgrid(np.linspace(0.01, 8, n), np.linspace(0.1, 3, n))
     m = min(pts, 2000)
 
     def loop():
+        out = []
         for lam_i, de_i in zip(lam_g.ravel()[:m], de_g.ravel()[:m], strict=True):
             roots = np.roots([de_i * 0.5, de_i + 0.5 + de_i * 0.5, 1 + de_i + 0.5 - lam_i, 1.0])
-            abs(roots.imag).max() / (np.pi * lam_i)
+            out.append(max(-roots.imag.min(), 0.0) / (np.pi * lam_i))
+        return np.array(out)
 
+    dens = mp_product_density(lam_g, delta=de_g, gamma=0.5)
+    np.testing.assert_allclose(dens.ravel()[:m], loop(), atol=1e-8)
+    t_closed = _best(closed_form, 3)
+    t_dens = _best(lambda: mp_product_density(lam_g, delta=de_g, gamma=0.5), 2)
     t_loop = _best(loop, 1) * pts / m
-    print(
-        f"per-point np.roots loop (extrapolated):      {t_loop * 1e3:8.2f} ms = {pts / t_loop:,.0f} points/s"
-    )
+    return [
+        _row(
+            f"pooling theory: outlier + 2 overlaps, {n}×{n}",
+            pts / t_closed,
+            "points/s",
+            "—",
+            None,
+            "closed forms, vectorised",
+        ),
+        _row(
+            f"pooling theory: MP⊠MP density, {n}×{n}",
+            pts / t_dens,
+            "points/s",
+            "per-point np.roots loop",
+            t_loop / t_dens,
+            "batched cubic roots",
+        ),
+    ]
+
+
+def bench_experiments() -> list[dict]:
+    import tempfile
+
+    from attnlab.store import run_experiment
+
+    rows = []
+    with tempfile.TemporaryDirectory() as out:
+        for name, before in BEFORE_S.items():
+            t0 = time.perf_counter()
+            run = run_experiment(name, {}, out=out, plots=False, force=True)
+            elapsed = time.perf_counter() - t0
+            counts = run.result.counts
+            note = f"{run.result.status}, {counts['pass']}/{len(run.result.comparisons)} rows pass"
+            rows.append(
+                _row(
+                    f"{name} full size",
+                    elapsed,
+                    "s",
+                    f"{before:g} s before",
+                    before / elapsed,
+                    note,
+                )
+            )
+    return rows
+
+
+def run(quick: bool) -> list[dict]:
+    """All measurements (see the module docstring); ``quick`` shrinks sizes to seconds."""
+    d = 1000 if quick else 4000
+    rows = bench_trial(d, repeat=1 if quick else 2)
+    rows += bench_trial(d, repeat=1 if quick else 2, dtype="float32")
+    rows += bench_ell_grid(400 if quick else 1000, repeat=1 if quick else 2)
+    rows += bench_theory(60 if quick else 200)
+    if not quick:
+        rows += bench_experiments()
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes")
     args = ap.parse_args()
-    sizes = [200, 400] if args.quick else [500, 1000, 2000, 4000]
-    print("== time per trial (delta = gamma = 0.5, L = 16) ==")
-    bench_trials(sizes, repeat=1 if args.quick else 2)
-    print("== theory ==")
-    bench_theory(60 if args.quick else 200)
+    for row in run(args.quick):
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.1f}×"
+        print(
+            f"{row['benchmark']:45s} {row['value']:12.4g} {row['unit']:9s} {ratio:>7s}  "
+            f"vs {row['reference']}; {row['note']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

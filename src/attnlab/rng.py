@@ -164,14 +164,3 @@ def numpy_generator(key: Any) -> np.random.Generator:
         raise ParameterError(f"key has shape {tuple(key.shape)}: numpy_generator needs one key")
     words = np.asarray(jax.random.key_data(key), dtype=np.uint32).ravel().tolist()
     return np.random.default_rng(np.random.SeedSequence(words))
-
-
-def numpy_rng(seed: int, *path: int | str) -> np.random.Generator:  # transitional, see below
-    """Legacy seed-path numpy generator; removed once every family takes a ``key``."""
-    seed = check_int("seed", seed, lo=0, hi=MAX_SEED)
-    words = [seed]
-    for i, p in enumerate(path):
-        words.append(
-            zlib.crc32(p.encode()) if isinstance(p, str) else check_int(f"path[{i}]", p, lo=0)
-        )
-    return np.random.default_rng(np.random.SeedSequence(words))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from attnlab._jax import jax
 from attnlab._validate import ParameterError
-from attnlab.rng import numpy_rng, replicate_keys, root_key, stream
+from attnlab.rng import replicate_keys, root_key, stream
 
 
 def _draws(keys, n=8):
@@ -74,14 +74,6 @@ def test_stream_tags_are_independent_and_stable():
     assert not np.array_equal(np.asarray(jax.random.normal(key, (16,))), draws["data"])
 
 
-def test_numpy_rng_is_reproducible_and_path_dependent():
-    a = numpy_rng(5, "data", 3).standard_normal(10)
-    np.testing.assert_array_equal(a, numpy_rng(5, "data", 3).standard_normal(10))
-    others = [numpy_rng(5, "data", 4), numpy_rng(5, "init", 3), numpy_rng(6, "data", 3)]
-    for rng in others:
-        assert not np.array_equal(a, rng.standard_normal(10))
-
-
 def test_no_global_state():
     # drawing from one key twice gives the same numbers: nothing advances behind the scenes
     k = replicate_keys(2, 3)
@@ -97,8 +89,6 @@ def test_no_global_state():
         (lambda: replicate_keys(0, 2.5), "n = 2.5 must be an integer"),
         (lambda: replicate_keys(0, 2, start=2**32 - 1), "start = 4294967295 is out of range"),
         (lambda: stream(root_key(0), 3), "tag = 3 must be a string"),
-        (lambda: numpy_rng(-2), "seed = -2 is out of range"),
-        (lambda: numpy_rng(0, "a", -1), r"path\[1\] = -1 is out of range"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(call, msg):

@@ -1,8 +1,7 @@
-"""Theory of attention pooling (spec pooling.md §3-§4): limits, symmetry, normalisation, moments.
+"""Outliers, overlaps and the two transitions: limits, symmetry, continuity, input checks.
 
-Every check compares two independent computations (closed form vs numerical integration, series
-reversion vs cubic roots, the spec's formula vs the classic spiked-covariance or Baik-Silverstein
-result), so each can fail.
+Every check compares two independent computations (the formula vs the classic spiked-covariance
+or Baik–Silverstein result, or vs the bulk edge), so each can fail.
 """
 
 import numpy as np
@@ -16,76 +15,19 @@ from attnlab.pooling import (
     alignment_thresholds,
     effective_spike,
     mp_product_atom,
+    mp_product_cdf,
     mp_product_density,
     mp_product_edges,
     mp_product_moments,
     outlier_population,
     outlier_sample,
     overlap_population,
+    overlap_population_m,
     overlap_sample_m,
     overlap_sample_mu,
-    rho,
     s_star,
     sample_polynomial,
 )
-
-PAIRS = [(0.5, 0.5), (2.0, 0.5), (0.25, 1.0), (1.0, 1.0), (3.0, 4.0), (0.1, 0.02)]
-
-
-def _density_moment(k, de, ga):
-    lo, hi = mp_product_edges(de, ga)
-    f = lambda x: x**k * mp_product_density(x, delta=de, gamma=ga)  # noqa: E731
-    # split at interior points so quad resolves the sqrt edges and the 1/sqrt hard edge
-    pts = np.linspace(float(lo), float(hi), 6)
-    return sum(quad(f, a, b, limit=200)[0] for a, b in zip(pts[:-1], pts[1:], strict=True))
-
-
-@pytest.mark.parametrize(("de", "ga"), PAIRS)
-def test_density_mass_plus_atom_is_one(de, ga):
-    mass = _density_moment(0, de, ga)
-    # quadrature error of a square-root edge density at limit=200 is far below 1e-6
-    np.testing.assert_allclose(mass + mp_product_atom(de, ga), 1.0, atol=1e-6)
-
-
-@pytest.mark.parametrize(("de", "ga"), PAIRS)
-def test_density_moments_match_free_cumulant_series(de, ga):
-    """Moments of the density (cubic roots) vs the S-transform series (independent)."""
-    series = mp_product_moments(4, delta=de, gamma=ga)
-    np.testing.assert_allclose(series[:2], [1.0, 1.0 + de + ga], rtol=1e-12)
-    quad_moments = [_density_moment(k, de, ga) for k in (1, 2, 3, 4)]
-    np.testing.assert_allclose(quad_moments, series, rtol=1e-6)
-
-
-def test_moment_series_third_moment_closed_form():
-    # free multiplicative convolution of MP's: m3 = 1 + 3(d+g) + d^2 + g^2 + 3 d g (NC partitions)
-    for de, ga in PAIRS:
-        m3 = mp_product_moments(3, delta=de, gamma=ga)[2]
-        np.testing.assert_allclose(m3, 1 + 3 * (de + ga) + de**2 + ga**2 + 3 * de * ga, rtol=1e-12)
-
-
-def test_small_delta_density_is_marchenko_pastur():
-    ga = 0.5
-    lam = np.linspace(0.1, 2.8, 50)
-    lo, hi = (1 - np.sqrt(ga)) ** 2, (1 + np.sqrt(ga)) ** 2
-    mp = np.sqrt(np.clip((hi - lam) * (lam - lo), 0, None)) / (2 * np.pi * ga * lam)
-    # O(delta) perturbation of the law: delta = 1e-5 moves the density by ~1e-4 in the interior
-    np.testing.assert_allclose(mp_product_density(lam, delta=1e-5, gamma=ga), mp, atol=2e-3)
-
-
-@pytest.mark.parametrize(("de", "ga"), PAIRS)
-def test_edges_bracket_support(de, ga):
-    lo, hi = mp_product_edges(de, ga)
-    eps = 1e-6 * float(hi)
-    assert mp_product_density(float(hi) + eps, delta=de, gamma=ga) == 0
-    assert mp_product_density(float(hi) - 1e-3 * float(hi), delta=de, gamma=ga) > 0
-    if lo > 0:
-        assert mp_product_density(float(lo) + 1e-3, delta=de, gamma=ga) > 0
-
-
-def test_density_vectorised_over_lambda_grid():
-    lam = np.linspace(0.01, 5, 40000).reshape(200, 200)
-    f = mp_product_density(lam, delta=0.5, gamma=0.5)
-    assert f.shape == lam.shape and np.all(f >= 0)
 
 
 def test_classic_bbp_limit_delta_to_zero():
@@ -201,19 +143,92 @@ def test_theory_grid_is_vectorised():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: mp_product_density(1.0, delta=0.0, gamma=0.5), "delta"),
-        (lambda: mp_product_density(1.0, delta=-1, gamma=0.5), "delta"),
-        (lambda: s_star(0.5, -2), "gamma"),
-        (lambda: outlier_sample(-1.0, 0.5, 0.5, 1.0), "ell"),
-        (lambda: effective_spike(1.0, 0.5, 0.0), "rho"),
-        (lambda: rho([0.0, 0.0], np.eye(2)), "zero norm"),
-        (lambda: rho([1.0, 1.0], np.array([[1, 2], [2, 1]])), "PSD"),
-        (lambda: rho([1.0, 1.0], np.array([[2, 0], [0, 1]])), "diagonal"),
-        (lambda: rho([1.0, 1.0], np.array([[1, 0.5], [0.2, 1]])), "symmetric"),
-        (lambda: rho([1.0, 1.0, 1.0], np.eye(2)), "length"),
+        (lambda: s_star(0.5, -2), "gamma = -2"),
+        (lambda: outlier_sample(-1.0, 0.5, 0.5, 1.0), "ell = -1"),
+        (lambda: effective_spike(1.0, 0.5, 0.0), "rho = 0"),
+        (lambda: overlap_sample_mu([1.0, np.nan], 0.5, 0.5, 1.0), "ell = nan"),
+        (lambda: outlier_population(1.0, 0.5, np.inf), "rho = inf"),
+        (lambda: sample_polynomial(np.inf, 0.5, 0.5), "s = inf"),
+        (lambda: alignment_thresholds(0.5, 0.5, -1.0), "rho = -1"),
     ],
 )
 def test_invalid_inputs_give_one_line_errors(call, match):
     with pytest.raises(ParameterError, match=match) as err:
         call()
     assert "\n" not in str(err.value)
+
+
+BAD = st.sampled_from([np.nan, np.inf, -np.inf, -1.0, -1e-300, 0.0, 1e300])
+# argument kinds and their valid ranges (the module docstrings)
+RANGES = {"ratio": (1e-9, 1e6), "ell": (0.0, 1e8), "real": (-1e8, 1e8)}
+THEORY = {
+    "effective_spike": (effective_spike, ("ell", "ratio", "ratio")),
+    "sample_polynomial": (sample_polynomial, ("real", "ratio", "ratio")),
+    "s_star": (s_star, ("ratio", "ratio")),
+    "alignment_thresholds": (alignment_thresholds, ("ratio", "ratio", "ratio")),
+    "outlier_population": (outlier_population, ("ell", "ratio", "ratio")),
+    "overlap_population": (overlap_population, ("ell", "ratio", "ratio")),
+    "overlap_population_m": (overlap_population_m, ("ell", "ratio", "ratio")),
+    "outlier_sample": (outlier_sample, ("ell", "ratio", "ratio", "ratio")),
+    "overlap_sample_m": (overlap_sample_m, ("ell", "ratio", "ratio", "ratio")),
+    "overlap_sample_mu": (overlap_sample_mu, ("ell", "ratio", "ratio", "ratio")),
+    "mp_product_atom": (mp_product_atom, ("ratio", "ratio")),
+    "mp_product_edges": (mp_product_edges, ("ratio", "ratio")),
+    "mp_product_density": (
+        lambda x, a, b: mp_product_density(x, delta=a, gamma=b),
+        ("real", "ratio", "ratio"),
+    ),
+    "mp_product_cdf": (
+        lambda x, a, b: mp_product_cdf(x, delta=a, gamma=b, points=101),
+        ("real", "ratio", "ratio"),
+    ),
+    "mp_product_moments": (
+        lambda a, b: mp_product_moments(4, delta=a, gamma=b),
+        ("ratio", "ratio"),
+    ),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.sampled_from(sorted(THEORY)),
+    position=st.integers(0, 3),
+    bad=BAD,
+    good=st.lists(st.floats(0.01, 10), min_size=4, max_size=4),
+)
+def test_theory_refuses_nan_inf_and_out_of_range(name, position, bad, good):
+    """NaN, ±inf and out-of-range values in any argument give a one-line ParameterError (never
+    a NaN or a silently wrong number); valid arguments give finite numbers."""
+    fn, kinds = THEORY[name]
+    args = good[: len(kinds)]
+    assert np.all(np.isfinite(np.asarray(fn(*args), dtype=float)))
+    position %= len(kinds)
+    lo, hi = RANGES[kinds[position]]
+    if np.isfinite(bad) and lo <= bad <= hi:
+        return  # a valid value for this argument (e.g. ℓ = 0)
+    args[position] = bad
+    with pytest.raises(ParameterError) as err:
+        fn(*args)
+    assert "\n" not in str(err.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    de=st.floats(1e-9, 1e6),
+    ga=st.floats(1e-9, 1e6),
+    r=st.floats(1e-9, 1e6),
+    ell=st.floats(0, 1e8),
+)
+def test_theory_is_finite_over_the_whole_valid_range(de, ga, r, ell):
+    for out in (
+        outlier_sample(ell, de, ga, r),
+        overlap_sample_mu(ell, de, ga, r),
+        overlap_population(ell, de, r),
+        mp_product_edges(de, ga),
+        s_star(de, ga),
+    ):
+        assert np.all(np.isfinite(np.asarray(out, dtype=float)))
+    lo, hi = mp_product_edges(de, ga)
+    assert 0 <= lo <= hi
+    v = overlap_sample_mu(ell, de, ga, r)
+    assert 0 <= v <= 1
