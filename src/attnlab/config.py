@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 import types
 import typing
@@ -97,6 +98,23 @@ class Params(pydantic.BaseModel, metaclass=_ParamsMeta):
                     raise ValueError(f"{name} = {value!r}: a boolean is not a number")
         return data
 
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _fill_nested_defaults(cls, data: Any) -> Any:
+        """A partial table for a nested object is applied on top of *this* class's default
+        object for that field (e.g. a config's own label profile), not on top of the nested
+        class's defaults; a table naming another ``kind`` replaces the default object."""
+        if not isinstance(data, Mapping):
+            return data
+        merged = dict(data)
+        for name, info in cls.model_fields.items():
+            value = merged.get(name)
+            if isinstance(value, Mapping):
+                default = info.get_default(call_default_factory=True)
+                if isinstance(default, Params):
+                    merged[name] = _deep_merge(default.to_dict(), dict(value))
+        return merged
+
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict (tuples become lists, nested objects dicts)."""
@@ -131,7 +149,21 @@ class Params(pydantic.BaseModel, metaclass=_ParamsMeta):
 
     def replace(self, **changes: Any) -> Self:
         """A validated copy with some fields changed (nested fields as ``model.d`` or ``d``)."""
-        return build_config(type(self), {**self.to_dict(), **_route(type(self), changes)})
+        return build_config(type(self), {**self.to_dict(), **changes})
+
+
+def _deep_merge(default: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` over ``default``, table by table; a table naming another ``kind`` (another
+    strategy) replaces the default one instead of being merged into it."""
+    if value.get("kind", default.get("kind")) != default.get("kind"):
+        return value
+    out = dict(default)
+    for key, item in value.items():
+        base = default.get(key)
+        out[key] = (
+            _deep_merge(base, item) if isinstance(item, dict) and isinstance(base, dict) else item
+        )
+    return out
 
 
 def _drop_none(obj: Any) -> Any:
@@ -188,6 +220,8 @@ def _format_error(cls: type, err: pydantic.ValidationError) -> str:
             parts.append(f"unknown field {name!r} (valid fields: {', '.join(sorted(fields))})")
         elif not name:  # a model-level validator: its message names field and value itself
             parts.append(msg)
+        elif re.match(r"[A-Za-z_][\w.]* = ", msg):  # a nested object's model-level validator
+            parts.append(f"{name}.{msg}")
         else:
             parts.append(f"{name} = {e.get('input')!r}: {msg}")
     return f"invalid config for {cls.__name__}: " + "; ".join(parts)

@@ -250,8 +250,10 @@ def overlap_sample_m(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:
     numpy.ndarray
     """
     delta, gamma, above, ss = _sample(ell, delta, gamma, rho)
-    poly = ss**3 - (delta + gamma + delta * gamma) * ss - 2 * delta * gamma
-    return np.where(above, poly / (ss**2 * (ss + gamma)), 0.0)
+    # P(s)/(s²(s+γ)) written as 1 − (γs² + (δ+γ+δγ)s + 2δγ)/(s²(s+γ)): equal, and ≤ 1 in
+    # floating point too (the direct quotient rounds above 1 at very large s)
+    deficit = gamma * ss**2 + (delta + gamma + delta * gamma) * ss + 2 * delta * gamma
+    return np.where(above, 1.0 - deficit / (ss**2 * (ss + gamma)), 0.0)
 
 
 def overlap_sample_mu(ell: Any, delta: Any, gamma: Any, rho: Any) -> np.ndarray:

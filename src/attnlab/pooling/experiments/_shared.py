@@ -7,47 +7,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import model_validator
 
-from attnlab.config import Cost, ExperimentConfig, Params
+from attnlab.config import Cost, ExperimentConfig
 from attnlab.pooling import PoolingModel, alignment_thresholds, mp_product_edges, s_star
 
 LANCZOS_ITERATIONS = 150  # typical Krylov dimension of one top-eigenpair run (cost estimate)
 
 
 class PoolingConfig(ExperimentConfig):
-    """Base of the pooling experiment configs.
-
-    An override of some fields of a nested object (``--set d=400`` reaches ``model.d``) is
-    applied on top of *this config's* default object (e.g. its label profile), not on top of
-    the object class's defaults.
-    """
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_nested_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        merged = dict(data)
-        for name, info in cls.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            if isinstance(merged.get(name), dict) and isinstance(default, Params):
-                merged[name] = _deep_merge(default.to_dict(), merged[name])
-        return merged
-
-
-def _deep_merge(default: dict, value: dict) -> dict:
-    """``value`` over ``default``, table by table; a table naming another ``kind`` (another
-    strategy or label law) replaces the default one instead."""
-    if value.get("kind", default.get("kind")) != default.get("kind"):
-        return value
-    out = dict(default)
-    for key, item in value.items():
-        base = default.get(key)
-        out[key] = (
-            _deep_merge(base, item) if isinstance(item, dict) and isinstance(base, dict) else item
-        )
-    return out
+    """Base of the pooling experiment configs (an override of some fields of a nested object,
+    e.g. ``--set d=400``, applies on top of this config's own default object: see
+    :class:`attnlab.config.Params`)."""
 
 
 def check_ells(values: list[float]) -> list[float]:
