@@ -1,19 +1,25 @@
 """The ``attnlab`` command line (typer).
 
-Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect`` (more are appended as blocks of
-the same shape). Errors in user input (a bad config value, an unknown experiment, a malformed
-``--set``, an unreadable or invalid TOML file, an unreachable scheduler) are printed as ONE line
-``error: ...`` with exit code 2 — never a traceback. Heavy modules (jax, pandas, dask) are
+Commands: ``list``, ``show``, ``run``, ``sweep``, ``collect``, ``reproduce``. Every error is
+printed as ONE line ``error: ...`` — never a traceback (``attnlab --debug CMD`` or
+``ATTNLAB_DEBUG=1`` adds it): bad input (a config value, an unknown experiment, a malformed
+``--set``, an unreadable, binary or invalid TOML file, an unreachable or non-dask scheduler, a
+run too large for the machine) and OS errors (``--out`` a file, read-only, disk full) exit
+with 2; a run that crashed, or with ``--strict`` a run whose verdict is not "passed", exits
+with 1. SIGINT / SIGTERM stop any command within seconds with exit 130 / 143, results on disk
+consistent (run the same command again to resume). Heavy modules (jax, pandas, dask) are
 imported inside the commands.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -26,19 +32,63 @@ app = typer.Typer(
     help="attnlab: solvable models of attention, simulation vs theory.",
 )
 
+_DEBUG = {"on": bool(os.environ.get("ATTNLAB_DEBUG"))}
 
-def _fail(msg: str) -> None:
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback behind an error line")
+    ] = False,
+) -> None:
+    """attnlab: solvable models of attention, simulation vs theory."""
+    if debug:
+        _DEBUG["on"] = True
+
+
+def _fail(msg: str, code: int = 2) -> None:
     typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _os_error_line(err: OSError) -> str:
+    """``"cannot write results/x: Read-only file system"`` — what failed, on which path."""
+    if err.errno is None or not err.strerror:
+        return str(err)
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return f"{err.strerror}: {paths}" if paths else err.strerror
 
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn errors caused by user input into one ``error: ...`` line and exit code 2."""
+    """Turn every error inside the block into one ``error: ...`` line (module docstring)."""
+    from attnlab.registry import DiscoveryError
+
     try:
         yield
-    except (ParameterError, FileNotFoundError) as err:  # ConfigError is a ParameterError
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except ParameterError as err:  # ConfigError and TooLargeError are ParameterErrors
+        _debug_traceback()
         _fail(str(err))
+    except DiscoveryError as err:
+        _debug_traceback()
+        _fail(f"{err} (attnlab --debug shows the traceback)", code=1)
+    except OSError as err:  # FileNotFoundError("no complete runs ...") included
+        _debug_traceback()
+        _fail(_os_error_line(err))
+    except Exception as err:
+        _debug_traceback()
+        first = (str(err).strip().splitlines() or [""])[0]
+        _fail(
+            f"internal error: {type(err).__name__}: {first} (attnlab --debug shows the traceback)",
+            code=1,
+        )
+
+
+def _debug_traceback(text: str | None = None) -> None:
+    if _DEBUG["on"]:
+        typer.echo(text if text is not None else traceback.format_exc(), err=True)
 
 
 # options shared by several commands
@@ -47,6 +97,15 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="override KEY=VALUE (TOML literal)")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="redo complete runs")]
+AllowLargeOpt = Annotated[
+    bool,
+    typer.Option("--allow-large", help="run even what exceeds the machine's memory or work limit"),
+]
+Engine = Literal["local", "process", "dask"]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", help="seconds to wait for a dask scheduler and its first worker"),
+]
 
 
 @app.command("list")
@@ -56,7 +115,9 @@ def list_cmd(
     """Show every registered experiment with a one-line description."""
     from attnlab.registry import all_experiments
 
-    for name, exp in all_experiments().items():
+    with user_errors():
+        exps = all_experiments()
+    for name, exp in exps.items():
         typer.echo(name if names else f"{name:32s} [{exp.family}] {exp.description}")
 
 
@@ -94,6 +155,7 @@ def run_cmd(
         bool,
         typer.Option("--strict", help="exit 1 unless every comparison passes (none empty)"),
     ] = False,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Run one experiment and store it under OUT/<name>-<hash>/.
 
@@ -101,14 +163,29 @@ def run_cmd(
     """
     from attnlab.config import load_toml_file, parse_overrides
     from attnlab.registry import get_experiment
-    from attnlab.store import run_experiment
+    from attnlab.store import load_run
+    from attnlab.sweep import Task, run_tasks
 
     with user_errors():
         exp = get_experiment(name)
         values = load_toml_file(config) if config is not None else {}
         values.update(parse_overrides(set_ or []))
-        cfg = exp.make_config(values, quick=quick)
-        stored = run_experiment(exp, cfg, out=out, force=force, log=typer.echo)
+        exp.make_config(values, quick=quick)  # a bad value fails here, before any work
+        (outcome,) = run_tasks(
+            [Task(exp.name, values, quick, out)],
+            progress=False,
+            force=force,
+            allow_large=allow_large,
+            log=typer.echo,
+        )
+        if outcome.status == "failed":
+            _debug_traceback(outcome.traceback)
+            _fail(f"{exp.name} failed: {outcome.error} (attnlab --debug shows the traceback)", 1)
+        if outcome.status == "skipped":
+            typer.echo(f"{exp.name}: complete at {outcome.path}, skipped (use --force to redo)")
+        else:
+            typer.echo(f"{exp.name}: done in {outcome.wall_s:.1f}s -> {outcome.path}")
+        stored = load_run(outcome.path)
     _echo_verdict(stored.result)
     typer.echo(str(stored.path))
     if strict and not stored.result.passed:
@@ -137,12 +214,14 @@ def _echo_verdict(result: Any) -> None:
             else ""
         )
     )
+    for reason in result.reasons[1:3]:
+        typer.echo(f"  {reason}")
 
 
 @app.command("sweep")
 def sweep_cmd(
-    file: Annotated[Path, typer.Argument(help="sweep TOML file (experiment, [base], [grid])")],
-    engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
+    file: Annotated[Path, typer.Argument(help="sweep TOML file (experiment, \\[base], \\[grid])")],
+    engine: Annotated[Engine, typer.Option("--engine", help="where the points run")] = "local",
     scheduler: Annotated[
         str | None,
         typer.Option("--scheduler", help="dask scheduler address or scheduler file"),
@@ -158,29 +237,59 @@ def sweep_cmd(
     ] = False,
     force: ForceOpt = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="exit 1 unless every point's verdict is PASSED")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="run a sweep larger than --max-points")
+    ] = False,
+    max_points: Annotated[
+        int | None,
+        typer.Option("--max-points", help="refuse more points without --yes (default 1000)"),
+    ] = None,
+    allow_large: AllowLargeOpt = False,
+    timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run every point of a grid of one experiment (resumable: complete points are skipped)."""
-    from attnlab.sweep import Sweep, SweepError, load_sweep_file, run_tasks
+    from attnlab.sweep import Sweep, check_size, load_sweep_file, run_tasks
 
     with user_errors():
         sweep = load_sweep_file(file)
         if quick:
             sweep = Sweep(sweep.experiment, sweep.grid, sweep.base, True, sweep.out)
+        typer.echo(f"sweep: {sweep.size} points of {sweep.experiment}")
+        check_size(sweep.size, max_points=max_points, yes=yes)
         tasks = sweep.tasks(out)
-        try:
-            dirs = run_tasks(
-                tasks,
-                engine=engine,
-                scheduler=scheduler,
-                workers=workers,
-                progress=progress,
-                force=force,
-            )
-        except SweepError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
+        outcomes = run_tasks(
+            tasks,
+            engine=engine,
+            scheduler=scheduler,
+            workers=workers,
+            progress=progress,
+            force=force,
+            allow_large=allow_large,
+            timeout=timeout,
+        )
+    runs = list({id(o): o for o in outcomes}.values())  # duplicate points share an outcome
+    failed = [o for o in runs if not o.completed]
+    for o in failed:
+        typer.echo(f"error: {o.path.name if o.path else o.task.experiment}: {o.error}", err=True)
     root = tasks[0].out if tasks else out
-    typer.echo(f"{len(set(dirs))} points complete under {root}")
+    typer.echo(f"{len(runs) - len(failed)} points complete under {root}")
+    passed = sum(o.passed for o in runs)
+    typer.echo(f"{passed}/{len(runs)} points PASSED")
+    for o in runs:
+        if o.completed and not o.passed:
+            typer.echo(f"  {o.path.name}: {verdict_line(o.verdict)}")
+    if failed or (strict and passed < len(runs)):
+        raise typer.Exit(1)
+
+
+def verdict_line(verdict: dict[str, Any] | None) -> str:
+    """``"FAILED (first reason …)"`` of a stored run's verdict."""
+    from attnlab.sweep import verdict_text
+
+    return verdict_text(verdict).split(", ", 1)[-1]
 
 
 @app.command("collect")
@@ -198,24 +307,54 @@ def collect_cmd(
     """Gather the complete runs under DIR into one table (config.<field> columns + results)."""
     from attnlab.sweep import collect, write_table
 
+    def warn(line: str) -> None:
+        typer.echo(line, err=True)
+
     with user_errors():
-        table = collect(directory, what="summary" if summary else "rows")
+        table = collect(directory, what="summary" if summary else "rows", log=warn)
         path = write_table(table, out if out is not None else directory / "collected.parquet")
     n_runs = table["run"].nunique()
     typer.echo(f"{len(table)} rows from {n_runs} runs -> {path}")
 
 
 def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    """Console entry point: one-line errors, exit 130 / 143 on SIGINT / SIGTERM."""
+    import click
+
+    from attnlab import _signals
+
+    code: Any = 0
+    with _signals.handling():
+        try:
+            rv = app(standalone_mode=False)
+            code = rv if isinstance(rv, int) else 0
+        except KeyboardInterrupt:
+            code = 130
+        except click.exceptions.Abort:
+            code = 1
+        except click.ClickException as err:  # usage errors: one line too
+            typer.echo(f"error: {err.format_message()} (see --help)", err=True)
+            code = err.exit_code
+        except SystemExit as err:
+            code = err.code
+        except Exception as err:  # pragma: no cover - user_errors catches inside commands
+            _debug_traceback()
+            typer.echo(f"error: internal error: {type(err).__name__}: {err}", err=True)
+            code = 1
+    signum = _signals.received()
+    if signum is not None:
+        _signals.exit_now(
+            _signals.exit_code(signum),
+            f"interrupted ({_signal_name(signum)}): results on disk are consistent; "
+            "run the same command again to resume",
+        )
+    sys.exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
 
 
 # -- reproduce (issue 7): every registered experiment, then the report ------------------------
@@ -232,7 +371,7 @@ def reproduce_cmd(
         Path | None,
         typer.Option("--out", help="results root (default: results/quick or results/full)"),
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="local | process | dask")] = "local",
+    engine: Annotated[Engine, typer.Option("--engine", help="where the runs go")] = "local",
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="dask scheduler address (--engine dask)")
     ] = None,
@@ -241,25 +380,28 @@ def reproduce_cmd(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="redo complete runs")] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="also exit 1 if a comparison is outside tolerance")
+        bool, typer.Option("--strict", help="exit 1 unless every run's verdict is PASSED")
     ] = False,
     gallery: Annotated[
         Path | None,
         typer.Option("--gallery", help="also write this Markdown gallery (e.g. docs/gallery.md)"),
     ] = None,
+    allow_large: AllowLargeOpt = False,
+    timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run every registered experiment (resumable), then write OUT/report.html and report.md.
 
     Exit status: 0 when every experiment ran (the report shows each comparison's PASS/FAIL),
-    1 when an experiment crashed (or, with --strict, a comparison failed), 2 on bad input.
+    1 when an experiment crashed (or, with --strict, a run's verdict is not PASSED: a failed,
+    uninformative, invalid or dropped row, or no row at all), 2 on bad input.
     """
-    from attnlab.report import collect, reproduce
+    from attnlab.report import reproduce
     from attnlab.report._render import fmt_seconds
 
     if gallery is not None and gallery.suffix.lower() != ".md":
         _fail(f"--gallery expects a Markdown file path (*.md), got {str(gallery)!r}")
 
-    try:
+    with user_errors():
         outcome = reproduce(
             quick=quick,
             only=only,
@@ -268,16 +410,16 @@ def reproduce_cmd(
             scheduler=scheduler,
             workers=workers,
             force=force,
+            allow_large=allow_large,
+            timeout=timeout,
         )
-    except ParameterError as err:
-        _fail(str(err))
-        return
-    data = collect(outcome.out)
-    rows = data.rows
-    n_fail = sum(not r.passed for r in rows)
+    verdicts = [r.verdict or {} for r in outcome.records]
+    n_rows = sum(sum((v.get("counts") or {}).get(k, 0) for k in _ROW_KINDS) for v in verdicts)
+    n_pass = sum((v.get("counts") or {}).get("pass", 0) for v in verdicts)
     typer.echo(
         f"{len(outcome.records)} experiment(s) ({len(outcome.crashed)} crashed), "
-        f"{len(rows) - n_fail}/{len(rows)} comparisons within tolerance, "
+        f"{n_pass}/{n_rows} comparisons within tolerance, "
+        f"{len(outcome.records) - len(outcome.not_passed)}/{len(outcome.records)} runs PASSED, "
         f"{fmt_seconds(outcome.wall_s)}"
     )
     for rec in outcome.crashed:
@@ -287,6 +429,14 @@ def reproduce_cmd(
     if gallery is not None:
         from attnlab.report import write_gallery
 
-        typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
-    if outcome.crashed or (strict and n_fail):
+        with user_errors():
+            typer.echo(f"gallery: {write_gallery(outcome.out, gallery)}")
+    if outcome.crashed or (strict and outcome.not_passed):
         raise typer.Exit(1)
+
+
+_ROW_KINDS = ("pass", "fail", "uninformative", "invalid")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
