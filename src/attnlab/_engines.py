@@ -268,7 +268,7 @@ def run_dask(
             )
             futures[fut] = path
             started(task)
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             try:
                 outcome = fut.result()
             except Exception as err:  # KilledWorker, a lost scheduler, ...

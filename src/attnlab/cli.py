@@ -14,6 +14,7 @@ imported inside the commands.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -56,6 +57,8 @@ def _os_error_line(err: OSError) -> str:
     if err.errno is None or not err.strerror:
         return str(err)
     paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and paths:
+        return f"{paths}: a file is in the way, a directory is needed ({err.strerror})"
     return f"{err.strerror}: {paths}" if paths else err.strerror
 
 
@@ -319,8 +322,6 @@ def collect_cmd(
 
 def main() -> None:
     """Console entry point: one-line errors, exit 130 / 143 on SIGINT / SIGTERM."""
-    import click
-
     from attnlab import _signals
 
     code: Any = 0
@@ -330,17 +331,20 @@ def main() -> None:
             code = rv if isinstance(rv, int) else 0
         except KeyboardInterrupt:
             code = 130
-        except click.exceptions.Abort:
+        except typer.Abort:
             code = 1
-        except click.ClickException as err:  # usage errors: one line too
-            typer.echo(f"error: {err.format_message()} (see --help)", err=True)
-            code = err.exit_code
         except SystemExit as err:
             code = err.code
-        except Exception as err:  # pragma: no cover - user_errors catches inside commands
-            _debug_traceback()
-            typer.echo(f"error: internal error: {type(err).__name__}: {err}", err=True)
-            code = 1
+        except Exception as err:
+            if hasattr(err, "format_message") and hasattr(err, "exit_code"):
+                # a usage error (click's, as vendored by typer): one line too
+                message = err.format_message().replace("Value error, ", "")
+                typer.echo(f"error: {message} (see --help)", err=True)
+                code = err.exit_code
+            else:  # pragma: no cover - user_errors catches everything inside commands
+                _debug_traceback()
+                typer.echo(f"error: internal error: {type(err).__name__}: {err}", err=True)
+                code = 1
     signum = _signals.received()
     if signum is not None:
         _signals.exit_now(

@@ -218,7 +218,7 @@ class _Progress:
         if self.log is not None:
             self.log(line)
         elif self._progress is not None:
-            self._progress.console.print(line, markup=False, highlight=False)
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def done(self, outcome: Any) -> None:
         self.print(outcome.line())
