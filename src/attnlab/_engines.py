@@ -238,10 +238,18 @@ def dask_client(
         host="127.0.0.1",
         silence_logs=logging.ERROR,
     )
+    pids: list[int] = []
     try:
         with Client(cluster, set_as_default=False) as client:
             client.register_plugin(_die_with_parent_plugin(os.getpid()))
+            pids = list(client.run(os.getpid).values())
             yield client
+    except KeyboardInterrupt:
+        # an interrupt does not wait for running tasks: the workers go first, the cluster after
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        raise
     finally:
         cluster.close(timeout=timeout)
 

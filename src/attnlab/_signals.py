@@ -100,7 +100,7 @@ def _watchdog(read_fd: int, grace: float, done: threading.Event) -> None:
 
 
 @contextlib.contextmanager
-def handling(grace: float = 10.0) -> Iterator[None]:
+def handling(grace: float = 3.0) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM raise :class:`Interrupted` (see the module docstring).
 
     Only effective in the main thread (signals are delivered there); elsewhere a no-op."""
