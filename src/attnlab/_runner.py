@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnlab import _engines
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
 from attnlab.config import ExperimentConfig
 
@@ -182,6 +183,19 @@ def _plan(
     return paths, known, pending
 
 
+def check_engine_options(
+    engine: str, scheduler: Any, workers: int | None, timeout: float
+) -> tuple[int | None, float]:
+    """Validate the engine options of :func:`run_tasks` (one-line errors); the checked
+    ``workers`` and ``timeout``."""
+    check_choice("engine", engine, ENGINES)
+    if scheduler is not None and engine != "dask":
+        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
+    if workers is not None:
+        workers = check_int("workers", workers, lo=1)
+    return workers, check_range("timeout", timeout, lo=0, lo_open=True, hi=1e6)
+
+
 def run_tasks(
     tasks: Iterable[Task],
     *,
@@ -231,79 +245,110 @@ def run_tasks(
         In task order. An interrupt (``KeyboardInterrupt``) is re-raised after the engine has
         stopped, with the outcomes so far as its ``outcomes`` attribute.
     """
-    from attnlab import _engines
-
-    check_choice("engine", engine, ENGINES)
+    workers, timeout = check_engine_options(engine, scheduler, workers, timeout)
     check_choice("on_invalid", on_invalid, ("raise", "fail"))
-    if scheduler is not None and engine != "dask":
-        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
-    if workers is not None:
-        workers = check_int("workers", workers, lo=1)
-    timeout = check_range("timeout", timeout, lo=0, lo_open=True, hi=1e6)
     tasks = list(tasks)
     notes: list[str] = []  # redo lines, printed once the display is up
     paths, outcomes, pending = _plan(
         tasks, force=force, allow_large=allow_large, on_invalid=on_invalid, log=notes.append
     )
     display = _Display(len(outcomes) + len(pending), label=_label(tasks)) if progress else None
-    log = log or (display.print if display is not None else _stderr)
+    book = _Book(tasks, paths, outcomes, display, on_start, on_done)
     for root in {path.parent for path in pending}:
         root.mkdir(parents=True, exist_ok=True)
+    log = log or (display.print if display is not None else _stderr)
+    engine_options = {"force": force, "allow_large": allow_large, "workers": workers}
+    _execute(book, pending, notes, engine, scheduler, timeout, log, engine_options)
+    return book.in_order()
 
-    origin: dict[Path, Task] = {}  # the first task (as given) of each directory
-    for task, path in zip(tasks, paths, strict=True):
-        if path is not None:
-            origin.setdefault(path, task)
 
-    def started(task: Task) -> None:
-        if display is not None:
-            display.start(task)
-        if on_start is not None:
-            on_start(task)
-
-    def done(outcome: TaskOutcome) -> None:
-        if display is not None:
-            display.done(outcome)
-        if on_done is not None:
-            on_done(outcome)
-
-    def finished(path: Path, result: dict[str, Any]) -> None:
-        outcomes[path] = TaskOutcome(origin[path], path, **result)
-        done(outcomes[path])
-
-    todo = list(pending.items())
-    runner = {"local": _engines.run_local, "process": _engines.run_process}.get(engine)
+def _execute(
+    book: _Book,
+    pending: dict[Path, Task],
+    notes: list[str],
+    engine: str,
+    scheduler: Any,
+    timeout: float,
+    log: Log,
+    options: dict[str, Any],
+) -> None:
+    """Bring up the engine (a dask client first: a bad address fails before the bar) and the
+    display, report what is known already, run the pending tasks."""
     with contextlib.ExitStack() as stack:
         client = None
-        if engine == "dask" and todo:  # connect first: a bad address fails before the bar
+        if engine == "dask" and pending:
             client = stack.enter_context(
-                _engines.dask_client(scheduler, workers, len(todo), timeout)
+                _engines.dask_client(scheduler, options["workers"], len(pending), timeout)
             )
-            runner = _engines.run_dask
-        if display is not None:
-            stack.enter_context(display)
+        if book.display is not None:
+            stack.enter_context(book.display)
         for line in notes:
             log(line)
-        for outcome in list(outcomes.values()):
-            done(outcome)
+        for outcome in list(book.outcomes.values()):
+            book.done(outcome)
         try:
-            if todo:
-                runner(  # type: ignore[misc]
-                    todo,
-                    force=force,
-                    allow_large=allow_large,
-                    workers=workers,
+            if pending:
+                _ENGINES[engine](
+                    list(pending.items()),
                     client=client,
-                    started=started,
-                    finished=finished,
+                    started=book.started,
+                    finished=book.finished,
+                    **options,
                 )
         except KeyboardInterrupt as err:
-            for path, _task in todo:
-                if path not in outcomes:
-                    outcomes[path] = TaskOutcome(origin[path], path, "interrupted", "interrupted")
-            err.outcomes = _in_order(tasks, paths, outcomes)  # type: ignore[attr-defined]
+            err.outcomes = book.interrupted(pending)  # type: ignore[attr-defined]
             raise
-    return _in_order(tasks, paths, outcomes)
+
+
+_ENGINES = {"local": _engines.run_local, "process": _engines.run_process, "dask": _engines.run_dask}
+
+
+class _Book:
+    """The outcomes of one :func:`run_tasks` call, kept as they come, and the callbacks."""
+
+    def __init__(
+        self,
+        tasks: list[Task],
+        paths: list[Path | None],
+        outcomes: dict[Path, TaskOutcome],
+        display: _Display | None,
+        on_start: Callable[[Task], None] | None,
+        on_done: Callable[[TaskOutcome], None] | None,
+    ) -> None:
+        self.tasks, self.paths, self.outcomes = tasks, paths, outcomes
+        self.display, self.on_start, self.on_done = display, on_start, on_done
+        self.origin: dict[Path, Task] = {}  # the first task (as given) of each directory
+        for task, path in zip(tasks, paths, strict=True):
+            if path is not None:
+                self.origin.setdefault(path, task)
+
+    def started(self, task: Task) -> None:
+        if self.display is not None:
+            self.display.start(task)
+        if self.on_start is not None:
+            self.on_start(task)
+
+    def done(self, outcome: TaskOutcome) -> None:
+        if self.display is not None:
+            self.display.done(outcome)
+        if self.on_done is not None:
+            self.on_done(outcome)
+
+    def finished(self, path: Path, result: dict[str, Any]) -> None:
+        self.outcomes[path] = TaskOutcome(self.origin[path], path, **result)
+        self.done(self.outcomes[path])
+
+    def interrupted(self, pending: Mapping[Path, Task]) -> list[TaskOutcome]:
+        """Mark the unfinished tasks interrupted; all outcomes in task order."""
+        for path in pending:
+            if path not in self.outcomes:
+                self.outcomes[path] = TaskOutcome(
+                    self.origin[path], path, "interrupted", "interrupted"
+                )
+        return self.in_order()
+
+    def in_order(self) -> list[TaskOutcome]:
+        return _in_order(self.tasks, self.paths, self.outcomes)
 
 
 def _in_order(
@@ -379,6 +424,7 @@ __all__ = [
     "STATUSES",
     "Task",
     "TaskOutcome",
+    "check_engine_options",
     "run_tasks",
     "verdict_text",
 ]

@@ -61,6 +61,7 @@ from attnlab._runner import (
     STATUSES,
     Task,
     TaskOutcome,
+    check_engine_options,
     run_tasks,
     verdict_text,
 )
@@ -186,6 +187,7 @@ __all__ = [
     "Sweep",
     "Task",
     "TaskOutcome",
+    "check_engine_options",
     "check_size",
     "collect",
     "expand_grid",

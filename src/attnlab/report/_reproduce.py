@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnlab._validate import ParameterError, check_choice
+from attnlab._validate import ParameterError
 from attnlab.registry import Experiment, all_experiments
 from attnlab.report._files import FAILURE, RECORD, TRACEBACK
 
@@ -247,24 +247,17 @@ def reproduce(
 
     Parameters
     ----------
-    quick : bool
-        Each experiment's ``quick`` preset (``True``) or its full defaults.
-    only : iterable of str, optional
-        Family or experiment names.
-    out : path, optional
-        Results root (default :func:`default_out`).
+    quick, only, out : bool, iterable of str, path
+        ``quick`` presets or full defaults; family or experiment names; the results root
+        (default :func:`default_out`).
     engine, scheduler, workers, timeout, allow_large, force :
         As in :func:`attnlab.sweep.run_tasks`.
-    progress : bool
-        Show the default display (a bar and one line per experiment).
-    report : bool
-        Write ``out/report.html`` + ``out/report.md``.
+    progress, report : bool
+        Show the default display (a bar, one line per experiment); write the report.
     log : callable, optional
-        Receives the one line per experiment (status, wall time, comparisons, verdict)
-        instead of the console.
+        Receives the line per experiment (status, time, comparisons, verdict), not the console.
     on_start, on_done : callable, optional
-        Called with each task as it starts and with each :class:`~attnlab.sweep.TaskOutcome`
-        (for another display).
+        Called with each task as it starts and each :class:`~attnlab.sweep.TaskOutcome`.
 
     Returns
     -------
@@ -272,39 +265,19 @@ def reproduce(
         Never raises for a crashing experiment (see :attr:`ReproduceOutcome.crashed`). An
         interrupt is re-raised after ``out/reproduce.json`` records what finished.
     """
-    engine = check_choice("engine", engine, ENGINES)
-    if scheduler is not None and engine != "dask":
-        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
-    if workers is not None and int(workers) < 1:
-        raise ParameterError(f"workers = {workers!r} is out of range: must be >= 1")
-    try:
-        from attnlab.sweep import Task, run_tasks
-    except ImportError as err:
-        raise ParameterError(
-            f"reproduce needs attnlab.sweep.run_tasks, which is not available ({err})"
-        ) from None
+    from attnlab.sweep import Task, check_engine_options, run_tasks
+
+    check_engine_options(engine, scheduler, workers, timeout)
+
     exps = select_experiments(only)
     out_path = Path(out) if out is not None else default_out(quick)
     out_path.mkdir(parents=True, exist_ok=True)
-    by_name = {e.name: e for e in exps}
     tasks = [Task(e.name, {}, quick, out_path) for e in exps]
-    started = time.time()
-    t0 = time.perf_counter()
+    started, t0 = time.time(), time.perf_counter()
     display = _Progress(len(tasks), progress, log)
-
-    def done(outcome: Any) -> None:
-        if outcome.path is not None and outcome.status == "skipped":
-            _clear_failure(outcome.path)
-        display.done(outcome)
-        if on_done is not None:
-            on_done(outcome)
-
-    def start(task: Any) -> None:
-        display.start(task)
-        if on_start is not None:
-            on_start(task)
-
+    hooks = _Hooks(display, on_start, on_done)
     _clear_stale_failures(tasks, force)
+    record = _Recorder(out_path, quick, engine, only, started, t0, {e.name: e for e in exps})
     try:
         with display:
             outcomes = run_tasks(
@@ -317,24 +290,41 @@ def reproduce(
                 allow_large=allow_large,
                 timeout=timeout,
                 on_invalid="fail",
-                on_start=start,
-                on_done=done,
+                on_start=hooks.start,
+                on_done=hooks.done,
                 log=display.print if (progress or log) else None,
             )
     except KeyboardInterrupt as err:
-        partial = getattr(err, "outcomes", [])
-        records = [_record(o, by_name[o.task.experiment], out_path) for o in partial]
-        _write_record(out_path, quick, engine, only, started, t0, records)
+        record(getattr(err, "outcomes", []))
         raise
-    records = [_record(o, by_name[o.task.experiment], out_path) for o in outcomes]
-    result = ReproduceOutcome(out_path, quick, records, round(time.perf_counter() - t0, 3))
-    result.outcomes = outcomes
-    _write_record(out_path, quick, engine, only, started, t0, records)
+    result = ReproduceOutcome(out_path, quick, record(outcomes), outcomes=outcomes)
+    result.wall_s = round(time.perf_counter() - t0, 3)
     if report:
         from attnlab.report._render import write_report
 
         result.report_html, result.report_md = write_report(out_path)
     return result
+
+
+@dataclass
+class _Hooks:
+    """The display and the caller's callbacks, called for each task and outcome."""
+
+    display: _Progress
+    on_start: Callable[[Any], None] | None
+    on_done: Callable[[Any], None] | None
+
+    def start(self, task: Any) -> None:
+        self.display.start(task)
+        if self.on_start is not None:
+            self.on_start(task)
+
+    def done(self, outcome: Any) -> None:
+        if outcome.path is not None and outcome.status == "skipped":
+            _clear_failure(outcome.path)
+        self.display.done(outcome)
+        if self.on_done is not None:
+            self.on_done(outcome)
 
 
 def _clear_stale_failures(tasks: list[Any], force: bool) -> None:
@@ -350,26 +340,32 @@ def _clear_stale_failures(tasks: list[Any], force: bool) -> None:
             _clear_failure(path)
 
 
-def _write_record(
-    out: Path,
-    quick: bool,
-    engine: str,
-    only: Iterable[str] | None,
-    started: float,
-    t0: float,
-    records: list[RunRecord],
-) -> None:
-    from attnlab.store import atomic_write_json
+@dataclass
+class _Recorder:
+    """Turns outcomes into :class:`RunRecord` s and writes ``OUT/reproduce.json``."""
 
-    atomic_write_json(
-        out / RECORD,
-        {
-            "mode": "quick" if quick else "full",
-            "engine": engine,
-            "only": list(only or []),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "wall_s": round(time.perf_counter() - t0, 3),
-            "machine": platform.platform(),
-            "runs": [asdict(r) for r in records],
-        },
-    )
+    out: Path
+    quick: bool
+    engine: str
+    only: Iterable[str] | None
+    started: float
+    t0: float
+    experiments: dict[str, Experiment]
+
+    def __call__(self, outcomes: list[Any]) -> list[RunRecord]:
+        from attnlab.store import atomic_write_json
+
+        records = [_record(o, self.experiments[o.task.experiment], self.out) for o in outcomes]
+        atomic_write_json(
+            self.out / RECORD,
+            {
+                "mode": "quick" if self.quick else "full",
+                "engine": self.engine,
+                "only": list(self.only or []),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                "wall_s": round(time.perf_counter() - self.t0, 3),
+                "machine": platform.platform(),
+                "runs": [asdict(r) for r in records],
+            },
+        )
+        return records
