@@ -182,7 +182,7 @@ def _connect(scheduler: str | os.PathLike[str], timeout: float) -> Any:
 
     thread = threading.Thread(target=connect, name="attnlab-dask-connect", daemon=True)
     thread.start()
-    thread.join(timeout + 5.0)
+    thread.join(timeout + 1.0)  # dask itself may hang on a peer that never answers
     if thread.is_alive():
         raise ParameterError(f"{what}: no answer within {timeout:g} s (is it a dask scheduler?)")
     if "error" in box:

@@ -374,3 +374,20 @@ def test_run_line_shows_the_verdict_and_strict_fails_on_it(tmp_path, monkeypatch
     assert "  fail: q: |difference| 0.5 > tolerance 0.1" in res.stdout
     strict = invoke("run", "demo-mean", "--quick", "--out", tmp_path, "--strict")
     assert strict.exit_code == 1
+
+
+# -- sizes: refused before any allocation, unless --allow-large ----------------------------------
+def test_run_refuses_what_cannot_fit_in_one_line(tmp_path, monkeypatch):
+    # n = 10^9 draws × 50 seeds: 400 GB, far more than this machine's RAM
+    err = _one_line_error(
+        invoke("run", "demo-mean", "--quick", "--set", "n=1000000000", "--out", tmp_path)
+    )
+    assert err.startswith("error: demo-mean: needs about 400 GB of memory (n × n_seeds), more than")
+    assert "of available RAM; pass --allow-large to run it anyway" in err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    # the work ceiling is configurable, and --allow-large overrides both limits
+    monkeypatch.setenv("ATTNLAB_MAX_FLOPS", "1000")
+    err = _one_line_error(invoke("run", "demo-mean", "--quick", "--out", tmp_path))
+    assert "needs about 5e+03 flops of work (n × n_seeds), more than 1e+03" in err
+    res = invoke("run", "demo-mean", "--quick", "--out", tmp_path, "--allow-large")
+    assert res.exit_code == 0, res.output

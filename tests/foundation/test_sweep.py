@@ -514,3 +514,20 @@ def test_a_bad_scheduler_file_is_one_line(tmp_path, content, message):
     err = res.stderr.strip()
     assert err.count("\n") == 0 and err.startswith(f"error: scheduler file '{sched}'")
     assert message in err
+
+
+def test_a_scheduler_without_workers_times_out_with_one_line(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(ParameterError) as info:
+            run_tasks(
+                demo_tasks(tmp_path),
+                engine="dask",
+                scheduler=cluster.scheduler_address,
+                timeout=1,
+                progress=False,
+            )
+    assert str(info.value) == (
+        f"scheduler = {cluster.scheduler_address!r}: no worker joined within 1 s"
+    )
