@@ -43,8 +43,7 @@ def _root(
     ] = False,
 ) -> None:
     """attnlab: solvable models of attention, simulation vs theory."""
-    if debug:
-        _DEBUG["on"] = True
+    _DEBUG["on"] = debug or bool(os.environ.get("ATTNLAB_DEBUG"))
 
 
 def _fail(msg: str, code: int = 2) -> None:

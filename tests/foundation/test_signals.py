@@ -141,38 +141,41 @@ def test_a_signal_during_jax_work_exits_130_without_a_segfault(tmp_path, subproc
     assert took < STOP_WITHIN_S
 
 
-def _process_sweep(tmp_path: Path, env: dict, engine: str) -> tuple[subprocess.Popen, set[int]]:
-    """A 2-point sweep on ``engine`` with 2 workers, both points running; its worker pids."""
-    f = _sweep_file(tmp_path, 2)
-    args = ["sweep", str(f), "--engine", engine, "--workers", "2", "--no-progress"]
+def _process_sweep(
+    tmp_path: Path, env: dict, engine: str, n: int
+) -> tuple[subprocess.Popen, set[int]]:
+    """An ``n``-point sweep on ``engine`` with ``n`` workers, every point running; the pids of
+    the parent's descendants (the workers)."""
+    f = _sweep_file(tmp_path, n)
+    args = ["sweep", str(f), "--engine", engine, "--workers", str(n), "--no-progress"]
     proc = _start(args, env, tmp_path / "log")
-    _wait(lambda: len(_running_points(tmp_path / "o")) == 2, 180, "both points to run", proc)
+    _wait(lambda: len(_running_points(tmp_path / "o")) == n, 180, "every point to run", proc)
     workers = {p for p in _descendants(proc.pid) if _alive(p)}
-    assert len(workers) >= 2
+    assert len(workers) >= n
     return proc, workers
 
 
 @pytest.mark.parametrize(
-    ("engine", "sig"),
-    [("process", signal.SIGINT), ("dask", signal.SIGTERM)],
+    ("engine", "sig", "n"),
+    [("process", signal.SIGINT, 2), ("dask", signal.SIGTERM, 1)],
     ids=["process-SIGINT", "dask-SIGTERM"],
 )
-def test_a_signal_stops_a_sweep_and_its_workers(tmp_path, subprocess_env, engine, sig):
-    proc, workers = _process_sweep(tmp_path, subprocess_env, engine)
+def test_a_signal_stops_a_sweep_and_its_workers(tmp_path, subprocess_env, engine, sig, n):
+    proc, workers = _process_sweep(tmp_path, subprocess_env, engine, n)
     code, output, took = _stop(proc, sig)
     assert code == EXIT[sig], output
     assert took < STOP_WITHIN_S and "Traceback" not in output
     _wait(lambda: not any(_alive(p) for p in workers), 10, "the workers to exit")
     assert not [p for p in (tmp_path / "o").iterdir() if p.name[0] != "."]  # nothing half
     # the same sweep resumes (on any engine: the points are the same): both points complete
-    outcomes = run_tasks(load_sweep_file(_sweep_file(tmp_path, 2)).tasks(), progress=False)
-    assert [o.status for o in outcomes] == ["ran", "ran"]
+    outcomes = run_tasks(load_sweep_file(_sweep_file(tmp_path, n)).tasks(), progress=False)
+    assert [o.status for o in outcomes] == ["ran"] * n
     assert not _running_points(tmp_path / "o")  # the stale temp directories are gone
 
 
 @pytest.mark.parametrize("engine", ["process", "dask"])
 def test_workers_die_with_a_killed_parent(tmp_path, subprocess_env, engine):
-    proc, workers = _process_sweep(tmp_path, subprocess_env, engine)
+    proc, workers = _process_sweep(tmp_path, subprocess_env, engine, 1)
     code, _, _ = _stop(proc, signal.SIGKILL)
     assert code == -signal.SIGKILL
     # the kernel kills the workers with their parent (PR_SET_PDEATHSIG)
