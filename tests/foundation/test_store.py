@@ -399,3 +399,29 @@ def test_a_nan_result_is_stored_as_a_failure_in_strict_json(tmp_path):
     assert summary["verdict"]["reasons"] == ["invalid: m: theory is not finite"]
     assert [c["status"] for c in summary["comparisons"]] == ["invalid", "pass"]
     assert stored.verdict["status"] == "failed" and not stored.result.passed
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_replace_dir_swaps_a_whole_directory(tmp_path, monkeypatch, exchange):
+    import attnlab._atomic as atomic
+
+    calls: list = []
+    real = atomic._exchange
+    if exchange:
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: calls.append(real(a, b)) or calls[-1])
+    else:  # a file system or OS without RENAME_EXCHANGE
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new = atomic.make_temp_dir(target)
+    assert new.name.startswith(".run.") and new.name.endswith(".tmp")
+    (new / "new.txt").write_text("new")
+    atomic.replace_dir(new, target)
+    if exchange and sys.platform.startswith("linux"):
+        assert calls == [True]  # one atomic exchange, not two renames
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the old content is gone
+    fresh = atomic.make_temp_dir(tmp_path / "other")
+    atomic.replace_dir(fresh, tmp_path / "other")  # no target yet: a plain rename
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "run"]
