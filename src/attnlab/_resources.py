@@ -45,19 +45,53 @@ class Limits:
     flops_source: str = "the work ceiling"
 
 
+def _read_number(path: str) -> float | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    try:
+        return float(text)
+    except ValueError:  # "max": no limit
+        return None
+
+
+def _cgroup_room() -> float | None:
+    """Bytes a memory-limited cgroup (a container, a batch job) still allows, if limited."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",  # cgroup v1
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit = _read_number(limit_file)
+        if limit is not None and limit < 2**60:  # v1 writes a huge number for "no limit"
+            return max(limit - (_read_number(usage_file) or 0.0), 0.0)
+    return None
+
+
 def available_memory() -> float | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), if known."""
+    """Bytes of memory available to a new allocation: Linux ``MemAvailable``, or less when a
+    cgroup limits this process; ``None`` when unknown."""
+    found: list[float] = []
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
+                    found.append(float(line.split()[1]) * 1024)
     except OSError:
         pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    if not found:
+        try:
+            found.append(float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))
+        except (ValueError, OSError, AttributeError):
+            pass
+    room = _cgroup_room()
+    if room is not None:
+        found.append(room)
+    return min(found) if found else None
 
 
 def _env_number(name: str) -> float | None:
