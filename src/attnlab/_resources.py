@@ -135,11 +135,27 @@ def check_cost(
 ) -> Cost | None:
     """Refuse, before any allocation, a config that cannot fit this machine.
 
-    Calls ``config.cost()`` and raises a one-line :class:`TooLargeError` when the estimated
-    memory exceeds ``limits.memory_bytes`` or the work exceeds ``limits.flops`` (defaults:
-    :func:`machine_limits`), stating the estimate, its dominant term and the limit. With
-    ``allow_large`` nothing is refused. Returns the estimate, or ``None`` for a config class
-    that does not estimate its cost.
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``cost()`` gives the estimated peak memory (bytes) and work (flops).
+    name : str
+        The experiment, to start the message with.
+    allow_large : bool
+        Refuse nothing.
+    limits : Limits, optional
+        Default :func:`machine_limits`.
+
+    Returns
+    -------
+    Cost or None
+        The estimate, or ``None`` for a config class that does not estimate its cost.
+
+    Raises
+    ------
+    TooLargeError
+        One line: memory above ``limits.memory_bytes`` or work above ``limits.flops``, with
+        the estimate, its dominant term and the limit (also when ``cost()`` itself fails).
     """
     label = f"{name}: " if name else ""
     try:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab import _engines
+from attnlab._bar import ProgressBar
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
 from attnlab.config import ExperimentConfig
 
@@ -119,8 +120,19 @@ class TaskOutcome:
 
 
 def verdict_text(verdict: Mapping[str, Any] | None) -> str:
-    """``"2/2 comparisons pass, PASSED"``, or with the first reason of a run that did not pass:
-    ``"1/2 comparisons pass, FAILED (fail: slope: |difference| 0.3 > tolerance 0.1 …)"``."""
+    """A run's verdict in a few words.
+
+    Parameters
+    ----------
+    verdict : mapping or None
+        ``{"status", "counts", "reasons"}`` (:meth:`attnlab.compare.Result.verdict`).
+
+    Returns
+    -------
+    str
+        ``"2/2 comparisons pass, PASSED"``, or with the first reason of a run that did not
+        pass: ``"1/2 comparisons pass, FAILED (fail: slope: |difference| 0.3 > tolerance 0.1 …)"``.
+    """
     verdict = verdict or {}
     counts = verdict.get("counts") or {}
     n_rows = sum(int(counts.get(s, 0)) for s in ("pass", "fail", "uninformative", "invalid"))
@@ -138,6 +150,13 @@ Log = Callable[[str], None]
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def _label(tasks: Sequence[Task]) -> str:
+    names = sorted({t.experiment for t in tasks})
+    if len(names) > 3:
+        return f"{len(names)} experiments"
+    return ", ".join(names) if names else "sweep"
 
 
 def _plan(
@@ -186,8 +205,18 @@ def _plan(
 def check_engine_options(
     engine: str, scheduler: Any, workers: int | None, timeout: float
 ) -> tuple[int | None, float]:
-    """Validate the engine options of :func:`run_tasks` (one-line errors); the checked
-    ``workers`` and ``timeout``."""
+    """Validate the engine options of :func:`run_tasks` (one-line :class:`ParameterError`).
+
+    Parameters
+    ----------
+    engine, scheduler, workers, timeout :
+        As in :func:`run_tasks`.
+
+    Returns
+    -------
+    tuple
+        The checked ``workers`` (int or None) and ``timeout`` (float).
+    """
     check_choice("engine", engine, ENGINES)
     if scheduler is not None and engine != "dask":
         raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
@@ -252,7 +281,7 @@ def run_tasks(
     paths, outcomes, pending = _plan(
         tasks, force=force, allow_large=allow_large, on_invalid=on_invalid, log=notes.append
     )
-    display = _Display(len(outcomes) + len(pending), label=_label(tasks)) if progress else None
+    display = ProgressBar(len(outcomes) + len(pending), label=_label(tasks)) if progress else None
     book = _Book(tasks, paths, outcomes, display, on_start, on_done)
     for root in {path.parent for path in pending}:
         root.mkdir(parents=True, exist_ok=True)
@@ -311,7 +340,7 @@ class _Book:
         tasks: list[Task],
         paths: list[Path | None],
         outcomes: dict[Path, TaskOutcome],
-        display: _Display | None,
+        display: ProgressBar | None,
         on_start: Callable[[Task], None] | None,
         on_done: Callable[[TaskOutcome], None] | None,
     ) -> None:
@@ -356,66 +385,6 @@ def _in_order(
 ) -> list[TaskOutcome]:
     invalid = iter(o for key, o in outcomes.items() if str(key).startswith("<invalid"))
     return [outcomes[p] if p is not None else next(invalid) for p in paths]
-
-
-def _label(tasks: Sequence[Task]) -> str:
-    names = sorted({t.experiment for t in tasks})
-    if len(names) > 3:
-        return f"{len(names)} experiments"
-    return ", ".join(names) if names else "sweep"
-
-
-class _Display:
-    """The default display: a progress bar on stderr, lines above it for failures."""
-
-    def __init__(self, total: int, *, label: str) -> None:
-        self.total, self.label = total, label
-        self._bar: Any = None
-        self._seen: set[int] = set()
-
-    def __enter__(self) -> _Display:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
-        self._bar.start()
-        self._id = self._bar.add_task(self.label, total=self.total)
-        return self
-
-    def start(self, task: Task) -> None:
-        pass
-
-    def print(self, line: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        else:
-            _stderr(line)
-
-    def done(self, outcome: TaskOutcome) -> None:
-        if self._bar is None:
-            return
-        if outcome.status == "failed":
-            self.print(outcome.line())
-        if id(outcome) not in self._seen:  # duplicate tasks share one outcome
-            self._seen.add(id(outcome))
-            self._bar.advance(self._id, 1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
 
 
 __all__ = [

@@ -29,9 +29,17 @@ def _warn(line: str) -> None:
 def find_runs(root: Path | str, *, log: Log | None = _warn) -> list[Path]:
     """Every complete, verified run directory under ``root`` (any depth), sorted by path.
 
-    A directory with a manifest that fails verification is left out, with one line to ``log``
-    (stderr by default; ``None`` for silence). Hidden directories (a run being written) are
-    not looked into.
+    Parameters
+    ----------
+    root : path
+        Where to look. Hidden directories (a run being written) are not looked into.
+    log : callable or None
+        Receives one line per directory with a manifest that fails verification (left out);
+        stderr by default, ``None`` for silence.
+
+    Returns
+    -------
+    list of Path
     """
     from attnlab.store import MANIFEST, verify_run
 
@@ -59,8 +67,20 @@ def collect(root: Path | str, *, what: str = "rows", log: Log | None = _warn) ->
     - ``what="summary"``: one row per run with its scalar summary numbers as
       ``summary.<key>`` columns and ``all_passed``.
 
-    Runs of different experiments may be mixed (missing columns are NaN). A directory that
-    fails verification is left out with one line to ``log``.
+    Runs of different experiments may be mixed (missing columns are NaN).
+
+    Parameters
+    ----------
+    root : path
+        Where the runs are.
+    what : {"rows", "summary"}
+        The runs' result rows, or one summary row per run.
+    log : callable or None
+        As in :func:`find_runs`: a directory that fails verification is left out with a line.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     import pandas as pd
 
@@ -105,7 +125,19 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def write_table(table: pd.DataFrame, path: Path | str) -> Path:
-    """Write ``table`` atomically as Parquet (``.parquet``) or CSV (``.csv``)."""
+    """Write ``table`` atomically as Parquet or CSV.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    path : path
+        Ending in ``.parquet`` or ``.csv`` (one-line :class:`ParameterError` otherwise).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     from attnlab._atomic import atomic_write_parquet, atomic_write_text
 
     path = Path(path)

@@ -31,7 +31,6 @@ presumed dead — run one after the other: the second finds the directory comple
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -55,6 +54,14 @@ from attnlab._atomic import (
     replace_dir,
 )
 from attnlab._provenance import git_revision, jax_devices, package_versions
+from attnlab._verify import (
+    MANIFEST,
+    REQUIRED_FILES,
+    IncompleteRunError,
+    is_complete,
+    manifest_digest,
+    verify_run,
+)
 from attnlab.compare import Comparison, Dropped, Result, run_reasons, run_status
 from attnlab.config import ExperimentConfig
 from attnlab.registry import Experiment, get_experiment
@@ -75,80 +82,26 @@ __all__ = [
     "verify_run",
 ]
 
-MANIFEST = "manifest.json"
-REQUIRED_FILES = ("config.toml", "results.parquet", "summary.json")
-
 
 # -- the store --------------------------------------------------------------------------------
-class IncompleteRunError(FileNotFoundError):
-    """A directory that is not a complete, verified run (the message says what is wrong)."""
-
-
 def run_dir(out: Path, name: str, config: ExperimentConfig) -> Path:
-    """``out / f"{name}-{hash12}"``."""
-    return Path(out) / f"{name}-{config.config_hash()[:12]}"
+    """Where a run of ``name`` with ``config`` is stored.
 
+    Parameters
+    ----------
+    out : path
+        The results root.
+    name : str
+        The experiment's name.
+    config : ExperimentConfig
+        Its validated config.
 
-def _manifest_digest(manifest: Mapping[str, Any]) -> str:
-    """sha256 of the manifest's canonical JSON without its own ``manifest_sha256`` field."""
-    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    text = json.dumps(json_safe(body), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The parsed manifest of ``path``, or ``(None, why it cannot be trusted)``."""
-    file = path / MANIFEST
-    if not path.is_dir():
-        return None, "no such directory"
-    if not file.is_file():
-        return None, f"no {MANIFEST} (interrupted or never run)"
-    try:
-        manifest = json.loads(file.read_bytes())
-    except (OSError, ValueError) as err:
-        return None, f"{MANIFEST} is not valid JSON ({type(err).__name__})"
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("checksums"), dict):
-        return None, f"{MANIFEST} has no checksums (corrupt, or written by an older attnlab)"
-    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
-        return None, f"{MANIFEST} does not match its own digest (edited or corrupt)"
-    return manifest, None
-
-
-def verify_run(path: Path | str) -> str | None:
-    """Why ``path`` is not a complete, intact run directory — or ``None`` when it is.
-
-    Checks the manifest (valid JSON, its own digest, the directory's config hash), that it
-    lists the required files, and the size and sha256 of every file it lists.
+    Returns
+    -------
+    Path
+        ``out / f"{name}-{hash12}"``, ``hash12`` the first 12 hex digits of the config hash.
     """
-    path = Path(path)
-    manifest, why = _read_manifest(path)
-    if manifest is None:
-        return why
-    config_hash = str(manifest.get("config_hash", ""))
-    if not config_hash or not path.name.endswith(config_hash[:12]):
-        return f"{MANIFEST} belongs to another config (hash {config_hash[:12] or '?'})"
-    checksums = manifest["checksums"]
-    for name in REQUIRED_FILES:
-        if name not in checksums:
-            return f"{MANIFEST} does not list {name}"
-    for name, expected in checksums.items():
-        file = path / name
-        if not file.is_file():
-            return f"{name} is missing"
-        try:
-            actual = file_digest(file)
-        except OSError as err:
-            return f"{name} cannot be read ({err.strerror or err})"
-        if not isinstance(expected, Mapping) or actual["size"] != expected.get("size"):
-            return f"{name} has {actual['size']} bytes, {expected.get('size')} recorded"
-        if actual["sha256"] != expected.get("sha256"):
-            return f"{name} does not match its recorded sha256 (corrupt)"
-    return None
-
-
-def is_complete(path: Path | str) -> bool:
-    """Whether ``path`` is a complete run whose files all match its manifest's checksums."""
-    return verify_run(path) is None
+    return Path(out) / f"{name}-{config.config_hash()[:12]}"
 
 
 @contextlib.contextmanager
@@ -290,8 +243,19 @@ def _skipped(exp: Experiment, path: Path, log: Callable[[str], None] | None) -> 
 
 
 def summary_of(result: Result) -> dict[str, Any]:
-    """The ``summary.json`` content of a result: its headline numbers, every comparison row,
-    the dropped rows and the verdict (``status``, ``counts``, ``reasons``, ``all_passed``)."""
+    """The ``summary.json`` content of a result.
+
+    Parameters
+    ----------
+    result : Result
+        A run's result.
+
+    Returns
+    -------
+    dict
+        Its headline numbers, every comparison row, the dropped rows and the verdict
+        (``verdict``: ``status``, ``counts``, ``reasons``; ``all_passed``).
+    """
     summary = dict(result.summary)
     summary["comparisons"] = [c.to_dict() for c in result.comparisons]
     summary["dropped"] = [d.to_dict() for d in result.dropped]
@@ -358,7 +322,7 @@ def _run_into(
         "checksums": {name: file_digest(path / name) for name in files + figure_files},
     }
     manifest = json_safe(manifest)
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     atomic_write_json(path / MANIFEST, manifest)
     return t_run, result
 
@@ -368,11 +332,23 @@ def _read_json(path: Path) -> Any:
 
 
 def load_run(path: Path | str) -> StoredRun:
-    """Read a complete, verified run directory into a :class:`StoredRun` (status ``"skipped"``).
+    """Read a complete, verified run directory into a :class:`StoredRun`.
 
-    Raises :class:`IncompleteRunError` (saying what is wrong) for a directory that fails
-    :func:`verify_run`. The result's comparisons and dropped rows are rebuilt from
-    ``summary.json``; its ``summary`` holds the headline numbers only.
+    Parameters
+    ----------
+    path : path
+        A run directory.
+
+    Returns
+    -------
+    StoredRun
+        Status ``"skipped"``; the result's comparisons and dropped rows are rebuilt from
+        ``summary.json``, its ``summary`` holds the headline numbers only.
+
+    Raises
+    ------
+    IncompleteRunError
+        For a directory that fails :func:`verify_run` (the message says what is wrong).
     """
     import pandas as pd
 
@@ -400,9 +376,23 @@ def load_run(path: Path | str) -> StoredRun:
 
 
 def read_verdict(path: Path | str) -> dict[str, Any]:
-    """The verdict (``status``, ``counts``, ``reasons``) of a verified run, from summary.json.
+    """The verdict of a verified run, read from its ``summary.json`` (no table is loaded).
 
-    Raises :class:`IncompleteRunError` for a directory that fails :func:`verify_run`."""
+    Parameters
+    ----------
+    path : path
+        A run directory.
+
+    Returns
+    -------
+    dict
+        ``{"status", "counts", "reasons"}`` recomputed from the stored comparison rows.
+
+    Raises
+    ------
+    IncompleteRunError
+        For a directory that fails :func:`verify_run`.
+    """
     path = Path(path)
     why = verify_run(path)
     if why is not None:

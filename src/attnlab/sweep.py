@@ -163,8 +163,22 @@ def load_sweep_file(path: Path | str) -> Sweep:
 
 
 def check_size(n_points: int, *, max_points: int | None = None, yes: bool = False) -> None:
-    """Refuse a sweep of more than ``max_points`` points (default ``$ATTNLAB_MAX_POINTS`` or
-    :data:`DEFAULT_MAX_POINTS`) unless ``yes``; one line saying the count and the limit."""
+    """Refuse a sweep of more than ``max_points`` points unless ``yes``.
+
+    Parameters
+    ----------
+    n_points : int
+        The sweep's point count (:attr:`Sweep.size`).
+    max_points : int, optional
+        The limit; default ``$ATTNLAB_MAX_POINTS`` or :data:`DEFAULT_MAX_POINTS`.
+    yes : bool
+        Run however many points there are.
+
+    Raises
+    ------
+    ParameterError
+        One line saying the count and the limit.
+    """
     if max_points is None:
         env = os.environ.get(MAX_POINTS_ENV)
         try:
