@@ -1,14 +1,19 @@
-"""Atomic file writes: a temp file in the target's directory, fsync, then ``os.replace``.
+"""Atomic writes: files (a temp file in the target's directory, fsync, ``os.replace``) and whole
+directories (built under a hidden temp name, then swapped into place), plus file digests.
 
-An interrupted writer never leaves a half-written file under a final name.
+An interrupted writer never leaves a half-written file or directory under a final name.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import hashlib
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,17 +23,43 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_parquet",
     "atomic_write_text",
+    "file_digest",
     "json_safe",
+    "make_temp_dir",
+    "replace_dir",
 ]
 
 
 # -- atomic writes ------------------------------------------------------------------------------
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else the usual 0o022."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def make_temp_dir(target: Path) -> Path:
+    """A fresh hidden directory beside ``target`` (``.<name>.<random>.tmp``), with the
+    permissions of a plain ``mkdir`` (not ``mkdtemp``'s 0700)."""
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory + ``os.replace``."""
+    """Write ``data`` to ``path`` via a temp file in the same directory + ``os.replace``
+    (with the permissions of a plain ``open``, not ``mkstemp``'s 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -87,3 +118,58 @@ def atomic_write_parquet(path: Path, table: Any) -> None:
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# -- digests ------------------------------------------------------------------------------------
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"sha256": hex digest, "size": bytes}`` of a file (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return {"sha256": h.hexdigest(), "size": size}
+
+
+# -- directories --------------------------------------------------------------------------------
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the complete directory ``new`` at ``target``, replacing what is there, atomically.
+
+    ``new`` must be a sibling of ``target`` (same file system). When ``target`` exists, the two
+    are exchanged in one step where the OS allows it (Linux ``renameat2``), so ``target`` always
+    names either the old or the new directory; elsewhere the old one is first renamed aside.
+    The old content ends under ``new``'s name and is removed; if that removal is interrupted,
+    the leftover is a hidden directory that the store deletes on its next run of the point.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if not _exchange(new, target):
+        aside = make_temp_dir(target)
+        os.rmdir(aside)
+        os.rename(target, aside)
+        os.rename(new, target)
+        new = aside
+    shutil.rmtree(new, ignore_errors=True)

@@ -201,6 +201,15 @@ class Display:
             self._running.append(str(name))
             self._describe()
 
+    def task_started(self, task: Any) -> None:
+        """``on_start`` of :func:`attnlab.sweep.run_tasks`: a task was handed to its engine."""
+        self.on_start(_task_name(task))
+
+    def task_done(self, outcome: Any) -> None:
+        """``on_done`` of :func:`attnlab.sweep.run_tasks`: one line per finished run."""
+        name = _task_name(outcome.task)
+        self.on_done(name, outcome.line(name if self.total and self.total > 1 else None))
+
     def on_done(self, name: str, line: str | None = None) -> None:
         """A run finished: advance the outer bar by one and print its line."""
         with self._lock:
@@ -244,3 +253,11 @@ class Display:
             with self._lock:
                 self._depth.pop(handle, None)
             self._progress.remove_task(handle)
+
+
+def _task_name(task: Any) -> str:
+    """A run's display name: its directory (unique within a sweep), else its experiment."""
+    try:
+        return str(task.run_dir().name)
+    except Exception:  # an invalid config: reported by the runner itself
+        return str(task.experiment)

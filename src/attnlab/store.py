@@ -1,26 +1,32 @@
-"""The results store: one directory per (experiment, config), written atomically, resumable.
+"""The results store: one verified directory per (experiment, config), swapped in atomically.
 
 ``run_experiment(name, config, out=DIR)`` writes ``DIR/<name>-<hash12>/``::
 
     config.toml       the full validated config (reload with ``Config.from_toml``)
     results.parquet   the tidy long table of the run
-    summary.json      headline numbers + theory-vs-simulation comparisons
+    summary.json      headline numbers + theory-vs-simulation comparisons (strict JSON)
     <figure>.png/.pdf each figure of the experiment's plot function (formats: FigureOptions)
     <figure>.data.csv the tidy table each figure is drawn from (see attnlab.plot)
-    manifest.json     versions, git revision, seeds, timings, file list — written LAST
+    manifest.json     versions, git revision, seeds, timings, and the sha256 and size of every
+                      file above — written last
 
-Every file is written to a temporary name in the same directory (``.<name>.<random>.tmp``) and
-renamed into place (``os.replace`` is atomic on POSIX), so an interrupted run never leaves a half
-file under a final name. A directory is *complete* iff its ``manifest.json`` exists; re-running a
-complete directory is a no-op unless ``force=True``, and an incomplete one is redone (its stale
-temp files are removed first).
+**Nothing on disk is trusted unverified.** A directory is *complete* iff its manifest parses,
+lists ``config.toml``, ``results.parquet`` and ``summary.json``, matches its own digest and the
+directory's hash, and every file it lists exists with the recorded size and sha256
+(:func:`verify_run` says what is wrong otherwise). A truncated or bit-flipped file, a deleted
+summary, a garbage manifest or config is *incomplete*: it is redone (with one line saying why),
+never read as data. Re-running a complete directory is a no-op unless ``force=True``.
 
-Concurrency: the whole run of a directory happens under an exclusive ``flock`` on
-``<dir>/.lock`` (released by the kernel if the process dies, even by SIGKILL), so two workers
-racing on the same point — e.g. a dask task re-executed after its worker was presumed dead —
-run one after the other: the second finds the directory complete and skips it. Where ``flock``
-is unavailable (non-POSIX) the atomic renames + manifest-last rule still guarantee that every
-file present is whole and that ``manifest.json`` appears only after all others.
+**Atomic.** A run is computed into a fresh hidden directory beside its target
+(``.<name>-<hash12>.<random>.tmp``) and only when every file and the manifest are written is it
+swapped into place in one step (:func:`attnlab._atomic.replace_dir`). An interrupted run —
+crash, Ctrl-C, SIGKILL — leaves the previous directory (if any) untouched, so a killed
+``--force`` rerun loses nothing; its temp directory is deleted by the next run of the point.
+
+Concurrency: the whole run of a point happens under an exclusive ``flock`` on
+``<out>/.<name>-<hash12>.lock`` (released by the kernel if the process dies, even by SIGKILL),
+so two workers racing on the same point — e.g. a dask task re-executed after its worker was
+presumed dead — run one after the other: the second finds the directory complete and skips it.
 """
 
 from __future__ import annotations
@@ -29,13 +35,12 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,19 @@ from attnlab._atomic import (
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
+    file_digest,
+    json_safe,
+    make_temp_dir,
+    replace_dir,
+)
+from attnlab._provenance import git_revision, jax_devices, package_versions
+from attnlab._verify import (
+    MANIFEST,
+    REQUIRED_FILES,
+    IncompleteRunError,
+    is_complete,
+    manifest_digest,
+    verify_run,
 )
 from attnlab.compare import Comparison, Dropped, Result, run_reasons, run_status
 from attnlab.config import ExperimentConfig
@@ -51,6 +69,7 @@ from attnlab.registry import Experiment, get_experiment
 
 __all__ = [
     "MANIFEST",
+    "IncompleteRunError",
     "StoredRun",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -58,94 +77,45 @@ __all__ = [
     "atomic_write_text",
     "is_complete",
     "load_run",
+    "read_verdict",
     "run_dir",
     "run_experiment",
+    "verify_run",
 ]
-
-MANIFEST = "manifest.json"
-LOCK = ".lock"
-_PACKAGES = (
-    "attnlab",
-    "numpy",
-    "scipy",
-    "jax",
-    "jaxlib",
-    "pydantic",
-    "pandas",
-    "pyarrow",
-    "matplotlib",
-    "dask",
-    "distributed",
-)
-
-
-# -- provenance -------------------------------------------------------------------------------
-def package_versions() -> dict[str, str]:
-    """Versions of python, attnlab (from the imported source) and the key dependencies."""
-    import attnlab
-
-    out = {"python": platform.python_version(), "attnlab": attnlab.__version__}
-    for name in _PACKAGES[1:]:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def git_revision() -> str | None:
-    """The git revision of the attnlab source tree (``+dirty`` if modified), if any."""
-    src = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=src,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=src,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("+dirty" if dirty else "")
-
-
-def jax_devices() -> list[str]:
-    try:
-        import jax
-
-        return [str(d) for d in jax.devices()]
-    except Exception:  # pragma: no cover - reported, never fatal
-        return []
 
 
 # -- the store --------------------------------------------------------------------------------
 def run_dir(out: Path, name: str, config: ExperimentConfig) -> Path:
-    """``out / f"{name}-{hash12}"``."""
+    """Where a run of ``name`` with ``config`` is stored.
+
+    Parameters
+    ----------
+    out : path
+        The results root.
+    name : str
+        The experiment's name.
+    config : ExperimentConfig
+        Its validated config.
+
+    Returns
+    -------
+    Path
+        ``out / f"{name}-{hash12}"``, ``hash12`` the first 12 hex digits of the config hash.
+    """
     return Path(out) / f"{name}-{config.config_hash()[:12]}"
-
-
-def is_complete(path: Path) -> bool:
-    """A run directory is complete iff its manifest (written last) exists."""
-    return (Path(path) / MANIFEST).is_file()
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path/.lock`` (no-op where fcntl is missing)."""
+    """Hold an exclusive advisory lock on ``<parent>/.<name>.lock`` (no-op without fcntl).
+
+    The lock file sits beside the run directory, not in it: the directory is swapped whole."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - non-POSIX
         yield
         return
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -154,18 +124,20 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files left by an interrupted writer (only called while holding the lock)."""
-    for tmp in path.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+def _remove_stale_temp_dirs(path: Path) -> None:
+    """Temp directories left by an interrupted run of this point (only under its lock)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass
 class StoredRun:
     """A run in the store: its directory and its :class:`~attnlab.compare.Result`.
 
-    ``status`` is ``"ran"`` (computed by this call) or ``"skipped"`` (found complete). The
-    object is path-like (``Path(stored_run)`` is its directory).
+    ``status`` is ``"ran"`` (computed by this call) or ``"skipped"`` (found complete);
+    ``redone`` says why an existing directory was not trusted and was computed again (``None``
+    when there was nothing, or nothing wrong). The object is path-like (``Path(stored_run)``).
     """
 
     path: Path
@@ -173,6 +145,7 @@ class StoredRun:
     manifest: dict[str, Any]
     summary: dict[str, Any]
     status: str = "ran"
+    redone: str | None = None
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -197,6 +170,7 @@ def run_experiment(
     force: bool = False,
     plots: bool = True,
     figures: Any = None,
+    allow_large: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> StoredRun:
     """Run ``experiment`` with ``config`` and store it under ``out``.
@@ -211,53 +185,78 @@ def run_experiment(
     out : path
         Results root; the run goes to ``out/<name>-<hash12>/``.
     force : bool
-        Recompute a complete run.
+        Recompute a complete run (into a fresh directory swapped in when complete).
     plots : bool
         Draw and save the figures.
     figures : attnlab.plot.FigureOptions, optional
         Formats, dpi and style of the figures (default: PNG + PDF, paper style).
+    allow_large : bool
+        Run even when the config's estimated memory or work exceeds this machine's limits
+        (:func:`attnlab._resources.check_cost`; otherwise a one-line ``TooLargeError``).
     log : callable, optional
-        Receives one line when the run is done or skipped.
+        Receives one line when the run is done or skipped, and when an existing directory is
+        not trusted and is redone.
 
     Returns
     -------
     StoredRun
-        The directory, the result (re-read from disk when the run was already complete) and
-        whether it ran now.
+        The directory, the result (re-read and verified from disk) and whether it ran now.
     """
+    from attnlab._resources import check_cost
+
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     if not isinstance(config, ExperimentConfig):
         config = exp.make_config(config or {}, quick=quick)
     path = run_dir(Path(out), exp.name, config)
-    if is_complete(path) and not force:
-        if log:
-            log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
-        return _skipped(path)
-    path.mkdir(parents=True, exist_ok=True)
+    why = verify_run(path)
+    if why is None and not force:
+        return _skipped(exp, path, log)
+    check_cost(config, name=exp.name, allow_large=allow_large)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        if is_complete(path) and not force:  # finished by a concurrent worker meanwhile
-            if log:
-                log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
-            return _skipped(path)
-        (path / MANIFEST).unlink(missing_ok=True)
-        _remove_stale_temp_files(path)
-        t_run, result = _run_into(exp, config, path, plots=plots, figures=figures)
+        why = verify_run(path)
+        if why is None and not force:  # finished by a concurrent worker meanwhile
+            return _skipped(exp, path, log)
+        redone = None if why is None or not path.exists() else why
+        if redone and log:
+            log(f"{exp.name}: {path} is not a complete run ({redone}): redoing it")
+        _remove_stale_temp_dirs(path)
+        tmp = make_temp_dir(path)
+        try:
+            t_run, _ = _run_into(exp, config, tmp, plots=plots, figures=figures)
+            replace_dir(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     if log:
         log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
     stored = load_run(path)
-    stored.status = "ran"
+    stored.status, stored.redone = "ran", redone
     return stored
 
 
-def _skipped(path: Path) -> StoredRun:
+def _skipped(exp: Experiment, path: Path, log: Callable[[str], None] | None) -> StoredRun:
+    if log:
+        log(f"{exp.name}: complete at {path}, skipped (use --force to redo)")
     stored = load_run(path)
     stored.status = "skipped"
     return stored
 
 
 def summary_of(result: Result) -> dict[str, Any]:
-    """The ``summary.json`` content of a result: its headline numbers, every comparison row,
-    the dropped rows and the verdict (``status``, ``counts``, ``reasons``, ``all_passed``)."""
+    """The ``summary.json`` content of a result.
+
+    Parameters
+    ----------
+    result : Result
+        A run's result.
+
+    Returns
+    -------
+    dict
+        Its headline numbers, every comparison row, the dropped rows and the verdict
+        (``verdict``: ``status``, ``counts``, ``reasons``; ``all_passed``).
+    """
     summary = dict(result.summary)
     summary["comparisons"] = [c.to_dict() for c in result.comparisons]
     summary["dropped"] = [d.to_dict() for d in result.dropped]
@@ -277,7 +276,7 @@ def _run_into(
     result: Result = uses_jax(exp.run)(config)
     t_run = time.perf_counter() - t0
 
-    files = ["config.toml", "results.parquet", "summary.json"]
+    files = list(REQUIRED_FILES)
     atomic_write_text(path / "config.toml", config.to_toml())
     atomic_write_parquet(path / "results.parquet", result.table)
     atomic_write_json(path / "summary.json", summary_of(result))
@@ -313,7 +312,13 @@ def _run_into(
         "figures": figure_files,
         "figure_data": figure_data,
         "figure_problems": problems,
+        "checksums": {
+            name: file_digest(path / name)
+            for name in files + figure_files + list(figure_data.values())
+        },
     }
+    manifest = json_safe(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     atomic_write_json(path / MANIFEST, manifest)
     return t_run, result
 
@@ -356,19 +361,37 @@ def _save_figures(
     return files, data, problems
 
 
-def load_run(path: Path | str) -> StoredRun:
-    """Read a complete run directory into a :class:`StoredRun` (status ``"skipped"``).
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())
 
-    The result's comparisons and dropped rows are rebuilt from ``summary.json``; its
-    ``summary`` holds the headline numbers only.
+
+def load_run(path: Path | str) -> StoredRun:
+    """Read a complete, verified run directory into a :class:`StoredRun`.
+
+    Parameters
+    ----------
+    path : path
+        A run directory.
+
+    Returns
+    -------
+    StoredRun
+        Status ``"skipped"``; the result's comparisons and dropped rows are rebuilt from
+        ``summary.json``, its ``summary`` holds the headline numbers only.
+
+    Raises
+    ------
+    IncompleteRunError
+        For a directory that fails :func:`verify_run` (the message says what is wrong).
     """
     import pandas as pd
 
     path = Path(path)
-    if not is_complete(path):
-        raise FileNotFoundError(f"{path} is not a complete attnlab run (no {MANIFEST})")
-    manifest = json.loads((path / MANIFEST).read_text())
-    summary = json.loads((path / "summary.json").read_text())
+    why = verify_run(path)
+    if why is not None:
+        raise IncompleteRunError(f"{path} is not a complete attnlab run: {why}")
+    manifest = _read_json(path / MANIFEST)
+    summary = _read_json(path / "summary.json")
     comparisons = [Comparison.from_dict(c) for c in summary.get("comparisons", [])]
     dropped = [Dropped(**d) for d in summary.get("dropped", [])]
     headline = {
@@ -384,6 +407,34 @@ def load_run(path: Path | str) -> StoredRun:
         dropped=dropped,
     )
     return StoredRun(path, result, manifest, summary, status="skipped")
+
+
+def read_verdict(path: Path | str) -> dict[str, Any]:
+    """The verdict of a verified run, read from its ``summary.json`` (no table is loaded).
+
+    Parameters
+    ----------
+    path : path
+        A run directory.
+
+    Returns
+    -------
+    dict
+        ``{"status", "counts", "reasons"}`` recomputed from the stored comparison rows.
+
+    Raises
+    ------
+    IncompleteRunError
+        For a directory that fails :func:`verify_run`.
+    """
+    path = Path(path)
+    why = verify_run(path)
+    if why is not None:
+        raise IncompleteRunError(f"{path} is not a complete attnlab run: {why}")
+    summary = _read_json(path / "summary.json")
+    comparisons = [Comparison.from_dict(c) for c in summary.get("comparisons", [])]
+    dropped = [Dropped(**d) for d in summary.get("dropped", [])]
+    return Result(table=None, comparisons=comparisons, dropped=dropped).verdict()
 
 
 __all__ += ["summary_of", "run_reasons", "run_status"]

@@ -10,88 +10,71 @@ A sweep file (TOML) names one experiment, fixed overrides and the grid::
     [grid]                        # lists of values; the sweep is their cartesian product
     n = [10, 100, 1000]
     mu = [0.0, 1.0]
-    [figures]                     # optional: attnlab.plot.FigureOptions (CLI flags override)
-    formats = ["png", "pdf", "svg"]
-    style = "talk"
+    [figures]                     # optional: formats, dpi, style (attnlab.plot.FigureOptions)
+    formats = ["png", "svg"]
 
 Each grid point is one :class:`Task` = one run of :func:`attnlab.store.run_experiment`, stored
 as ``<out>/<experiment>-<hash12>/`` exactly like ``attnlab run``, so a sweep is resumable
-(complete points are skipped unless ``force``) and its points are found again by hash.
-Every point's config is validated *before* any work starts.
+(complete, verified points are skipped unless ``force``) and its points are found again by
+hash. Before any work starts, every point's config is validated and its estimated memory and
+work are checked against the machine (:func:`attnlab._resources.check_cost`); a sweep of more
+than :data:`DEFAULT_MAX_POINTS` points is refused by the command line without ``--yes``.
+
+:func:`run_tasks` is the one runner of attnlab: ``attnlab run``, ``sweep`` and ``reproduce``
+all go through it. It returns one :class:`TaskOutcome` per task (ran, skipped, failed or
+interrupted, with the error line, the traceback, the wall time and the run's verdict); one
+failing task never stops the others. ``on_start(task)`` / ``on_done(outcome)`` let a display
+follow the run (the default is a simple progress bar).
 
 Engines (the same store code runs the task everywhere, so results are identical bit for bit):
 
 - ``local``   in this process, one task after the other;
-- ``process`` a ``concurrent.futures.ProcessPoolExecutor`` of *spawned* workers (jax is not
-  fork-safe); ``workers`` processes (default: number of CPUs, at most the number of tasks);
+- ``process`` a pool of *spawned* worker processes (jax is not fork-safe), ``workers`` of them
+  (default: number of CPUs, at most the number of tasks); workers die with their parent;
 - ``dask``    a ``dask.distributed`` cluster: ``scheduler`` is an address
   (``tcp://127.0.0.1:8786``) or a scheduler file written by ``dask scheduler
-  --scheduler-file``; without it a ``LocalCluster`` of ``workers`` processes is started. Workers
-  must import the same attnlab and share the ``out`` file system. A task lost with a worker
-  (killed, crashed) is rescheduled by the scheduler on another worker (up to
-  ``distributed.scheduler.allowed-failures`` times, default 3), and a task that *raises* is
-  retried twice (``retries=2``). Re-execution is safe: a point's directory is written under an
-  exclusive lock with atomic renames and the manifest last (see :mod:`attnlab.store`), so a
-  duplicate execution finds the point complete or redoes it whole.
+  --scheduler-file``; without it a ``LocalCluster`` of ``workers`` processes is started.
+  Connecting, and waiting for a first worker, time out after ``timeout`` seconds. Workers must
+  import the same attnlab and share the ``out`` file system. A task lost with a worker is
+  rescheduled on another worker (up to ``distributed.scheduler.allowed-failures`` times).
+  Re-execution is safe: a point is computed in a temp directory under an exclusive lock and
+  swapped in whole (see :mod:`attnlab.store`).
+
+An interrupt (``KeyboardInterrupt``; the command line raises it for SIGINT and SIGTERM) stops
+every engine at once; the ``KeyboardInterrupt`` carries ``outcomes`` (the unfinished tasks
+``"interrupted"``), and running the same tasks again resumes.
 
 :func:`collect` gathers the complete runs under a directory into one tidy table.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from attnlab._validate import ParameterError, check_choice, check_int
-from attnlab.config import ConfigError, ExperimentConfig, load_toml_file
+from attnlab._runner import (
+    DEFAULT_TIMEOUT,
+    ENGINES,
+    STATUSES,
+    Task,
+    TaskOutcome,
+    check_engine_options,
+    run_tasks,
+    verdict_text,
+)
+from attnlab._tables import collect, find_runs, write_table
+from attnlab._validate import ParameterError, check_int
+from attnlab.config import ConfigError, load_toml_file
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
-ENGINES = ("local", "process", "dask")
+DEFAULT_MAX_POINTS = 1000
+MAX_POINTS_ENV = "ATTNLAB_MAX_POINTS"
 _SWEEP_KEYS = ("experiment", "quick", "out", "base", "grid", "figures")
-
-
-class SweepError(RuntimeError):
-    """Some tasks of a sweep failed (the message lists them; the others are stored)."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One run: ``experiment`` with ``overrides`` (on the ``quick`` preset if set), under ``out``.
-
-    Picklable, so it travels to process and dask workers unchanged. ``figures``: how its
-    figures are written (:class:`attnlab.plot.FigureOptions`; default PNG + PDF, paper style).
-    """
-
-    experiment: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    quick: bool = False
-    out: Path = Path("results")
-    figures: Any = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "overrides", dict(self.overrides))
-        object.__setattr__(self, "out", Path(self.out))
-
-    def config(self) -> ExperimentConfig:
-        """The validated config of this task (one-line :class:`ConfigError` if invalid)."""
-        from attnlab.registry import get_experiment
-
-        return get_experiment(self.experiment).make_config(dict(self.overrides), quick=self.quick)
-
-    def run_dir(self) -> Path:
-        """Where the task's results are stored: ``out/<experiment>-<hash12>``."""
-        from attnlab.store import run_dir
-
-        return run_dir(Path(self.out), self.experiment, self.config())
 
 
 @dataclass(frozen=True)
@@ -103,7 +86,12 @@ class Sweep:
     base: Mapping[str, Any] = field(default_factory=dict)
     quick: bool = False
     out: Path | None = None
-    figures: Any = None
+    figures: Any = None  # attnlab.plot.FigureOptions of the file's [figures] table
+
+    @property
+    def size(self) -> int:
+        """The number of grid points (the product of the lists' lengths), without expanding."""
+        return math.prod(len(values) for values in self.grid.values())
 
     def points(self) -> list[dict[str, Any]]:
         """The grid points (overrides only), in :func:`expand_grid` order."""
@@ -124,13 +112,18 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
     An empty grid is one point (``[{}]``). Every value must be a non-empty list.
     """
+    _check_grid(grid)
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def _check_grid(grid: Mapping[str, Sequence[Any]]) -> None:
+    """Every grid value is a non-empty list (one-line :class:`ConfigError` otherwise)."""
     for key, values in grid.items():
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
             raise ConfigError(f"grid.{key} = {values!r}: must be a list of values")
         if len(values) == 0:
             raise ConfigError(f"grid.{key} = []: must list at least one value")
-    keys = list(grid)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep") -> Sweep:
@@ -158,7 +151,7 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep") -> Sweep:
     out = data.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"{source}: out = {out!r}: must be a path string")
-    expand_grid(grid)  # shape errors now
+    _check_grid(grid)  # shape errors now, without expanding a possibly huge product
     figures = data.get("figures")
     if figures is not None:
         from attnlab.plot import FigureOptions
@@ -178,331 +171,53 @@ def load_sweep_file(path: Path | str) -> Sweep:
     return sweep
 
 
-# -- running ------------------------------------------------------------------------------------
-def _execute(task: Task, force: bool) -> str:
-    """Worker side: run one task through the store; returns its directory (as str)."""
-    from attnlab.store import run_experiment
+def check_size(n_points: int, *, max_points: int | None = None, yes: bool = False) -> None:
+    """Refuse a sweep of more than ``max_points`` points unless ``yes``.
 
-    config = task.config()
-    stored = run_experiment(
-        task.experiment, config, out=task.out, force=force, figures=task.figures
-    )
-    return str(stored.path)
+    Parameters
+    ----------
+    n_points : int
+        The sweep's point count (:attr:`Sweep.size`).
+    max_points : int, optional
+        The limit; default ``$ATTNLAB_MAX_POINTS`` or :data:`DEFAULT_MAX_POINTS`.
+    yes : bool
+        Run however many points there are.
 
-
-def run_tasks(
-    tasks: Iterable[Task],
-    *,
-    engine: str = "local",
-    scheduler: str | os.PathLike[str] | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    force: bool = False,
-    on_start: Callable[[str], None] | None = None,
-    on_done: Callable[[str, str], None] | None = None,
-) -> list[Path]:
-    """Run ``tasks`` on ``engine``; return each task's run directory, in task order.
-
-    Every config is validated first (a bad point fails the sweep before any work). Complete
-    points are skipped unless ``force``; tasks with the same directory run once. A failing task
-    does not stop the others: afterwards :class:`SweepError` lists the failures.
-    ``scheduler`` (dask only): address or scheduler-file path; ``workers``: process count for
-    ``process`` and for a dask ``LocalCluster``. ``on_start(name)`` and ``on_done(name, line)``
-    are called in this process when a run (named by its directory) is handed out and when it
-    has finished (``line``: its one-line outcome), e.g. for :class:`attnlab._display.Display`.
+    Raises
+    ------
+    ParameterError
+        One line saying the count and the limit.
     """
-    from attnlab.store import is_complete
-
-    check_choice("engine", engine, ENGINES)
-    if scheduler is not None and engine != "dask":
-        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
-    if workers is not None:
-        workers = check_int("workers", workers, lo=1)
-    tasks = list(tasks)
-    dirs = [t.run_dir() for t in tasks]  # validates every config up front
-    pending: dict[Path, Task] = {}
-    for task, d in zip(tasks, dirs, strict=True):
-        if d not in pending and (force or not is_complete(d)):
-            # workers may run elsewhere (other cwd): give them an absolute root
-            pending[d] = dataclasses.replace(task, out=task.out.resolve())
-    todo = list(pending.items())
-
-    with contextlib.ExitStack() as stack:
-        client = None
-        if engine == "dask" and todo:  # connect first: a bad address fails before the bar
-            client = stack.enter_context(_dask_client(scheduler, workers, len(todo)))
-        bar = stack.enter_context(_Progress(len(set(dirs)), enabled=progress, label=_label(tasks)))
-        bar.advance(len(set(dirs)) - len(todo))  # already complete
-        for d in dict.fromkeys(d for d in dirs if d not in pending):
-            if on_done is not None:
-                on_done(d.name, f"skipped  {d.name}  (complete)")
-
-        def started(d: Path) -> None:
-            if on_start is not None:
-                on_start(d.name)
-
-        def done(d: Path, error: str | None) -> None:
-            bar.advance(1)
-            if on_done is not None:
-                on_done(d.name, f"FAILED   {d.name}  {error}" if error else f"ran      {d.name}")
-
-        runner = {"local": _run_local, "process": _run_process, "dask": _run_dask}[engine]
-        failures = (
-            runner(todo, force=force, workers=workers, client=client, start=started, done=done)
-            if todo
-            else []
+    if max_points is None:
+        env = os.environ.get(MAX_POINTS_ENV)
+        try:
+            max_points = int(env) if env else DEFAULT_MAX_POINTS
+        except ValueError:
+            raise ParameterError(f"${MAX_POINTS_ENV} = {env!r}: must be an integer") from None
+    max_points = check_int("max_points", max_points, lo=1)
+    if n_points > max_points and not yes:
+        raise ParameterError(
+            f"the sweep has {n_points} points, more than the maximum of {max_points} "
+            f"(--max-points or ${MAX_POINTS_ENV}); pass --yes to run them all"
         )
-    if failures:
-        lines = [f"{d.name} ({dict(pending[d].overrides)}): {err}" for d, err in failures]
-        raise SweepError(f"{len(failures)} of {len(tasks)} tasks failed: " + " | ".join(lines))
-    return dirs
-
-
-Start = Callable[[Path], None]
-Done = Callable[[Path, "str | None"], None]
-Failures = list[tuple[Path, str]]
-
-
-def _describe(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}".splitlines()[0]
-
-
-def _run_local(todo, *, force, start: Start, done: Done, **_: Any) -> Failures:
-    failures = []
-    for d, task in todo:
-        start(d)
-        error = None
-        try:
-            _execute(task, force)
-        except Exception as err:
-            error = _describe(err)
-            failures.append((d, error))
-        done(d, error)
-    return failures
-
-
-def _run_process(todo, *, force, workers, start: Start, done: Done, **_: Any) -> Failures:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    if not todo:
-        return []
-    n = workers or min(os.cpu_count() or 1, len(todo))
-    failures = []
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-        futures = {pool.submit(_execute, task, force): d for d, task in todo}
-        for d in futures.values():
-            start(d)
-        for fut in as_completed(futures):
-            error = None
-            try:
-                fut.result()
-            except Exception as err:
-                error = _describe(err)
-                failures.append((futures[fut], error))
-            done(futures[fut], error)
-    return failures
-
-
-@contextlib.contextmanager
-def _dask_client(scheduler: Any, workers: int | None, n_tasks: int) -> Iterator[Any]:
-    """A dask client: of the scheduler at ``scheduler``, or of a new LocalCluster."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ParameterError(
-            "engine = 'dask' needs dask.distributed, which is not installed: "
-            "pip install 'attnlab[dask]'"
-        ) from None
-
-    if scheduler is not None:
-        client = _connect(Client, scheduler)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    cluster = LocalCluster(
-        n_workers=workers or min(os.cpu_count() or 1, n_tasks),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        silence_logs=logging.ERROR,
-    )
-    try:
-        with Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
-
-
-def _run_dask(todo, *, force, client, start: Start, done: Done, **_: Any) -> Failures:
-    from distributed import as_completed
-
-    futures = {
-        client.submit(_execute, task, force, key=f"attnlab-{d.name}", pure=False, retries=2): d
-        for d, task in todo
-    }
-    for d in futures.values():
-        start(d)
-    failures = []
-    for fut in as_completed(futures):
-        error = None
-        try:
-            fut.result()
-        except Exception as err:
-            error = _describe(err)
-            failures.append((futures[fut], error))
-        done(futures[fut], error)
-    return failures
-
-
-def _connect(client_cls: Any, scheduler: str | os.PathLike[str]) -> Any:
-    """A client of a running scheduler (address or scheduler file); one-line error if none.
-
-    The connection timeout is dask's ``distributed.comm.timeouts.connect`` (30 s by default).
-    """
-    is_file = Path(scheduler).is_file()
-    try:
-        if is_file:
-            return client_cls(scheduler_file=str(scheduler))
-        return client_cls(str(scheduler))
-    except (OSError, TimeoutError, ValueError) as err:
-        what = "scheduler file" if is_file else "scheduler"
-        raise ParameterError(
-            f"{what} = {str(scheduler)!r}: cannot connect ({_describe(err)})"
-        ) from None
-
-
-def _label(tasks: Sequence[Task]) -> str:
-    names = sorted({t.experiment for t in tasks})
-    return ", ".join(names) if names else "sweep"
-
-
-class _Progress:
-    """A rich progress bar (or nothing when disabled)."""
-
-    def __init__(self, total: int, *, enabled: bool, label: str) -> None:
-        self.total, self.enabled, self.label = total, enabled, label
-        self._bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )
-            self._bar.start()
-            self._id = self._bar.add_task(self.label, total=self.total)
-        return self
-
-    def advance(self, k: int) -> None:
-        if self._bar is not None and k:
-            self._bar.advance(self._id, k)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-# -- collecting ---------------------------------------------------------------------------------
-def find_runs(root: Path | str) -> list[Path]:
-    """Every complete run directory under ``root`` (any depth), sorted by path."""
-    from attnlab.store import MANIFEST
-
-    return sorted(p.parent for p in Path(root).rglob(MANIFEST))
-
-
-def collect(root: Path | str, *, what: str = "rows") -> pd.DataFrame:
-    """One table of the complete runs under ``root`` (e.g. a sweep's ``out``).
-
-    Every row starts with ``experiment``, ``run`` (directory name) and ``config_hash``, then
-    one column ``config.<field>`` per config field (tuples as lists). Then:
-
-    - ``what="rows"``: each run's result table (``results.parquet``) rows, columns unchanged;
-    - ``what="summary"``: one row per run with its scalar summary numbers as
-      ``summary.<key>`` columns and ``all_passed``.
-
-    Runs of different experiments may be mixed (missing columns are NaN).
-    """
-    import pandas as pd
-
-    from attnlab.store import load_run
-
-    check_choice("what", what, ("rows", "summary"))
-    frames = []
-    for path in find_runs(root):
-        run = load_run(path)
-        meta = {
-            "experiment": run.manifest["experiment"],
-            "run": path.name,
-            "config_hash": run.manifest["config_hash"],
-        }
-        meta.update({f"config.{k}": v for k, v in _flat(run.manifest["config"]).items()})
-        if what == "rows":
-            table = run.table.reset_index(drop=True)
-            head = pd.DataFrame({k: [v] * len(table) for k, v in meta.items()})
-            frames.append(pd.concat([head, table], axis=1))
-        else:
-            row = dict(meta)
-            for k, v in run.summary.items():
-                if k == "all_passed":
-                    row[k] = bool(v)
-                elif isinstance(v, bool | int | float | str) or v is None:
-                    row[f"summary.{k}"] = v
-            frames.append(pd.DataFrame([row]))
-    if not frames:
-        raise FileNotFoundError(f"no complete attnlab runs under {root}")
-    return pd.concat(frames, ignore_index=True)
-
-
-def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config tables flattened to dotted keys (``model.d``)."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def write_table(table: pd.DataFrame, path: Path | str) -> Path:
-    """Write ``table`` atomically as Parquet (``.parquet``) or CSV (``.csv``)."""
-    from attnlab.store import atomic_write_parquet, atomic_write_text
-
-    path = Path(path)
-    if path.suffix == ".parquet":
-        atomic_write_parquet(path, table)
-    elif path.suffix == ".csv":
-        atomic_write_text(path, table.to_csv(index=False))
-    else:
-        raise ParameterError(f"out = {str(path)!r}: must end in .parquet or .csv")
-    return path
 
 
 __all__ = [
+    "DEFAULT_MAX_POINTS",
+    "DEFAULT_TIMEOUT",
     "ENGINES",
+    "STATUSES",
     "Sweep",
-    "SweepError",
     "Task",
+    "TaskOutcome",
+    "check_engine_options",
+    "check_size",
     "collect",
     "expand_grid",
     "find_runs",
     "load_sweep_file",
     "parse_sweep",
     "run_tasks",
+    "verdict_text",
     "write_table",
 ]

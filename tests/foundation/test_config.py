@@ -224,3 +224,101 @@ def test_describe_fields_reports_types_defaults_and_ranges():
     assert rows["lam"]["range"] == "(0, inf)"
     assert rows["mu"]["range"] == "" and rows["ells"]["default"] == (0.5, 1.0)
     assert rows["ells"]["type"] == "tuple[float, ...]"
+
+
+# -- fuzz: any value, any TOML, any bytes -> a config or ONE line of ConfigError -----------------
+# Values of every TOML-reachable type (and a few more), including the non-finite floats and the
+# booleans that must never pass as numbers.
+any_value = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # nan and ±inf included
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+FIELDS = ["seed", "n", "n_seeds", "sleep_s", "mu", "model", "model.mu", "zz", "model.zz", ""]
+
+
+def _one_line_config_error_or_config(fn):
+    from attnlab.demo.experiments.mean import DemoMeanConfig
+
+    try:
+        cfg = fn()
+    except ConfigError as err:
+        assert "\n" not in str(err) and str(err), repr(str(err))
+        return None
+    assert isinstance(cfg, DemoMeanConfig)
+    # a valid config holds only finite numbers, and never a boolean for a number
+    for v in (cfg.n, cfg.n_seeds, cfg.sleep_s, cfg.model.mu, cfg.seed):
+        assert not isinstance(v, bool) and math.isfinite(v)
+    return cfg
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(FIELDS), any_value, max_size=4))
+def test_fuzz_field_values(values):
+    from attnlab.demo.experiments.mean import DemoMeanConfig
+
+    cfg = _one_line_config_error_or_config(lambda: build_config(DemoMeanConfig, values))
+    if cfg is not None:  # and it round-trips through TOML exactly
+        assert DemoMeanConfig.from_toml(cfg.to_toml()) == cfg
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), st.text(max_size=16)), max_size=4))
+def test_fuzz_cli_overrides(items):
+    from attnlab.demo.experiments.mean import DemoMeanConfig
+
+    def parse():
+        return build_config(DemoMeanConfig, parse_overrides(f"{k}={v}" for k, v in items))
+
+    _one_line_config_error_or_config(parse)
+
+
+toml_snippet = st.lists(
+    st.sampled_from(FIELDS[:-1]).flatmap(
+        lambda key: st.sampled_from(
+            [
+                "1",
+                "-3",
+                "0.5",
+                "1e400",
+                "nan",
+                "inf",
+                "-inf",
+                "true",
+                '"x"',
+                "[1, 2]",
+                "{mu = 1.0}",
+                "[]",
+                "= =",
+                "",
+                "1979-05-27",
+                "0x10",
+                "'''ml'''",
+            ]
+        ).map(lambda v: f"{key} = {v}")
+    )
+    | st.sampled_from(["[model]", "mu = 2.0", "[model", "[[model]]", "# c", '"\\u0000" = 1']),
+    max_size=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(toml_snippet | st.text(max_size=40).map(lambda t: [t]))
+def test_fuzz_toml_text(lines):
+    from attnlab.demo.experiments.mean import DemoMeanConfig
+
+    _one_line_config_error_or_config(lambda: DemoMeanConfig.from_toml("\n".join(lines)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=64))
+def test_fuzz_config_file_bytes(tmp_path_factory, data):
+    from attnlab.demo.experiments.mean import DemoMeanConfig
+
+    f = tmp_path_factory.mktemp("fuzz") / "c.toml"
+    f.write_bytes(data)
+    _one_line_config_error_or_config(lambda: DemoMeanConfig.from_toml_file(f))

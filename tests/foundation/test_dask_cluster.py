@@ -108,8 +108,8 @@ def test_sweep_survives_a_killed_worker(tmp_path, cluster):
                 run_tasks, tasks, engine="dask", scheduler=sched_file, progress=False
             )
 
-            # kill a worker while it is running a point: its directory exists (the run
-            # started) but has no manifest yet; and only once some point is complete
+            # kill a worker while it is running a point (its temp directory exists: the run
+            # started, nothing is swapped in yet); and only once some point is complete
             victim: dict = {}
 
             def running_point():
@@ -121,7 +121,8 @@ def test_sweep_survives_a_killed_worker(tmp_path, cluster):
                 for addr, keys in client.processing().items():
                     for key in keys:
                         d = dirs.get(str(key).removeprefix("attnlab-"))
-                        if d is not None and d.is_dir() and not is_complete(d):
+                        # a point being computed has its temp directory beside its target
+                        if d is not None and list(out.glob(f".{d.name}.*.tmp")):
                             victim.update(addr=addr, key=str(key), keys=[str(k) for k in keys])
                             return True
                 return False
@@ -129,7 +130,7 @@ def test_sweep_survives_a_killed_worker(tmp_path, cluster):
             _wait(running_point, 90, "a worker running a point", workers)
             os.kill(pid_of[victim["addr"]], signal.SIGKILL)
             survivor = next(pid for addr, pid in pid_of.items() if addr != victim["addr"])
-            paths = sweep.result(timeout=120)
+            paths = [o.path for o in sweep.result(timeout=120)]
 
         assert len(client.scheduler_info()["workers"]) == 1  # the victim is gone for good
 
@@ -150,5 +151,5 @@ def test_sweep_survives_a_killed_worker(tmp_path, cluster):
         Sweep("demo-mean", {"seed": [0, 1]}, BASE, quick=True).tasks(tmp_path / "local"),
         progress=False,
     )
-    for d in ref:
+    for d in (o.path for o in ref):
         assert (d / "summary.json").read_bytes() == (out / d.name / "summary.json").read_bytes()

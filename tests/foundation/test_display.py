@@ -111,9 +111,9 @@ def test_sweep_without_a_terminal_prints_one_line_per_point(tmp_path: Path):
     args = ["sweep", str(sweep), "--out", str(tmp_path / "out")]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert len(re.findall(r"^ran +demo-mean-\w{12}$", res.output, flags=re.M)) == 2
+    assert len(re.findall(r"^ran +demo-mean-\w{12} .*PASSED$", res.output, flags=re.M)) == 2
     res = CliRunner().invoke(app, args)  # resumed: both points complete
-    assert len(re.findall(r"^skipped +demo-mean-\w{12} +\(complete\)$", res.output, re.M)) == 2
+    assert len(re.findall(r"^skipped +demo-mean-\w{12} +\(complete\) ", res.output, re.M)) == 2
 
 
 def test_a_live_display_nests_tracked_work_under_the_runs():

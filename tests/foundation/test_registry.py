@@ -9,9 +9,10 @@ from typer.testing import CliRunner
 from attnlab._validate import ParameterError
 from attnlab.cli import app
 from attnlab.compare import Result
-from attnlab.config import ConfigError, ExperimentConfig
+from attnlab.config import ConfigError, Cost, ExperimentConfig
 from attnlab.registry import (
     _REGISTRY,
+    COST_PENDING_FAMILIES,
     all_experiments,
     experiment,
     get_experiment,
@@ -19,6 +20,13 @@ from attnlab.registry import (
 
 
 class TinyConfig(ExperimentConfig):
+    n: int = pydantic.Field(10, ge=1)
+
+    def cost(self) -> Cost:
+        return Cost(8.0 * self.n, float(self.n), "n")
+
+
+class NoCostConfig(ExperimentConfig):
     n: int = pydantic.Field(10, ge=1)
 
 
@@ -77,3 +85,23 @@ def test_cli_list_shows_every_experiment():
     assert "[demo]" in demo and "sample mean" in demo
     names = CliRunner().invoke(app, ["list", "--names"]).output.split()
     assert names == list(all_experiments())
+
+
+def test_a_config_without_cost_is_refused_at_registration():
+    def run(config):
+        return Result(table=None)
+
+    with pytest.raises(TypeError, match=r"'test-no-cost': NoCostConfig must implement cost\(\)"):
+        experiment("test-no-cost", config=NoCostConfig, description="x", family="test")(run)
+    assert "test-no-cost" not in _REGISTRY
+
+
+@pytest.mark.parametrize("name", list(all_experiments()))
+def test_every_registered_experiment_estimates_its_cost(name):
+    exp = get_experiment(name)
+    if exp.family in COST_PENDING_FAMILIES and exp.config_cls.cost is ExperimentConfig.cost:
+        pytest.skip(f"family {exp.family} is being converted: its configs have no cost() yet")
+    for quick in (True, False):
+        cost = exp.make_config(quick=quick).cost()
+        assert isinstance(cost, Cost)
+        assert cost.memory_bytes > 0 and cost.flops > 0 and cost.what

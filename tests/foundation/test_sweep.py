@@ -1,7 +1,9 @@
-"""Sweeps: grid expansion, sweep files, resume, failures, collect, engine equivalence."""
+"""Sweeps: grid expansion, sweep files, size limits, resume, structured outcomes, corrupt points,
+collect, engine equivalence, network timeouts."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import subprocess
@@ -16,13 +18,14 @@ from typer.testing import CliRunner
 from attnlab._validate import ParameterError
 from attnlab.cli import app
 from attnlab.compare import Result
-from attnlab.config import ConfigError, ExperimentConfig
+from attnlab.config import ConfigError, Cost, ExperimentConfig
 from attnlab.registry import _REGISTRY, experiment
 from attnlab.store import MANIFEST, is_complete
 from attnlab.sweep import (
     Sweep,
-    SweepError,
     Task,
+    TaskOutcome,
+    check_size,
     collect,
     expand_grid,
     find_runs,
@@ -43,6 +46,13 @@ def _files(d: Path) -> dict[str, bytes]:
 
 def demo_tasks(out: Path, grid=GRID, base=BASE) -> list[Task]:
     return Sweep("demo-mean", grid, base, quick=True).tasks(out)
+
+
+def run_paths(tasks, **kwargs) -> list[Path]:
+    """run_tasks, asserting every task completed; the run directories in task order."""
+    outcomes = run_tasks(tasks, **kwargs)
+    assert all(o.completed for o in outcomes), [o.error for o in outcomes]
+    return [o.path for o in outcomes]
 
 
 # -- grid and sweep files -----------------------------------------------------------------------
@@ -136,32 +146,38 @@ def test_engine_and_option_validation(tmp_path):
 def test_unreachable_scheduler_is_one_line(tmp_path):
     import socket
 
-    import dask
-    import distributed  # noqa: F401 - load its config defaults before overriding one of them
-
     with socket.socket() as s:  # a free port on 127.0.0.1 that nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ParameterError, match=rf"scheduler = 'tcp://127.0.0.1:{port}': cannot"):
-            run_tasks(
-                demo_tasks(tmp_path),
-                engine="dask",
-                scheduler=f"tcp://127.0.0.1:{port}",
-                progress=False,
-            )
+    with pytest.raises(ParameterError) as info:
+        run_tasks(
+            demo_tasks(tmp_path),
+            engine="dask",
+            scheduler=f"tcp://127.0.0.1:{port}",
+            timeout=1,
+            progress=False,
+        )
+    assert str(info.value).startswith(f"scheduler = 'tcp://127.0.0.1:{port}': ")
+    assert "\n" not in str(info.value)
 
 
 # -- running, resume, failures ------------------------------------------------------------------
 def test_local_sweep_resume_force_and_duplicates(tmp_path):
     tasks = demo_tasks(tmp_path)
-    dirs = run_tasks(tasks + tasks[:1], progress=False)  # a duplicate point runs once
+    outcomes = run_tasks(tasks + tasks[:1], progress=False)  # a duplicate point runs once
+    dirs = [o.path for o in outcomes]
     assert len(dirs) == 5 and dirs[4] == dirs[0] and len(set(dirs)) == 4
+    assert outcomes[4] is outcomes[0] and [o.status for o in outcomes[:4]] == ["ran"] * 4
+    assert all(o.verdict["status"] == "passed" and o.passed for o in outcomes)
+    assert all(o.wall_s > 0 and o.error is None and o.traceback is None for o in outcomes)
     assert sorted(dirs[:4]) == find_runs(tmp_path)
     stamps = {d: (d / MANIFEST).read_text() for d in dirs}
     # resume: an incomplete point (manifest removed) is redone, complete ones are skipped
     (dirs[1] / MANIFEST).unlink()
-    assert run_tasks(tasks, progress=False) == dirs[:4]
+    again = run_tasks(tasks, progress=False)
+    assert [o.path for o in again] == dirs[:4]
+    assert [o.status for o in again] == ["skipped", "ran", "skipped", "skipped"]
+    assert again[0].verdict == outcomes[0].verdict and again[0].wall_s == 0
     for d in (dirs[0], dirs[2], dirs[3]):
         assert (d / MANIFEST).read_text() == stamps[d]
     assert is_complete(dirs[1])
@@ -171,6 +187,9 @@ def test_local_sweep_resume_force_and_duplicates(tmp_path):
 
 class FlakyConfig(ExperimentConfig):
     k: int = 0
+
+    def cost(self) -> Cost:
+        return Cost(8.0, 1.0, "one number")
 
 
 @pytest.fixture
@@ -187,15 +206,24 @@ def flaky():
 
 def test_failing_point_does_not_stop_the_others(tmp_path, flaky):
     tasks = Sweep(flaky, {"k": [0, 1, 2]}).tasks(tmp_path)
-    with pytest.raises(SweepError, match=r"1 of 3 tasks failed: .*RuntimeError: k = 1 is cursed"):
-        run_tasks(tasks, progress=False)
-    done = [t.run_dir() for t in tasks]
-    assert [is_complete(d) for d in done] == [True, False, True]
+    outcomes = run_tasks(tasks, progress=False)
+    assert all(isinstance(o, TaskOutcome) for o in outcomes)
+    assert [o.status for o in outcomes] == ["ran", "failed", "ran"]
+    assert [o.task for o in outcomes] == tasks
+    failed = outcomes[1]
+    assert failed.error == "RuntimeError: k = 1 is cursed"
+    assert failed.traceback.startswith("Traceback") and "k = 1 is cursed" in failed.traceback
+    assert failed.path == tasks[1].run_dir() and failed.verdict is None
+    assert failed.line().startswith("failed   test-flaky") and "cursed" in failed.line()
+    # a run with no comparison rows completes, but its verdict is not a pass
+    assert outcomes[0].verdict["status"] == "failed" and not outcomes[0].passed
+    assert "no theory-vs-simulation rows" in outcomes[0].verdict["reasons"][0]
+    assert [is_complete(t.run_dir()) for t in tasks] == [True, False, True]
 
 
 # -- collect ------------------------------------------------------------------------------------
 def test_collect_rows_and_summary(tmp_path):
-    dirs = run_tasks(demo_tasks(tmp_path / "s"), progress=False)
+    dirs = run_paths(demo_tasks(tmp_path / "s"), progress=False)
     rows = collect(tmp_path / "s")
     assert len(rows) == 4 * BASE["n_seeds"]
     assert {
@@ -244,7 +272,7 @@ def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
     assert f"2 points complete under {tmp_path / 'o'}" in res.stdout
     assert len(find_runs(tmp_path / "o")) == 2
     # the process engine's results equal the local engine's, byte for byte
-    local = run_tasks(load_sweep_file(f).tasks(tmp_path / "local"), progress=False)
+    local = run_paths(load_sweep_file(f).tasks(tmp_path / "local"), progress=False)
     for d in local:
         assert _files(d) == _files(tmp_path / "o" / d.name)
         pd.testing.assert_frame_equal(
@@ -259,7 +287,7 @@ def test_cli_sweep_and_collect(tmp_path, python, subprocess_env):
     res = runner.invoke(app, ["collect", str(tmp_path / "o"), "--summary"])
     assert res.exit_code == 0 and (tmp_path / "o" / "collected.parquet").is_file()
     res = runner.invoke(app, ["sweep", str(f), "--engine", "ray"])
-    assert res.exit_code == 2 and "engine = 'ray' is not one of" in res.stderr
+    assert res.exit_code == 2 and "Invalid value for '--engine'" in res.output
 
 
 # -- engine equivalence -------------------------------------------------------------------------
@@ -268,13 +296,14 @@ def test_engines_give_identical_results(tmp_path):
     # and a real dask cluster in test_dask_cluster.py
     results = {}
     for engine, workers in (("local", None), ("dask", 1)):
-        dirs = run_tasks(
+        dirs = run_paths(
             demo_tasks(tmp_path / engine), engine=engine, workers=workers, progress=False
         )
         assert all(is_complete(d) for d in dirs)
         results[engine] = dirs
         # a complete sweep is a no-op on every engine (no cluster is started for nothing)
-        assert run_tasks(demo_tasks(tmp_path / engine), engine=engine, progress=False) == dirs
+        again = run_tasks(demo_tasks(tmp_path / engine), engine=engine, progress=False)
+        assert [o.path for o in again] == dirs and {o.status for o in again} == {"skipped"}
     ref = results["local"]
     for engine in ("dask",):
         assert [d.name for d in results[engine]] == [d.name for d in ref]
@@ -286,3 +315,218 @@ def test_engines_give_identical_results(tmp_path):
     # the dask points ran in worker processes, not here
     pids = {json.loads((d / MANIFEST).read_text())["pid"] for d in results["dask"]}
     assert pids and all(p != json.loads((ref[0] / MANIFEST).read_text())["pid"] for p in pids)
+
+
+# -- sizes: point count and cost, refused before any work ---------------------------------------
+def _sweep_file(tmp_path: Path, grid: str, experiment: str = "demo-mean", base: str = "") -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    f = tmp_path / "grid.toml"
+    f.write_text(
+        f'experiment = "{experiment}"\nquick = true\nout = "{tmp_path / "o"}"\n'
+        f"[base]\n{base}\n[grid]\n{grid}\n"
+    )
+    return f
+
+
+def test_check_size_refuses_more_than_the_maximum(monkeypatch):
+    check_size(1000)
+    with pytest.raises(ParameterError, match="1001 points, more than the maximum of 1000"):
+        check_size(1001)
+    check_size(1001, yes=True)
+    monkeypatch.setenv("ATTNLAB_MAX_POINTS", "5")
+    with pytest.raises(ParameterError, match="6 points, more than the maximum of 5"):
+        check_size(6)
+    check_size(6, max_points=6)
+
+
+def test_cli_sweep_prints_its_size_and_refuses_a_huge_grid(tmp_path):
+    # 10^6 points: refused from the grid's shape, without expanding or validating the points
+    f = _sweep_file(
+        tmp_path, "n = " + str(list(range(1, 1001))) + "\nseed = " + str(list(range(1000)))
+    )
+    res = CliRunner().invoke(app, ["sweep", str(f)])
+    assert res.exit_code == 2, res.output
+    assert "sweep: 1000000 points of demo-mean" in res.stdout
+    err = res.stderr.strip()
+    assert err.count("\n") == 0 and err.startswith("error: the sweep has 1000000 points")
+    assert "pass --yes" in err and not (tmp_path / "o").exists()
+    f = _sweep_file(tmp_path, "n = [4, 8]", base="n_seeds = 3")
+    res = CliRunner().invoke(app, ["sweep", str(f), "--max-points", "1", "--no-progress"])
+    assert res.exit_code == 2 and "2 points, more than the maximum of 1" in res.stderr
+    res = CliRunner().invoke(app, ["sweep", str(f), "--max-points", "1", "--yes", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "2 points complete under" in res.stdout
+
+
+def test_cost_is_checked_for_every_point_before_any_work(tmp_path, monkeypatch):
+    tasks = demo_tasks(tmp_path / "o", grid={"n": [10, 10**7]})
+    monkeypatch.setenv("ATTNLAB_MAX_MEMORY", str(10**9))  # demo-mean needs 8 n n_seeds bytes
+    from attnlab._resources import TooLargeError
+
+    with pytest.raises(TooLargeError) as info:
+        run_tasks(tasks, progress=False)
+    msg = str(info.value)
+    assert msg.startswith("demo-mean: needs about 3.2 GB of memory (n × n_seeds), more than")
+    assert "1 GB of $ATTNLAB_MAX_MEMORY; pass --allow-large" in msg and "\n" not in msg
+    assert not (tmp_path / "o").exists()  # the small point did not run either
+    outcomes = run_tasks(tasks, progress=False, on_invalid="fail")
+    assert [o.status for o in outcomes] == ["ran", "failed"]
+    assert outcomes[1].error == msg
+    monkeypatch.setenv("ATTNLAB_MAX_FLOPS", "100")
+    res = CliRunner().invoke(
+        app, ["sweep", str(_sweep_file(tmp_path, "n = [5]")), "--no-progress", "--force"]
+    )
+    assert res.exit_code == 2 and "needs about 2.5e+02 flops of work" in res.stderr
+    res = CliRunner().invoke(
+        app, ["sweep", str(_sweep_file(tmp_path, "n = [5]")), "--no-progress", "--allow-large"]
+    )
+    assert res.exit_code == 0, res.output
+
+
+# -- verdicts: --strict --------------------------------------------------------------------------
+def test_cli_sweep_strict_fails_unless_every_point_passes(tmp_path, flaky):
+    ok = _sweep_file(tmp_path, "n = [4, 8]", base="n_seeds = 20")
+    res = CliRunner().invoke(app, ["sweep", str(ok), "--strict", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "2/2 points PASSED" in res.stdout
+    # k = 0 and 2 complete but compare nothing: not a pass
+    empty = _sweep_file(tmp_path / "e", "k = [0, 2]", experiment=flaky)
+    res = CliRunner().invoke(app, ["sweep", str(empty), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["sweep", str(empty), "--no-progress", "--strict"])
+    assert res.exit_code == 1
+    assert "0/2 points PASSED" in res.stdout
+    assert "FAILED (no theory-vs-simulation rows: nothing was compared)" in res.stdout
+    # a crashing point: exit 1 without --strict, its error on one line
+    crash = _sweep_file(tmp_path / "c", "k = [1, 2]", experiment=flaky)
+    res = CliRunner().invoke(app, ["sweep", str(crash), "--no-progress"])
+    assert res.exit_code == 1
+    assert "RuntimeError: k = 1 is cursed" in res.stderr and "Traceback" not in res.output
+
+
+# -- corrupt points are redone, never collected --------------------------------------------------
+def test_a_corrupt_point_is_redone_by_the_sweep_and_left_out_by_collect(tmp_path):
+    tasks = demo_tasks(tmp_path, grid={"mu": [0.0, 1.5]})
+    dirs = run_paths(tasks, progress=False)
+    good = (dirs[1] / "results.parquet").read_bytes()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01
+    (dirs[1] / "results.parquet").write_bytes(bytes(flipped))
+    lines: list[str] = []
+    assert find_runs(tmp_path, log=lines.append) == [dirs[0]]
+    assert lines == [
+        f"left out {dirs[1]}: not a complete run (results.parquet does not match its recorded "
+        "sha256 (corrupt)); run it again to redo it"
+    ]
+    res = CliRunner().invoke(app, ["collect", str(tmp_path), "--out", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0 and f"left out {dirs[1]}" in res.stderr
+    assert "40 rows from 1 runs" in res.stdout
+    outcomes = run_tasks(tasks, progress=False, log=lines.append)
+    assert [o.status for o in outcomes] == ["skipped", "ran"]
+    assert "results.parquet does not match" in outcomes[1].redone
+    assert lines[-1] == (
+        f"demo-mean: {dirs[1]} is not a complete run (results.parquet does not match its "
+        "recorded sha256 (corrupt)): redoing it"
+    )
+    assert (dirs[1] / "results.parquet").read_bytes() == good
+
+
+# -- network engines time out with one line ------------------------------------------------------
+@pytest.fixture
+def fake_server():
+    """``fake_server(reply)``: a TCP server on 127.0.0.1 that accepts and sends ``reply``
+    (``None``: says nothing, keeps the connection open). Returns its address."""
+    import socket
+    import threading
+
+    servers: list = []
+
+    def start(reply: bytes | None) -> str:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        conns: list = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                conns.append(conn)
+                if reply is not None:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        servers.append((srv, conns))
+        return f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+
+    yield start
+    for srv, conns in servers:
+        srv.close()
+        for c in conns:
+            c.close()
+
+
+def test_a_silent_scheduler_times_out_with_one_line(tmp_path, fake_server):
+    address = fake_server(None)
+    with pytest.raises(ParameterError) as info:
+        run_tasks(demo_tasks(tmp_path), engine="dask", scheduler=address, timeout=1, progress=False)
+    assert str(info.value).startswith(f"scheduler = {address!r}: ")
+    assert "\n" not in str(info.value)
+    assert not any(is_complete(t.run_dir()) for t in demo_tasks(tmp_path))
+
+
+def test_a_non_dask_peer_is_one_line(tmp_path, fake_server):
+    # a peer that answers garbage: dask would read a huge frame length ("Unable to allocate")
+    address = fake_server(b"\xff" * 64 + b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    res = CliRunner().invoke(
+        app,
+        ["sweep", str(_sweep_file(tmp_path, "n = [4]")), "--engine", "dask"]
+        + ["--scheduler", address, "--timeout", "1", "--no-progress"],
+    )
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: scheduler = {address!r}: ")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\x00\xff\xfe garbage", "not a dask scheduler file (UnicodeDecodeError"),
+        (b"{not json", "not a dask scheduler file (JSONDecodeError"),
+        (b'{"id": 1}', "no scheduler 'address' in it"),
+        (None, "does not exist"),
+    ],
+)
+def test_a_bad_scheduler_file_is_one_line(tmp_path, content, message):
+    sched = tmp_path / "scheduler.json"
+    if content is not None:
+        sched.write_bytes(content)
+    res = CliRunner().invoke(
+        app,
+        ["sweep", str(_sweep_file(tmp_path, "n = [4]")), "--engine", "dask"]
+        + ["--scheduler", str(sched), "--timeout", "1", "--no-progress"],
+    )
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: scheduler file '{sched}'")
+    assert message in err
+
+
+def test_a_scheduler_without_workers_times_out_with_one_line(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(ParameterError) as info:
+            run_tasks(
+                demo_tasks(tmp_path),
+                engine="dask",
+                scheduler=cluster.scheduler_address,
+                timeout=1,
+                progress=False,
+            )
+    assert str(info.value) == (
+        f"scheduler = {cluster.scheduler_address!r}: no worker joined within 1 s"
+    )

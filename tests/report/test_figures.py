@@ -65,7 +65,7 @@ def test_cli_figure_options_reach_the_files(tmp_path: Path) -> None:
     args = ["run", "demo-mean", "--quick", "--out", str(tmp_path), "--no-progress"]
     res = CliRunner().invoke(app, [*args, "--format", "svg,png", "--dpi", "100", "--style", "talk"])
     assert res.exit_code == 0, res.output
-    (run,) = tmp_path.iterdir()
+    (run,) = (p for p in tmp_path.iterdir() if p.is_dir())
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["figures"] == ["histogram.svg", "histogram.png"]
     assert not (run / "histogram.pdf").exists()

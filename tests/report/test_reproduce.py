@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -230,59 +228,57 @@ def test_full_mode_uses_the_defaults_and_its_own_directory(
     assert json.loads((full.out / "reproduce.json").read_text())["mode"] == "full"
 
 
-# -- the process / dask engines go through attnlab.sweep.run_tasks --------------------------
-def test_engine_without_sweep_is_a_one_line_error(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "attnlab.sweep", None)  # import fails
-    with pytest.raises(ParameterError, match="--engine process needs attnlab.sweep.run_tasks"):
-        reproduce(engine="process", only=["demo"], out=tmp_path, progress=False)
+# -- one runner: every engine goes through attnlab.sweep.run_tasks ---------------------------
+def test_reproduce_hands_every_engine_to_run_tasks(
+    register, fakes, tmp_path: Path, monkeypatch
+) -> None:
+    import attnlab.sweep
 
-
-def _fake_sweep(calls: list, fail_on: str | None = None) -> types.ModuleType:
-    from dataclasses import dataclass
-
-    from attnlab.store import run_experiment
-
-    @dataclass(frozen=True)
-    class Task:
-        experiment: str
-        overrides: dict
-        quick: bool
-        out: Path
-
-    def run_tasks(
-        tasks, *, engine="local", scheduler=None, workers=None, progress=True, force=False
-    ):
-        calls.append((engine, scheduler, workers, [t.experiment for t in tasks]))
-        paths = []
-        for t in tasks:
-            if t.experiment == fail_on:
-                raise RuntimeError("worker lost")
-            paths.append(run_experiment(t.experiment, t.overrides, out=t.out, quick=t.quick).path)
-        return paths
-
-    mod = types.ModuleType("attnlab.sweep")
-    mod.Task, mod.run_tasks = Task, run_tasks
-    return mod
-
-
-def test_engine_hands_tasks_to_run_tasks(register, fakes, tmp_path: Path, monkeypatch) -> None:
     register(fakes.make("eng-1", "engfam"))
-    register(fakes.make("eng-2", "engfam"))
+    register(fakes.make("eng-2", "engfam", run=fakes.crash))
+    real = attnlab.sweep.run_tasks
     calls: list = []
-    monkeypatch.setitem(sys.modules, "attnlab.sweep", _fake_sweep(calls))
+
+    def spy(tasks, **kwargs):
+        calls.append(({k: kwargs[k] for k in ("engine", "scheduler", "workers")}, tasks))
+        return real(tasks, **{**kwargs, "engine": "local", "scheduler": None})
+
+    monkeypatch.setattr(attnlab.sweep, "run_tasks", spy)
+    started: list = []
+    done: list = []
     outcome = reproduce(
-        engine="dask", scheduler="tcp://h:8786", workers=2, only=["engfam"], out=tmp_path
+        engine="dask",
+        scheduler="tcp://h:8786",
+        workers=2,
+        only=["engfam"],
+        out=tmp_path,
+        progress=False,
+        on_start=started.append,
+        on_done=done.append,
     )
-    assert calls == [("dask", "tcp://h:8786", 2, ["eng-1", "eng-2"])]
-    assert [r.status for r in outcome.records] == ["ran", "ran"]
-    assert len(run_dirs(tmp_path)) == 2 and outcome.report_html.is_file()
-    # an engine error keeps what completed and marks the rest crashed
-    register(fakes.make("eng-3", "engfam"))
-    monkeypatch.setitem(sys.modules, "attnlab.sweep", _fake_sweep(calls, fail_on="eng-3"))
-    again = reproduce(engine="process", only=["engfam"], out=tmp_path, progress=False)
-    status = {r.experiment: (r.status, r.error) for r in again.records}
-    assert status["eng-1"] == ("skipped", None) and status["eng-2"] == ("skipped", None)
-    assert status["eng-3"] == ("crashed", "RuntimeError: worker lost")
+    ((engine, tasks),) = calls
+    assert engine == {"engine": "dask", "scheduler": "tcp://h:8786", "workers": 2}
+    assert [t.experiment for t in tasks] == ["eng-1", "eng-2"]
+    assert [t.experiment for t in started] == ["eng-1", "eng-2"]
+    # structured outcomes, not parsed strings: one per experiment, with status and error
+    assert [(o.task.experiment, o.status) for o in done] == [("eng-1", "ran"), ("eng-2", "failed")]
+    assert outcome.outcomes == done
+    status = {r.experiment: (r.status, r.error) for r in outcome.records}
+    assert status == {
+        "eng-1": ("ran", None),
+        "eng-2": ("crashed", "RuntimeError: boom: the fake experiment crashed"),
+    }
+    assert "Traceback" in (tmp_path / outcome.records[1].run_dir / "traceback.txt").read_text()
+    assert outcome.records[0].verdict["status"] == "passed"
+
+
+def test_the_process_engine_runs_the_demo_in_a_worker(tmp_path: Path) -> None:
+    outcome = reproduce(engine="process", workers=1, only=["demo"], out=tmp_path, progress=False)
+    (record,) = outcome.records
+    assert record.status == "ran" and record.wall_s > 0
+    manifest = json.loads((tmp_path / record.run_dir / "manifest.json").read_text())
+    assert manifest["pid"] != __import__("os").getpid()  # computed in a worker process
+    assert record.verdict["status"] == "passed" and outcome.report_html.is_file()
 
 
 def test_cli_writes_a_gallery_with_copied_figures(demo_copy: Path, tmp_path: Path) -> None:
@@ -303,34 +299,97 @@ def test_cli_writes_a_gallery_with_copied_figures(demo_copy: Path, tmp_path: Pat
     assert res.exit_code == 2 and "--gallery expects a Markdown file" in res.output
 
 
-def test_engine_errors_are_split_per_run(register, fakes, tmp_path: Path, monkeypatch) -> None:
-    """A SweepError listing several failed runs gives each run its own error line."""
-    exps = [register(fakes.make(f"split-{i}", "splitfam", quick={"n": i + 1})) for i in range(3)]
-    dirs = {}
-    for e in exps:
-        from attnlab.store import run_dir
+# -- a failure is never a pass: --strict ------------------------------------------------------
+def _rows_run(kind: str):
+    """A fake run whose comparisons are all fine except for ``kind``."""
+    from attnlab.compare import Comparison, Dropped, Result
 
-        dirs[e.name] = run_dir(tmp_path, e.name, e.make_config({}, quick=True)).name
-
-    class SweepError(RuntimeError):
-        pass
-
-    def run_tasks(tasks, **kwargs):
-        raise SweepError(
-            f"2 of 3 tasks failed: {dirs['split-0']} ({{}}): ValueError: nan in q | "
-            f"{dirs['split-2']} ({{}}): KilledWorker: lost"
+    def run(config) -> Result:
+        good = Comparison("slope", 2.0, 2.0, 0.1, max_tolerance=0.5)
+        rows = {
+            "empty": [],
+            "dropped": [good],
+            "uninformative": [good, Comparison("wide", 1.0, 1.1, 0.8, max_tolerance=0.5)],
+            "invalid": [good, Comparison("nan", float("nan"), 1.0, 0.1, max_tolerance=0.5)],
+            "passed": [good],
+        }[kind]
+        dropped = [Dropped("replica m", "α=2", "did not converge in 400 iterations")]
+        return Result(
+            table=__import__("pandas").DataFrame({"x": [1.0]}),
+            comparisons=rows,
+            dropped=dropped if kind == "dropped" else [],
         )
 
-    mod = _fake_sweep([])
-    mod.run_tasks = run_tasks
-    monkeypatch.setitem(sys.modules, "attnlab.sweep", mod)
-    outcome = reproduce(engine="process", only=["splitfam"], out=tmp_path, progress=False)
-    errors = {r.experiment: r.error for r in outcome.records}
-    assert errors["split-0"] == "ValueError: nan in q"
-    assert errors["split-2"] == "KilledWorker: lost"
-    assert errors["split-1"].startswith("SweepError: 2 of 3 tasks failed")
-    with pytest.raises(ParameterError, match="only used by engine 'dask'"):
-        reproduce(engine="process", scheduler="tcp://x:1", out=tmp_path, progress=False)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("empty", "FAILED (no theory-vs-simulation rows: nothing was compared)"),
+        ("dropped", "FAILED (dropped: replica m [α=2]: did not converge in 400 iterations)"),
+        ("uninformative", "UNINFORMATIVE (uninformative: wide: tolerance 0.8 > 0.5"),
+        ("invalid", "FAILED (invalid: nan: theory is not finite)"),
+    ],
+)
+def test_strict_fails_unless_every_run_passed(register, fakes, tmp_path, kind, reason) -> None:
+    register(fakes.make(f"strict-{kind}", "strictfam", run=_rows_run(kind), plot=None))
+    register(fakes.make("strict-ok", "strictfam", run=_rows_run("passed"), plot=None))
+    out = str(tmp_path / "r")
+    res = runner.invoke(app, ["reproduce", "--only", "strictfam", "--out", out])
+    assert res.exit_code == 0, res.output  # shown, not an error
+    assert reason in res.output
+    assert "1/2 runs PASSED" in res.output
+    res = runner.invoke(app, ["reproduce", "--only", "strictfam", "--out", out, "--strict"])
+    assert res.exit_code == 1, res.output
+    res = runner.invoke(app, ["reproduce", "--only", "strict-ok", "--out", out, "--strict"])
+    assert res.exit_code == 0, res.output
+
+
+# -- nothing on disk is trusted unverified ---------------------------------------------------
+def test_a_corrupt_run_is_redone_with_one_line(demo_copy: Path) -> None:
+    (run,) = run_dirs(demo_copy)
+    good = (run / "results.parquet").read_bytes()
+    data = bytearray(good)
+    data[len(data) // 2] ^= 0x01  # one bit, same size
+    (run / "results.parquet").write_bytes(bytes(data))
+    res = runner.invoke(app, ["reproduce", "--only", "demo", "--out", str(demo_copy)])
+    assert res.exit_code == 0, res.output
+    assert (
+        f"demo-mean: {run} is not a complete run (results.parquet does not match its recorded "
+        "sha256 (corrupt)): redoing it" in " ".join(res.output.split())
+    )
+    assert re.search(r"ran +demo-mean +\d+\.\ds  2/2 comparisons pass, PASSED", res.output)
+    assert (run / "results.parquet").read_bytes() == good
+
+
+def test_an_interrupt_records_what_finished_and_a_rerun_resumes(
+    register, fakes, tmp_path: Path
+) -> None:
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    register(fakes.make("int-a", "intfam"))
+    register(fakes.make("int-b", "intfam", run=interrupted))
+    with pytest.raises(KeyboardInterrupt) as info:
+        reproduce(only=["intfam"], out=tmp_path, progress=False)
+    assert [(o.task.experiment, o.status) for o in info.value.outcomes] == [
+        ("int-a", "ran"),
+        ("int-b", "interrupted"),
+    ]
+    record = json.loads((tmp_path / "reproduce.json").read_text())
+    assert [(r["experiment"], r["status"]) for r in record["runs"]] == [
+        ("int-a", "ran"),
+        ("int-b", "interrupted"),
+    ]
+    assert not (tmp_path / "report.html").exists()
+    assert not [p for p in tmp_path.glob(".*.tmp")]  # the interrupted run left no temp dir
+    register(fakes.make("int-b", "intfam"))
+    again = reproduce(only=["intfam"], out=tmp_path, progress=False)
+    assert [(r.experiment, r.status) for r in again.records] == [
+        ("int-a", "skipped"),
+        ("int-b", "ran"),
+    ]
 
 
 def test_a_family_that_does_not_import_is_a_one_line_error(monkeypatch, tmp_path) -> None:

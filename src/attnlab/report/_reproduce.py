@@ -2,45 +2,48 @@
 
 The plan is the registry itself (:func:`attnlab.registry.all_experiments`), so a family that
 lands is reproduced with no change here. Each experiment runs at its ``quick`` preset
-(``quick=True``, the default) or at its full default config (the spec's reference sizes) and is
-stored by :func:`attnlab.store.run_experiment` under ``OUT/<name>-<hash12>/``. Resuming is the
-store's: a complete run directory (one with ``manifest.json``) is skipped unless ``force``.
+(``quick=True``, the default) or at its full default config (the reference sizes), through the
+one runner of attnlab, :func:`attnlab.sweep.run_tasks`, on any of its engines, and is stored by
+:func:`attnlab.store.run_experiment` under ``OUT/<name>-<hash12>/``. Resuming is the store's: a
+complete run directory whose files match their checksums is skipped unless ``force``.
 
 A crashing experiment does not stop the others: its run directory gets ``failure.json`` (one
 line: the exception) and ``traceback.txt``, it is shown as CRASHED in the report, and
 :attr:`ReproduceOutcome.crashed` lists it. A comparison outside its tolerance is *not* a crash:
-the run completes and the report shows the row as FAIL.
+the run completes, the report shows the row as FAIL, and the run's verdict is not "passed"
+(:attr:`ReproduceOutcome.not_passed`; ``attnlab reproduce --strict`` exits 1 for it).
 
 ``OUT/reproduce.json`` records what this invocation did (which run directories, ran / skipped /
-crashed, wall times); :func:`attnlab.report.write_report` renders ``OUT/report.html`` and
-``OUT/report.md`` from it.
+crashed / interrupted, wall times, verdicts); :func:`attnlab.report.write_report` renders
+``OUT/report.html`` and ``OUT/report.md`` from it.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnlab._validate import ParameterError, check_choice
+from attnlab._validate import ParameterError
 from attnlab.registry import Experiment, all_experiments
 from attnlab.report._files import FAILURE, RECORD, TRACEBACK
 
 ENGINES = ("local", "process", "dask")
+_RECORD_STATUS = {"failed": "crashed"}  # the report's word for a run that raised
 
 
 @dataclass
 class RunRecord:
     """What happened to one experiment in a reproduce.
 
-    ``status`` is ``"ran"`` (computed now), ``"skipped"`` (complete in the store already) or
-    ``"crashed"`` (an exception; ``error`` is its one-line message). ``run_dir`` is relative to
-    the results root; ``wall_s`` is the wall time of this invocation (0 for skipped runs).
+    ``status`` is ``"ran"`` (computed now), ``"skipped"`` (complete in the store already),
+    ``"crashed"`` (an exception, an invalid config or a refused size; ``error`` is its
+    one-line message) or ``"interrupted"``. ``run_dir`` is relative to the results root;
+    ``wall_s`` is the run's wall time in its worker (0 for skipped runs); ``verdict`` is the
+    run's verdict (``status``, ``counts``, ``reasons``) when it completed.
     """
 
     experiment: str
@@ -49,11 +52,13 @@ class RunRecord:
     status: str
     wall_s: float = 0.0
     error: str | None = None
+    verdict: dict[str, Any] | None = None
 
 
 @dataclass
 class ReproduceOutcome:
-    """The result of :func:`reproduce`: the records, the report files and the totals."""
+    """The result of :func:`reproduce`: the records, the per-task outcomes, the report files
+    and the totals."""
 
     out: Path
     quick: bool
@@ -61,6 +66,7 @@ class ReproduceOutcome:
     wall_s: float = 0.0
     report_html: Path | None = None
     report_md: Path | None = None
+    outcomes: list[Any] = field(default_factory=list)
 
     @property
     def crashed(self) -> list[RunRecord]:
@@ -70,6 +76,11 @@ class ReproduceOutcome:
     def ok(self) -> bool:
         """True when every experiment ran (or was already complete); comparisons aside."""
         return not self.crashed
+
+    @property
+    def not_passed(self) -> list[RunRecord]:
+        """The runs whose verdict is not "passed" (failed, uninformative, crashed, ...)."""
+        return [r for r in self.records if (r.verdict or {}).get("status") != "passed"]
 
 
 def default_out(quick: bool) -> Path:
@@ -90,7 +101,7 @@ def select_experiments(only: Iterable[str] | None = None) -> list[Experiment]:
     except Exception as err:  # a family whose experiments module does not import
         raise ParameterError(
             f"could not load the registered experiments ({_error_line(err)}); "
-            "`python -c 'import attnlab.registry as r; r.discover()'` shows the traceback"
+            "`attnlab --debug list` shows the traceback"
         ) from err
     wanted = [w.strip() for w in (only or []) if w.strip()]
     if not wanted:
@@ -105,21 +116,27 @@ def select_experiments(only: Iterable[str] | None = None) -> list[Experiment]:
     return [e for e in exps.values() if e.family in wanted or e.name in wanted]
 
 
-def _clear_failure(path: Path) -> None:
-    (path / FAILURE).unlink(missing_ok=True)
-    (path / TRACEBACK).unlink(missing_ok=True)
-
-
 def _error_line(err: BaseException) -> str:
     """``"ValueError: first line of the message"``."""
     first = (str(err).strip().splitlines() or [""])[0]
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
-def _record_failure(path: Path, exp: Experiment, line: str, tb: str) -> str:
-    """Write ``failure.json`` (one line) + ``traceback.txt`` into the run directory."""
-    from attnlab.store import atomic_write_json, atomic_write_text
+def _clear_failure(path: Path) -> None:
+    """Remove a previous failure record; a directory that held nothing else goes too."""
+    (path / FAILURE).unlink(missing_ok=True)
+    (path / TRACEBACK).unlink(missing_ok=True)
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
 
+
+def _record_failure(path: Path, exp: Experiment, line: str, tb: str) -> None:
+    """Write ``failure.json`` (one line) + ``traceback.txt`` into an incomplete run directory
+    (a complete one — the previous result of a failed ``--force`` rerun — is left intact)."""
+    from attnlab.store import atomic_write_json, atomic_write_text, is_complete
+
+    if is_complete(path):
+        return
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path / TRACEBACK, tb)
     atomic_write_json(
@@ -133,29 +150,33 @@ def _record_failure(path: Path, exp: Experiment, line: str, tb: str) -> str:
             "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )
-    return line
 
 
-def _comparison_line(path: Path) -> str:
-    try:
-        comps = json.loads((path / "summary.json").read_text()).get("comparisons", [])
-    except (OSError, ValueError):
-        return ""
-    passed = sum(bool(c.get("passed")) for c in comps)
-    return f"{passed}/{len(comps)} comparisons pass"
+def _record(outcome: Any, exp: Experiment, out: Path) -> RunRecord:
+    """The report's record of one task outcome (writing the failure files of a crash)."""
+    rel = outcome.path.relative_to(out).as_posix() if outcome.path is not None else ""
+    status = _RECORD_STATUS.get(outcome.status, outcome.status)
+    if status == "crashed" and outcome.path is not None:
+        tb = outcome.traceback or f"{outcome.error}\n"
+        _record_failure(outcome.path, exp, outcome.error or "crashed", tb)
+    return RunRecord(
+        exp.name,
+        exp.family,
+        rel,
+        status,
+        round(outcome.wall_s, 3),
+        outcome.error if status in ("crashed", "interrupted") else None,
+        outcome.verdict,
+    )
 
 
 class _Progress:
-    """An overall rich progress bar (or plain lines when ``enabled`` is false); forwards to the
-    ``on_start(name)`` / ``on_done(name, line)`` callbacks of :func:`reproduce`."""
+    """An overall rich progress bar (or nothing when ``enabled`` is false) and one line per
+    finished experiment, to ``log`` if given, else above the bar."""
 
-    def __init__(
-        self, total: int, enabled: bool, log: Callable[[str], None] | None, callbacks: Any = None
-    ) -> None:
+    def __init__(self, total: int, enabled: bool, log: Callable[[str], None] | None) -> None:
         self.enabled = enabled
         self.log = log
-        self.on_start, self.on_done = callbacks or (None, None)
-        self.name = ""
         self._progress: Any = None
         self._task: Any = None
         self.total = total
@@ -189,179 +210,20 @@ class _Progress:
             self._progress.update(self._task, description="done")
             self._progress.__exit__(*exc)
 
-    def start(self, name: str) -> None:
-        self.name = name
-        if self.on_start is not None:
-            self.on_start(name)
+    def start(self, task: Any) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, description=name)
+            self._progress.update(self._task, description=task.experiment)
 
-    def done(self, line: str) -> None:
-        """One line per finished experiment: to ``log`` if given, else above the bar."""
-        if self.on_done is not None:
-            self.on_done(self.name, line)
+    def print(self, line: str) -> None:
         if self.log is not None:
             self.log(line)
         elif self._progress is not None:
-            self._progress.console.print(line, markup=False, highlight=False)
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def done(self, outcome: Any) -> None:
+        self.print(outcome.line())
         if self._progress is not None:
             self._progress.advance(self._task)
-
-
-def _line(rec: RunRecord, out: Path) -> str:
-    path = out / rec.run_dir
-    if rec.status == "crashed":
-        return f"CRASHED  {rec.experiment:34s} {rec.wall_s:7.1f}s  {rec.error}"
-    if rec.status == "skipped":
-        return f"skipped  {rec.experiment:34s}  (complete)  {_comparison_line(path)}"
-    return f"ran      {rec.experiment:34s} {rec.wall_s:7.1f}s  {_comparison_line(path)}"
-
-
-def _run_local(
-    exps: Sequence[Experiment],
-    out: Path,
-    *,
-    quick: bool,
-    force: bool,
-    bar: _Progress,
-    figures: Any = None,
-) -> list[RunRecord]:
-    from attnlab.store import is_complete, run_dir, run_experiment
-
-    records = []
-    for exp in exps:
-        bar.start(exp.name)
-        t0 = time.perf_counter()
-        try:
-            cfg = exp.make_config({}, quick=quick)
-        except Exception as err:  # an invalid preset: reported, not fatal
-            rec = RunRecord(exp.name, exp.family, "", "crashed", 0.0, f"invalid config: {err}")
-            records.append(rec)
-            bar.done(_line(rec, out))
-            continue
-        path = run_dir(out, exp.name, cfg)
-        rel = path.relative_to(out).as_posix()
-        if is_complete(path) and not force:
-            _clear_failure(path)
-            rec = RunRecord(exp.name, exp.family, rel, "skipped")
-        else:
-            _clear_failure(path)
-            try:
-                run_experiment(exp, cfg, out=out, force=force, figures=figures)
-            except Exception as err:
-                line = _record_failure(path, exp, _error_line(err), traceback.format_exc())
-                rec = RunRecord(
-                    exp.name, exp.family, rel, "crashed", time.perf_counter() - t0, line
-                )
-            else:
-                rec = RunRecord(exp.name, exp.family, rel, "ran", time.perf_counter() - t0)
-        rec.wall_s = round(rec.wall_s, 3)
-        records.append(rec)
-        bar.done(_line(rec, out))
-    return records
-
-
-def _run_engine(
-    exps: Sequence[Experiment],
-    out: Path,
-    *,
-    quick: bool,
-    force: bool,
-    engine: str,
-    scheduler: str | None,
-    workers: int | None,
-    progress: bool,
-    log: Callable[[str], None] | None,
-    figures: Any = None,
-    callbacks: Any = None,
-) -> list[RunRecord]:
-    """Hand the runs to :func:`attnlab.sweep.run_tasks` (process pool or dask cluster)."""
-    try:
-        from attnlab.sweep import Task, run_tasks
-    except ImportError as err:
-        raise ParameterError(
-            f"--engine {engine} needs attnlab.sweep.run_tasks, which is not available ({err})"
-        ) from None
-    from attnlab.store import is_complete, run_dir
-
-    planned = []
-    for exp in exps:
-        path = run_dir(out, exp.name, exp.make_config({}, quick=quick))
-        planned.append((exp, path, is_complete(path) and not force))
-        _clear_failure(path)
-    extra = {"figures": figures} if figures is not None else {}
-    tasks = [Task(e.name, {}, quick, out, **extra) for e, _, _ in planned]
-    on_start, on_done = callbacks or (None, None)
-    hooks = {k: v for k, v in (("on_start", on_start), ("on_done", on_done)) if v is not None}
-    t0 = time.perf_counter()
-    engine_error: tuple[BaseException, str] | None = None
-    try:
-        run_tasks(
-            tasks,
-            engine=engine,
-            scheduler=scheduler,
-            workers=workers,
-            progress=progress,
-            force=force,
-            **hooks,
-        )
-    except ParameterError:
-        raise
-    except Exception as err:  # keep what completed; report the rest as crashed
-        engine_error = (err, traceback.format_exc())
-    wall = round(time.perf_counter() - t0, 3)
-    records = []
-    for exp, path, was_complete in planned:
-        rel = path.relative_to(out).as_posix()
-        if is_complete(path):
-            status = "skipped" if was_complete else "ran"
-            # the worker's compute time (run + plot) from the manifest: runs overlap in time
-            rec = RunRecord(exp.name, exp.family, rel, status, 0.0 if was_complete else wall)
-            if not was_complete:
-                rec.wall_s = _stored_seconds(path, default=wall)
-        else:
-            if engine_error is not None:
-                line, tb = _task_error(engine_error[0], path.name), engine_error[1]
-            else:
-                line = f"the {engine} engine returned without completing this run"
-                tb = line + "\n"
-            line = _record_failure(path, exp, line, tb)
-            rec = RunRecord(exp.name, exp.family, rel, "crashed", wall, line)
-        records.append(rec)
-        _emit(_line(rec, out), log=log, console=progress)
-    return records
-
-
-def _stored_seconds(path: Path, *, default: float) -> float:
-    from attnlab.report._collect import stored_seconds
-
-    try:
-        timings = json.loads((path / "manifest.json").read_text()).get("timings_s", {})
-        return round(stored_seconds(timings), 3)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return default
-
-
-def _emit(line: str, *, log: Callable[[str], None] | None, console: bool) -> None:
-    if log is not None:
-        log(line)
-    elif console:
-        from rich.console import Console
-
-        Console(stderr=True).print(line, markup=False, highlight=False)
-
-
-def _task_error(err: BaseException, dirname: str) -> str:
-    """This run's error line: its part of a ``SweepError`` message (which lists failures as
-    ``"<dir> (<overrides>): <error> | ..."``), else the exception's own line."""
-    text = str(err)
-    start = text.find(f"{dirname} (")
-    if start >= 0:
-        part = text[start:].split(" | ", 1)[0]
-        _, sep, message = part.partition("): ")
-        if sep and message.strip():
-            return message.strip()
-    return _error_line(err)
 
 
 def reproduce(
@@ -376,69 +238,137 @@ def reproduce(
     progress: bool = True,
     report: bool = True,
     log: Callable[[str], None] | None = None,
+    allow_large: bool = False,
+    timeout: float = 30.0,
     figures: Any = None,
-    on_start: Callable[[str], None] | None = None,
-    on_done: Callable[[str, str], None] | None = None,
+    on_start: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], None] | None = None,
 ) -> ReproduceOutcome:
     """Run every registered experiment (or the families / experiments in ``only``), then report.
 
-    ``quick=True`` uses each experiment's ``quick`` preset, ``quick=False`` its full defaults.
-    Results go to ``out`` (default :func:`default_out`); complete runs are skipped unless
-    ``force``. ``engine`` is ``"local"`` (in this process, one after the other), ``"process"``
-    or ``"dask"`` (through :func:`attnlab.sweep.run_tasks`; ``scheduler`` is the dask address).
-    ``log`` receives one line per experiment (status, wall time, comparisons passed).
-    ``figures`` (:class:`attnlab.plot.FigureOptions`): formats, dpi and style of the figures.
-    ``on_start(name)`` / ``on_done(name, line)`` are called as each run begins / ends (for
-    :class:`attnlab._display.Display`).
-    Writes ``out/reproduce.json`` and, when ``report``, ``out/report.html`` + ``out/report.md``.
-    Never raises for a crashing experiment: see :attr:`ReproduceOutcome.crashed`.
+    Parameters
+    ----------
+    quick, only, out : bool, iterable of str, path
+        ``quick`` presets or full defaults; family or experiment names; the results root
+        (default :func:`default_out`).
+    engine, scheduler, workers, timeout, allow_large, force :
+        As in :func:`attnlab.sweep.run_tasks`.
+    progress, report : bool
+        Show the default display (a bar, one line per experiment); write the report.
+    log : callable, optional
+        Receives the line per experiment (status, time, comparisons, verdict), not the console.
+    figures : attnlab.plot.FigureOptions, optional
+        Formats, dpi and style of the figures (default PNG + PDF, paper style).
+    on_start, on_done : callable, optional
+        Called with each task as it starts and each :class:`~attnlab.sweep.TaskOutcome`.
+
+    Returns
+    -------
+    ReproduceOutcome
+        Never raises for a crashing experiment (see :attr:`ReproduceOutcome.crashed`). An
+        interrupt is re-raised after ``out/reproduce.json`` records what finished.
     """
-    engine = check_choice("engine", engine, ENGINES)
-    if scheduler is not None and engine != "dask":
-        raise ParameterError(f"scheduler = {str(scheduler)!r} is only used by engine 'dask'")
-    if workers is not None and int(workers) < 1:
-        raise ParameterError(f"workers = {workers!r} is out of range: must be >= 1")
+    from attnlab.sweep import Task, check_engine_options, run_tasks
+
+    check_engine_options(engine, scheduler, workers, timeout)
+
     exps = select_experiments(only)
     out_path = Path(out) if out is not None else default_out(quick)
     out_path.mkdir(parents=True, exist_ok=True)
-
-    started = time.time()
-    t0 = time.perf_counter()
-    if engine == "local":
-        with _Progress(len(exps), progress, log, (on_start, on_done)) as bar:
-            records = _run_local(exps, out_path, quick=quick, force=force, bar=bar, figures=figures)
-    else:
-        records = _run_engine(
-            exps,
-            out_path,
-            quick=quick,
-            force=force,
-            engine=engine,
-            scheduler=scheduler,
-            workers=workers,
-            progress=progress,
-            log=log,
-            figures=figures,
-            callbacks=(on_start, on_done),
-        )
-    outcome = ReproduceOutcome(out_path, quick, records, round(time.perf_counter() - t0, 3))
-
-    from attnlab.store import atomic_write_json
-
-    atomic_write_json(
-        out_path / RECORD,
-        {
-            "mode": "quick" if quick else "full",
-            "engine": engine,
-            "only": list(only or []),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "wall_s": outcome.wall_s,
-            "machine": platform.platform(),
-            "runs": [asdict(r) for r in records],
-        },
-    )
+    tasks = [Task(e.name, {}, quick, out_path, figures) for e in exps]
+    started, t0 = time.time(), time.perf_counter()
+    display = _Progress(len(tasks), progress, log)
+    hooks = _Hooks(display, on_start, on_done)
+    _clear_stale_failures(tasks, force)
+    record = _Recorder(out_path, quick, engine, only, started, t0, {e.name: e for e in exps})
+    try:
+        with display:
+            outcomes = run_tasks(
+                tasks,
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+                progress=False,
+                force=force,
+                allow_large=allow_large,
+                timeout=timeout,
+                on_invalid="fail",
+                on_start=hooks.start,
+                on_done=hooks.done,
+                log=display.print if (progress or log) else None,
+            )
+    except KeyboardInterrupt as err:
+        record(getattr(err, "outcomes", []))
+        raise
+    result = ReproduceOutcome(out_path, quick, record(outcomes), outcomes=outcomes)
+    result.wall_s = round(time.perf_counter() - t0, 3)
     if report:
         from attnlab.report._render import write_report
 
-        outcome.report_html, outcome.report_md = write_report(out_path)
-    return outcome
+        result.report_html, result.report_md = write_report(out_path)
+    return result
+
+
+@dataclass
+class _Hooks:
+    """The display and the caller's callbacks, called for each task and outcome."""
+
+    display: _Progress
+    on_start: Callable[[Any], None] | None
+    on_done: Callable[[Any], None] | None
+
+    def start(self, task: Any) -> None:
+        self.display.start(task)
+        if self.on_start is not None:
+            self.on_start(task)
+
+    def done(self, outcome: Any) -> None:
+        if outcome.path is not None and outcome.status == "skipped":
+            _clear_failure(outcome.path)
+        self.display.done(outcome)
+        if self.on_done is not None:
+            self.on_done(outcome)
+
+
+def _clear_stale_failures(tasks: list[Any], force: bool) -> None:
+    """Failure records of the runs about to be redone (invalid configs are reported later)."""
+    from attnlab.store import is_complete
+
+    for task in tasks:
+        try:
+            path = task.run_dir()
+        except ParameterError:
+            continue
+        if force or not is_complete(path):
+            _clear_failure(path)
+
+
+@dataclass
+class _Recorder:
+    """Turns outcomes into :class:`RunRecord` s and writes ``OUT/reproduce.json``."""
+
+    out: Path
+    quick: bool
+    engine: str
+    only: Iterable[str] | None
+    started: float
+    t0: float
+    experiments: dict[str, Experiment]
+
+    def __call__(self, outcomes: list[Any]) -> list[RunRecord]:
+        from attnlab.store import atomic_write_json
+
+        records = [_record(o, self.experiments[o.task.experiment], self.out) for o in outcomes]
+        atomic_write_json(
+            self.out / RECORD,
+            {
+                "mode": "quick" if self.quick else "full",
+                "engine": self.engine,
+                "only": list(self.only or []),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                "wall_s": round(time.perf_counter() - self.t0, 3),
+                "machine": platform.platform(),
+                "runs": [asdict(r) for r in records],
+            },
+        )
+        return records

@@ -1,0 +1,160 @@
+"""Clean interrupts: SIGINT / SIGTERM stop a command within seconds, and workers die with it.
+
+:func:`handling` (used by the command line) turns the first SIGINT or SIGTERM into an
+:class:`Interrupted` exception (a ``KeyboardInterrupt``) in the main thread, so the runner can
+stop its engine and the store can remove its temp directory; the command then leaves with
+:func:`exit_now` (exit status 130 for SIGINT, 143 for SIGTERM) *without* interpreter
+finalisation, which with jax/XLA threads still alive can crash (segfault) at teardown.
+
+A signal that lands while the main thread is inside a long compiled call (where Python cannot
+raise) is still seen: the C-level handler writes its number to a wake-up pipe that a watchdog
+thread reads; if the command has not finished ``grace`` seconds later, the watchdog exits the
+process itself. A second signal exits at once. Every result on disk stays consistent either way
+(the store writes atomically), so the command can simply be run again to resume.
+
+Worker processes call :func:`die_with_parent`: on Linux the kernel kills them when their parent
+dies, even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread polls the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+__all__ = [
+    "Interrupted",
+    "die_with_parent",
+    "exit_code",
+    "exit_now",
+    "handling",
+    "received",
+]
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by the first SIGINT or SIGTERM (``signum`` says which)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+def received() -> int | None:
+    """The first SIGINT/SIGTERM received while :func:`handling` was active, if any."""
+    return _received[0] if _received else None
+
+
+def exit_now(code: int, message: str | None = None) -> None:
+    """Print ``message`` to stderr, flush, and leave with ``code`` without finalisation."""
+    with contextlib.suppress(Exception):
+        if message:
+            sys.stderr.write(message.rstrip("\n") + "\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _handler(signum: int, frame: object) -> None:
+    if _received:  # a second signal: the user insists
+        exit_now(exit_code(_received[0]), f"{signal.Signals(signum).name} again: exiting now")
+    _received.append(signum)
+    raise Interrupted(signum)
+
+
+def _watchdog(read_fd: int, grace: float, done: threading.Event) -> None:
+    """Wait for a signal number on the wake-up pipe; exit if the command outlives ``grace``."""
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not data or done.is_set():
+            return
+        signums = [b for b in data if b in _SIGNALS]
+        if signums:
+            break
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if done.wait(0.1):
+            return
+    exit_now(
+        exit_code(signums[0]),
+        f"interrupted ({signal.Signals(signums[0]).name}): still busy {grace:g} s later, "
+        "exiting now (results on disk are consistent; rerun to resume)",
+    )
+
+
+@contextlib.contextmanager
+def handling(grace: float = 3.0) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM raise :class:`Interrupted` (see the module docstring).
+
+    Only effective in the main thread (signals are delivered there); elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _received.clear()
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    done = threading.Event()
+    old_handlers = {s: signal.signal(s, _handler) for s in _SIGNALS}
+    old_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(
+        target=_watchdog, args=(read_fd, grace, done), name="attnlab-signal-watchdog", daemon=True
+    )
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        signal.set_wakeup_fd(old_fd)
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        os.close(write_fd)  # wakes the watchdog (end of file)
+        watcher.join(timeout=1)
+        with contextlib.suppress(OSError):
+            os.close(read_fd)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Make this process die with its parent (call it first thing in a worker process).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then exit at once if the parent is already
+    gone. Elsewhere: a daemon thread checks every second that the parent is still there.
+    ``parent_pid``: the expected parent (default: the current one).
+    """
+    parent_pid = os.getppid() if parent_pid is None else int(parent_pid)
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the parent died before the kernel could be told
+        os._exit(1)
+    if not armed:
+
+        def poll() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=poll, name="attnlab-parent-watch", daemon=True).start()
