@@ -33,6 +33,7 @@ e^{xε_i} are lognormal, and the law of large numbers for Σ_{i<K} e^{2xε_i} ho
 ε_i and the closed form overshoots by orders of magnitude. :func:`closed_form_valid` returns
 this domain. The Rademacher form has bounded weights and no such limit.
 """
+
 from __future__ import annotations
 
 import functools

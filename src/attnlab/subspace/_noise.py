@@ -164,7 +164,7 @@ class NoiseFloor:
 
     def stiffness(self, schedule: Schedule, n: Any) -> np.ndarray:
         """2 a_n φ′(1): the linearisation holds when it is ≪ 1."""
-        return 2 * schedule.step_sizes(n) * self.phi_prime_pole
+        return 2 * np.atleast_1d(schedule.step_sizes(n)) * self.phi_prime_pole
 
     def tolerance(self, schedule: Schedule, n: int, misalignments: Any) -> Tolerance:
         """Tolerance for the mean of 1 − |m_n| over seeds against the prediction: 4 SE over seeds
@@ -180,9 +180,7 @@ class NoiseFloor:
         )
 
 
-def noise_floor(
-    model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 1
-) -> NoiseFloor:
+def noise_floor(model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 1) -> NoiseFloor:
     """φ′(1) and E_g of ``model`` by exact Monte-Carlo (streams "phi" and "noise" of ``key``).
 
     Parameters

@@ -81,7 +81,9 @@ def _check_times(times: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise ParameterError(f"times = {times!r} is not numeric") from None
     if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or t[0] < 0:
-        raise ParameterError(f"times = {times!r}: must be a non-empty 1-d array of finite times >= 0")
+        raise ParameterError(
+            f"times = {times!r}: must be a non-empty 1-d array of finite times >= 0"
+        )
     if np.any(np.diff(t) < 0):
         raise ParameterError(f"times = {times!r}: must be sorted")
     return t
