@@ -68,6 +68,6 @@ def test_derived_quantities():
 
 def test_model_is_frozen_and_hashable():
     m = SubspaceModel()
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="frozen"):
         m.d = 3
     assert hash(m) == hash(SubspaceModel()) and m == SubspaceModel()
