@@ -124,7 +124,7 @@ def stationary_misalignment(
     numpy.ndarray
         inf where the relaxation is too slow for a quasi-stationary floor.
     """
-    noise = check_range("noise", noise, lo=0)
+    noise = check_range("noise", noise, lo=0, hi=1e300)
     rate = 2 * check_range("phi_prime_pole", phi_prime_pole, lo=-1e300, hi=1e300)
     n = np.atleast_1d(np.asarray(n, dtype=float))
     a = schedule.step_sizes(n)
