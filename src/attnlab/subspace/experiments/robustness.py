@@ -106,20 +106,36 @@ class RobustnessConfig(SGAConfig):
         return total_cost(*parts)
 
 
+# marker, colour index and horizontal offset (the fixed-sign point sits at the base θ, beside
+# the θ-scaling sqrt_d point of the same θ)
+SERIES = {
+    "θ-scaling sqrt_d": ("o", 0, 1.0),
+    "θ-scaling none": ("s", 1, 1.0),
+    "fixed sign": ("D", 2, 1.08),
+}
+
+
 def _plot(result: Result, config: RobustnessConfig) -> dict:
     from attnlab import plot
 
     t = result.table
     fig, axes = plot.subplots(1, 2, width=4.4)
     for ax, sweep, xlab in ((axes[0], "M", "M (nuisance tokens)"), (axes[1], "theta", "θ")):
-        for j, (lab, g) in enumerate(t[t.sweep == sweep].groupby("label")):
+        for lab, g in t[t.sweep == sweep].groupby("label"):
+            marker, j, shift = SERIES[lab]
             g = g.sort_values("x")
+            x = g.x * shift
             mean, sd = g.mean_final.to_numpy(), g.sd_final.to_numpy()
             err = np.vstack([np.minimum(sd, mean), np.minimum(sd, 1 - mean)])  # within [0, 1]
-            plot.simulation_points(ax, g.x, mean, err, label=f"SGA, {lab}", color=plot.color(j))
-            ax.plot(g.x, g.ode_final, "x--", color=plot.color(j), lw=1, label=f"ODE, {lab}")
+            if shift != 1.0:
+                lab = f"{lab} (shifted right)"
+            plot.simulation_points(
+                ax, x, mean, err, label=f"SGA, {lab}", color=plot.color(j), marker=marker
+            )
+            ax.plot(x, g.ode_final, "x--", color=plot.color(j), lw=1, label=f"ODE, {lab}")
         ax.set_xscale("log")
-        plot.finish(ax, xlabel=xlab, ylabel="final |m|")
+        ax.set_ylim(0, 1.05)
+        plot.finish(ax, xlabel=xlab, ylabel="final |m|", loc="lower right", fontsize="x-small")
     plot.suptitle(fig, f"final alignment after {config.steps} steps (mean ± sd over seeds)")
     return {"robustness": fig}
 

@@ -110,12 +110,25 @@ def _plot(result: Result, config: ScheduleConfig) -> dict:
     plot.theory_line(map_ax, m.c, m.n_floor, label=f"noise floor reaches {config.target:g}")
     plot.theory_line(map_ax, m.c, m.n_escape, label="slowest escape done", color=plot.color(3))
     for j, s in enumerate(config.schedules()):
-        n_end = t[(t.kind == "checkpoint") & (t.label == _label(s))].n.max()
-        map_ax.plot([s.c], [n_end], "o", color=plot.color(j))
+        last = t[(t.kind == "checkpoint") & (t.label == _label(s))].sort_values("n").iloc[-1:]
+        reached = bool(len(last)) and float(last.mean_abs_m.iloc[0]) >= config.target
+        label = f"runs, {_label(s)}: " + ("reached" if reached else "not reached")
+        map_ax.plot(
+            [s.c],
+            last.n,
+            "o",
+            color=plot.color(j),
+            label=label,
+            markerfacecolor=plot.color(j) if reached else "none",
+        )
     map_ax.set_xscale("log")
     map_ax.set_yscale("log")
     plot.finish(
-        map_ax, xlabel="c (n0 = 30)", ylabel="steps n needed", title="schedules reaching the paper"
+        map_ax,
+        xlabel="c (theory lines: n0 = 30)",
+        ylabel="steps n needed",
+        title=f"schedules reaching {name} {config.target:g}",
+        fontsize="x-small",
     )
     plot.suptitle(fig, "mean final alignment against the schedule a_n = c/(n + n0)")
     return {"schedule": fig}
