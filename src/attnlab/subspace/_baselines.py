@@ -170,7 +170,20 @@ def pca_alignment_theory(model: SubspaceModel, n_tokens: Any) -> np.ndarray:
 def pca_tolerance(model: SubspaceModel, theory: float, samples: Any) -> Tolerance:
     """Tolerance for the mean PCA alignment over seeds against the BBP limit: 4 SE over seeds +
     2(1 − theory)/√d (heuristic allowance for the O(d^{−1/2}) finite-d correction of the limit,
-    relative to the deficit 1 − theory)."""
+    relative to the deficit 1 − theory).
+
+    Parameters
+    ----------
+    model : SubspaceModel
+    theory : float
+        The BBP limit.
+    samples : array
+        The PCA alignment per seed.
+
+    Returns
+    -------
+    attnlab.compare.Tolerance
+    """
     deficit = 1.0 - float(theory)
     return standard_error(samples, z=4) + heuristic(
         2 * deficit / math.sqrt(model.d), "O(d^-1/2) finite-d correction of the BBP limit"

@@ -110,7 +110,17 @@ def _ratio(m, rho, x_scale, sign):
 
 
 def beta_limit(model: SubspaceModel) -> float:
-    """The largest β of the closed form's domain: e^{β²} < N + 1 (module docstring)."""
+    """The largest β of the closed form's domain: e^{β²} < N + 1 (module docstring).
+
+    Parameters
+    ----------
+    model : SubspaceModel
+
+    Returns
+    -------
+    float
+        √(ln(1 + N)).
+    """
     return math.sqrt(math.log1p(model.N))
 
 

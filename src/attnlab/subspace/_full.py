@@ -105,7 +105,7 @@ def _program(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
     @jax.jit
     def run(state, params):
         q, u, keys, n = state
-        q, n_new, (ms, ls) = jax.vmap(one_seed, in_axes=(0, 0, 0, None, None))(
+        q, n_new, (ms, ls) = jax.vmap(one_seed, in_axes=(0, 0, 0, None, (0, 0, None, None, None)))(
             q, u, keys, n, params
         )
         return (q, u, keys, n_new[0]), (ms, ls)
@@ -127,12 +127,16 @@ def final_overlap(state: tuple[Any, ...]) -> np.ndarray:
     return np.asarray(jnp.sum(q * u, axis=-1))
 
 
-def program(model, schedule, *, batch, log_every, log_loss, dtype):
-    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`."""
-    params = tuple(
-        jnp.asarray(x, jnp.dtype(dtype))
-        for x in (model.theta_d, model.beta, *schedule.coefficients())
+def program(models, schedule, *, batch, log_every, log_loss, dtype):
+    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`
+    (``models``: one per seed, sharing d, K, M and the sign law)."""
+    dt = jnp.dtype(dtype)
+    params = (
+        jnp.asarray([m.theta_d for m in models], dt),
+        jnp.asarray([m.beta for m in models], dt),
+        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
     )
+    model = models[0]
     static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
     return lambda nb: functools.partial(_program(*static, nb), params=params)
 

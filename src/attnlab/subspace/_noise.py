@@ -40,7 +40,13 @@ from attnlab.subspace._phi import phi_monte_carlo
 from attnlab.subspace._reduced import draw_step, step_gradient
 from attnlab.subspace._schedule import Schedule
 
-__all__ = ["NoiseFloor", "noise_floor", "pole_noise", "stationary_misalignment"]
+__all__ = [
+    "NoiseFloor",
+    "escape_delay",
+    "noise_floor",
+    "pole_noise",
+    "stationary_misalignment",
+]
 
 POLE_CHUNK = 256  # draws per compiled chunk of the pole-noise Monte-Carlo
 
@@ -50,10 +56,10 @@ def _pole_program(d, K, M, sign, batch, n_chunks):
     N = K + M
 
     @jax.jit
-    def run(keys, theta_d, beta):
+    def run(keys, theta_d, beta, m0):
         def chunk(ks):
             draws = jax.vmap(lambda k: draw_step(k, d, K, N, batch, sign, jnp.float64))(ks)
-            m = jnp.ones(ks.shape[0], jnp.float64)
+            m = jnp.full(ks.shape[0], m0, jnp.float64)
             g2, gc2, _ = step_gradient(m, draws, K=K, theta_d=theta_d, beta=beta, d=d)
             v = g2 * g2 + gc2
             return v.sum(), (v * v).sum()
@@ -66,9 +72,10 @@ def _pole_program(d, K, M, sign, batch, n_chunks):
 
 @uses_jax
 def pole_noise(
-    model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 1
+    model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 1, m: float = 1.0
 ) -> tuple[float, float]:
-    """E_g = E[g2² + ‖g_C‖²] at m = 1 (module docstring) and its standard error, by Monte-Carlo
+    """E_g = E[g2² + ‖g_C‖²], the mean squared norm of the projected (mini-batch) gradient, at
+    m = 1 (module docstring) or at another overlap ``m``, and its standard error, by Monte-Carlo
     of the exact reduced gradient. O(n_samples · B · N).
 
     Parameters
@@ -79,11 +86,14 @@ def pole_noise(
         Draws, ``>= 2``; rounded up to a multiple of 256.
     batch : int
         Mini-batch size B of the gradient.
+    m : float
+        The overlap, in [−1, 1] (default: the pole).
 
     Returns
     -------
     mean, se : float
     """
+    m = check_range("m", m, lo=-1.0, hi=1.0)
     n_samples = check_int("n_samples", n_samples, lo=2)
     batch = check_int("batch", batch, lo=1)
     key = as_key_batch(key)[0][0]
@@ -95,7 +105,7 @@ def pole_noise(
     with progress.track("pole noise: draws", total=S) as bar:
         for size in progress.chunks(n_chunks):
             run = _pole_program(model.d, model.K, model.M, model.sign, batch, size)
-            a, b = run(keys[done : done + size].reshape(-1), model.theta_d, model.beta)
+            a, b = run(keys[done : done + size].reshape(-1), model.theta_d, model.beta, m)
             s1, s2, done = s1 + float(a), s2 + float(b), done + size
             bar.advance(size * POLE_CHUNK)
     mean = s1 / S
@@ -157,24 +167,57 @@ class NoiseFloor:
         return math.hypot(self.noise_se / self.noise, self.phi_prime_pole_se / self.phi_prime_pole)
 
     def misalignment(self, schedule: Schedule, n: Any) -> np.ndarray:
-        """Predicted E[1 − |m_n|] at steps ``n`` (:func:`stationary_misalignment`)."""
+        """Predicted E[1 − |m_n|] at steps ``n`` (:func:`stationary_misalignment`).
+
+        Parameters
+        ----------
+        schedule : RobbinsMonro or Constant
+        n : int or array
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return stationary_misalignment(
             schedule, n, noise=self.noise, phi_prime_pole=self.phi_prime_pole
         )
 
     def stiffness(self, schedule: Schedule, n: Any) -> np.ndarray:
-        """2 a_n φ′(1): the linearisation holds when it is ≪ 1."""
+        """2 a_n φ′(1): the linearisation holds when it is ≪ 1.
+
+        Parameters
+        ----------
+        schedule : RobbinsMonro or Constant
+        n : int or array
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return 2 * np.atleast_1d(schedule.step_sizes(n)) * self.phi_prime_pole
 
     def tolerance(self, schedule: Schedule, n: int, misalignments: Any) -> Tolerance:
         """Tolerance for the mean of 1 − |m_n| over seeds against the prediction: 4 SE over seeds
-        + 2 relative Monte-Carlo SE of the prediction + the neglected O(2 a_n φ′(1)) terms."""
-        pred = float(self.misalignment(schedule, n)[0])
+        + 2 relative Monte-Carlo SE of the prediction + the neglected O(2 a_n φ′(1)) terms.
+
+        Parameters
+        ----------
+        schedule : RobbinsMonro or Constant
+        n : int or array
+            The step compared, or the steps of a window whose mean is compared.
+        misalignments : array
+            1 − |m_n| per seed (or its mean over the window).
+
+        Returns
+        -------
+        attnlab.compare.Tolerance
+        """
+        pred = float(np.mean(self.misalignment(schedule, n)))
         return (
             standard_error(misalignments, z=4)
             + monte_carlo(pred * self.rel_se, z=2, what="relative Monte-Carlo (φ′(1), E_g)")
             + bound(
-                pred * float(self.stiffness(schedule, n)[0]),
+                pred * float(np.max(self.stiffness(schedule, n))),
                 "O(2aφ′(1)) terms neglected by the quasi-stationary linearisation",
             )
         )
@@ -199,3 +242,52 @@ def noise_floor(model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 
     est = phi_monte_carlo(model, [1.0], key=stream(key, "phi"), n_samples=n_samples)
     noise, noise_se = pole_noise(model, key=stream(key, "noise"), n_samples=n_samples, batch=batch)
     return NoiseFloor(float(est.dphi[0]), float(est.dphi_se[0]), noise, noise_se)
+
+
+def escape_delay(
+    model: SubspaceModel,
+    schedule: Schedule,
+    steps: int,
+    *,
+    key: Any,
+    n_samples: int,
+    batch: int = 1,
+    noise: float | None = None,
+) -> float:
+    r"""The ODE time by which SGA leaves the equator later than the ODE:
+    Δt = E‖ĝ‖²(m=0) Σ_{k<n} a_k² / (2φ″(0)).
+
+    Near m = 0 one step multiplies m by 1 + a_k φ″(0) (the drift) and, through the
+    normalisation q̃/‖q̃‖, by 1 − (a_k²/2)E‖ĝ‖²: the log-growth after n steps is
+    φ″(0) t_n − (E‖ĝ‖²/2) Σ_{k<n} a_k² instead of φ″(0) t_n, to first order in a. The loss is a
+    fixed amount of growth, i.e. a delay Δt of the escape in ODE time.
+
+    Parameters
+    ----------
+    model : SubspaceModel
+        A symmetric sign law in the closed form's domain (φ″(0) of the closed form, > 0).
+    schedule : RobbinsMonro or Constant
+    steps : int
+        Steps n of the run.
+    key : jax key
+    n_samples : int
+        Monte-Carlo draws of E‖ĝ‖² at the equator.
+    batch : int
+    noise : float, optional
+        E‖ĝ‖² at the equator when already known (no Monte-Carlo then).
+
+    Returns
+    -------
+    float
+        Δt ≥ 0.
+    """
+    from attnlab.subspace._closed_form import phi_second_at_zero
+
+    steps = check_int("steps", steps, lo=1)
+    phi2 = phi_second_at_zero(model)
+    if not phi2 > 0:
+        return math.inf
+    if noise is None:
+        noise, _ = pole_noise(model, key=key, n_samples=n_samples, batch=batch, m=0.0)
+    squares = float(np.sum(schedule.step_sizes(np.arange(steps)) ** 2))
+    return noise * squares / (2 * phi2)

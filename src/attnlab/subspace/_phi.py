@@ -16,7 +16,9 @@ Integrating h out analytically (Rao–Blackwell), E_h[(Σ a_i τ_i)²] = (1−m�
 a smooth function of m for every draw (ε, g). With common random numbers (the same draws for
 every m) φ′(m) is the pathwise derivative of the same average (without the Rao–Blackwellisation
 it would carry a −m/√(1−m²) factor of infinite variance at the poles). Standard errors are the
-sample sd / √n_samples. A draw costs O(N), whatever d.
+sample sd / √n_samples. The nuisance tokens' scores do not depend on m, so their softmax sums
+(Σ e^{βg}, Σ e^{βg} g, Σ e^{2βg}) are computed once per draw and only the K informative tokens
+are recomputed per grid point: a draw costs O(N + n_grid·K), whatever d.
 """
 
 from __future__ import annotations
@@ -81,12 +83,26 @@ def _mc_program(d, K, M, sign, n_grid, chunk, n_chunks):
     def per_draw(key, m, theta_d, beta):
         eps = _signs(stream(key, "eps"), K, sign, dt)
         g = jax.random.normal(stream(key, "g"), (N,), dt)
+        g_inf = g[:K]
+        if M:  # nuisance tokens do not depend on m: their softmax sums once per draw
+            s_nui = beta * g[K:]
+            c_nui = jnp.max(s_nui)
+            e_nui = jnp.exp(s_nui - c_nui)
+            sums = (e_nui.sum(), e_nui @ g[K:], e_nui @ e_nui)
+        else:
+            c_nui, sums = -jnp.inf, (0.0, 0.0, 0.0)
 
         def f(mm):
-            sig = g + jnp.concatenate([theta_d * eps * mm, jnp.zeros((M,), dt)])
-            a = jax.nn.softmax(beta * sig)
-            A = a[:K] @ eps
-            return (a @ sig) ** 2 + (1 - mm**2) * theta_d**2 * A**2 + (d - 1) * (a @ a)
+            sig = g_inf + theta_d * eps * mm
+            s_inf = beta * sig
+            top = jnp.maximum(c_nui, jnp.max(s_inf))
+            e = jnp.exp(s_inf - top)
+            w = jnp.exp(c_nui - top)  # rescales the nuisance sums to the common shift
+            Z = w * sums[0] + e.sum()
+            y1 = (w * sums[1] + e @ sig) / Z
+            A = (e @ eps) / Z
+            sum_a2 = (w * w * sums[2] + e @ e) / Z**2
+            return y1**2 + (1 - mm**2) * theta_d**2 * A**2 + (d - 1) * sum_a2
 
         return jax.vmap(lambda mm: jax.jvp(f, (mm,), (jnp.ones_like(mm),)))(m)
 
@@ -103,8 +119,9 @@ def _mc_program(d, K, M, sign, n_grid, chunk, n_chunks):
 
 
 def mc_chunk(model: SubspaceModel, n_grid: int, n_samples: int) -> int:
-    """Draws per Monte-Carlo chunk: a power of two keeping chunk × n_grid × N ≤ 2^23 floats."""
-    fit = max(1, MC_CHUNK_ELEMENTS // max(1, n_grid * model.N))
+    """Draws per Monte-Carlo chunk: a power of two keeping chunk × (N + n_grid·K) ≤ 2^23 floats
+    (a draw holds its N scores and, per grid point, the K informative ones)."""
+    fit = max(1, MC_CHUNK_ELEMENTS // (model.N + n_grid * model.K))
     return min(256, 2 ** int(math.log2(fit)), 2 ** int(math.log2(max(n_samples, 2))))
 
 
@@ -131,7 +148,7 @@ def phi_monte_carlo(
     Returns
     -------
     PhiEstimate
-        φ, φ′ and their standard errors on the grid. Cost O(n_samples · len(m) · N).
+        φ, φ′ and their standard errors on the grid. Cost O(n_samples · (N + len(m) · K)).
     """
     n_samples = check_int("n_samples", n_samples, lo=2)
     m_arr = check_m(m)

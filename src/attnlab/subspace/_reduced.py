@@ -73,7 +73,6 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab.rng import stream
-from attnlab.subspace._model import SubspaceModel
 from attnlab.subspace._sampler import _signs
 
 __all__: list[str] = []
@@ -146,16 +145,20 @@ def step_gradient(m, draws, *, K, theta_d, beta, d):
     """(ĝ2, ‖ĝ_C‖², mean ℓ) per seed from one step's draws (module docstring, steps 2–7).
 
     ``m`` has shape (S,), the draws a leading seed axis: eps (S, B, K), g, h, ρ (S, B, N),
-    gram (S, 2B, 2B). Every sum runs along the token axis for all seeds and batch elements.
+    gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). Every
+    sum runs along the token axis for all seeds and batch elements.
     """
     eps, g, h, rho, gram = draws
     batch = g.shape[1]
     mm = m[:, None, None]
+    theta_d = jnp.reshape(theta_d, (-1, 1, 1))
+    beta3 = jnp.reshape(beta, (-1, 1, 1))
+    beta = jnp.reshape(beta, (-1,))
     sq = jnp.sqrt(jnp.clip(1.0 - mm * mm, 0.0, None))
     spike = theta_d * eps
     sig = g.at[..., :K].add(spike * mm)
     tau = h.at[..., :K].add(spike * sq)
-    s = beta * sig
+    s = beta3 * sig
     e = jnp.exp(s - jnp.max(s, axis=-1, keepdims=True))
     a = e / jnp.sum(e, axis=-1, keepdims=True)
     R2 = jnp.diagonal(gram, axis1=1, axis2=2)[:, :batch, None]  # (S, B, 1)
@@ -168,7 +171,7 @@ def step_gradient(m, draws, *, K, theta_d, beta, d):
     v = a * (y1 * sig + y2 * tau + (R2 - na * R * kappa) * a + na * R * rho - yy)
     av = _dot(a, v)
     bv = av / na
-    g2 = 2.0 * beta * _dot(tau, v)[..., 0]
+    g2 = 2.0 * beta3[..., 0] * _dot(tau, v)[..., 0]
     alpha = (R * bv + _dot(rho, v) - kappa * av)[..., 0]
     sC = jnp.sqrt(jnp.clip(_dot(v, v) - bv * bv, 0.0, None))[..., 0]
     if d == 2:
@@ -243,11 +246,15 @@ def final_overlap(state: tuple[Any, ...]) -> np.ndarray:
     return np.asarray(state[0])
 
 
-def program(model: SubspaceModel, schedule, *, batch, log_every, log_loss, dtype):
-    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`."""
-    params = tuple(
-        jnp.asarray(x, jnp.dtype(dtype))
-        for x in (model.theta_d, model.beta, *schedule.coefficients())
+def program(models, schedule, *, batch, log_every, log_loss, dtype):
+    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`
+    (``models``: one per seed, sharing d, K, M and the sign law)."""
+    dt = jnp.dtype(dtype)
+    params = (
+        jnp.asarray([m.theta_d for m in models], dt),
+        jnp.asarray([m.beta for m in models], dt),
+        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
     )
+    model = models[0]
     static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
     return lambda nb: functools.partial(_program(*static, nb), params=params)

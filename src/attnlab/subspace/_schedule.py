@@ -40,20 +40,55 @@ class RobbinsMonro(Params):
     p: float = Field(1.0, gt=0.5, le=1.0, description="step exponent p ∈ (1/2, 1]")
 
     def coefficients(self) -> tuple[float, float, float]:
-        """(c, n0, p) such that a_n = c / (n + n0)^p."""
+        """(c, n0, p) such that a_n = c / (n + n0)^p.
+
+        Returns
+        -------
+        tuple of float
+        """
         return self.c, self.n0, self.p
 
     def step_sizes(self, n: object) -> np.ndarray:
-        """a_n = c / (n + n0)^p at the step indices ``n`` (numpy array)."""
+        """a_n = c / (n + n0)^p at the step indices ``n``.
+
+        Parameters
+        ----------
+        n : int or array
+            Step indices, finite and ``>= 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return _step_sizes(self, n)
 
     def times(self, steps: int) -> np.ndarray:
-        """ODE times t_n = Σ_{k<n} a_k for n = 0, ..., ``steps`` (length steps + 1)."""
+        """ODE times t_n = Σ_{k<n} a_k for n = 0, ..., ``steps``.
+
+        Parameters
+        ----------
+        steps : int
+
+        Returns
+        -------
+        numpy.ndarray
+            Length ``steps + 1``.
+        """
         return _times(self, steps)
 
     def relaxation_correction(self, n: float) -> float:
-        """p / (a_n (n + n0)): the rate at which a_n itself decays, relative to a_n (enters the
-        quasi-stationary noise floor; 1/c for p = 1)."""
+        """p / (a_n (n + n0)): the decay rate of a_n relative to a_n (it enters the
+        quasi-stationary noise floor; 1/c for p = 1).
+
+        Parameters
+        ----------
+        n : float
+            Step index.
+
+        Returns
+        -------
+        float
+        """
         return self.p / (float(self.step_sizes(n)) * (n + self.n0))
 
 
@@ -69,19 +104,54 @@ class Constant(Params):
     a: float = Field(0.01, gt=0, description="constant step a")
 
     def coefficients(self) -> tuple[float, float, float]:
-        """(a, 1, 0): a_n = a / (n + 1)^0."""
+        """(a, 1, 0): a_n = a / (n + 1)^0.
+
+        Returns
+        -------
+        tuple of float
+        """
         return self.a, 1.0, 0.0
 
     def step_sizes(self, n: object) -> np.ndarray:
-        """a_n = a at the step indices ``n``."""
+        """a_n = a at the step indices ``n``.
+
+        Parameters
+        ----------
+        n : int or array
+            Step indices, finite and ``>= 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return _step_sizes(self, n)
 
     def times(self, steps: int) -> np.ndarray:
-        """ODE times t_n = n a for n = 0, ..., ``steps``."""
+        """ODE times t_n = n a for n = 0, ..., ``steps``.
+
+        Parameters
+        ----------
+        steps : int
+
+        Returns
+        -------
+        numpy.ndarray
+            Length ``steps + 1``.
+        """
         return _times(self, steps)
 
     def relaxation_correction(self, n: float) -> float:
-        """0: a constant step does not decay."""
+        """0: a constant step does not decay.
+
+        Parameters
+        ----------
+        n : float
+            Step index (unused).
+
+        Returns
+        -------
+        float
+        """
         return 0.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ __all__ = ["simulate"]
 
 
 def simulate(
-    model: SubspaceModel,
+    model: SubspaceModel | Sequence[SubspaceModel],
     key: Any,
     *,
     steps: int,
@@ -41,7 +42,9 @@ def simulate(
 
     Parameters
     ----------
-    model : SubspaceModel
+    model : SubspaceModel or sequence of SubspaceModel
+        One model for every replicate, or one per key: models sharing d, K, M and the sign law
+        (θ, the θ scaling and β may differ) run in one compiled program, e.g. a sweep over θ.
     key : jax key or array of keys
         One key, or keys of shape ``(S,)`` for S independent runs (replicate i's numbers do not
         depend on the others).
@@ -69,8 +72,6 @@ def simulate(
     """
     schedule = RobbinsMonro() if schedule is None else schedule
     simulator = Reduced() if simulator is None else simulator
-    if not isinstance(model, SubspaceModel):
-        raise ParameterError(f"model = {model!r}: must be a SubspaceModel")
     if not isinstance(schedule, RobbinsMonro | Constant):
         raise ParameterError(f"schedule = {schedule!r}: must be RobbinsMonro(...) or Constant(...)")
     if not isinstance(simulator, Reduced | Full):
@@ -81,9 +82,29 @@ def simulate(
         return _run(model, key, steps, schedule, simulator, batch, log_every, bool(log_loss), m0)
 
 
+def _models(model: Any, n: int) -> tuple[SubspaceModel, ...]:
+    """One model per replicate, checked to share the program's static structure."""
+    if isinstance(model, SubspaceModel):
+        return (model,) * n
+    models = tuple(model) if isinstance(model, list | tuple) else ()
+    if not models or not all(isinstance(m, SubspaceModel) for m in models):
+        raise ParameterError(f"model = {model!r}: must be a SubspaceModel or a list of them")
+    if len(models) != n:
+        raise ParameterError(f"{len(models)} models for {n} keys: give one model per key")
+    shape = {(m.d, m.K, m.M, m.sign) for m in models}
+    if len(shape) > 1:
+        raise ParameterError(
+            f"models differ in (d, K, M, sign) = {sorted(shape)}: only θ, θ-scaling and β may "
+            "vary within one simulate call"
+        )
+    return models
+
+
 @uses_jax
 def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0) -> Trajectory:
     keys, single = as_key_batch(key)
+    models = _models(model, len(keys))
+    model = models[0]
     dtype = default_dtype()
     kind = _reduced if isinstance(simulator, Reduced) else _full
     if kind is _full:
@@ -93,7 +114,7 @@ def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0)
     else:
         state = _reduced.initial_state(keys, _initial_overlaps(model, keys, m0, dtype), dtype)
     program = kind.program(
-        model, schedule, batch=batch, log_every=log_every, log_loss=log_loss, dtype=dtype
+        models, schedule, batch=batch, log_every=log_every, log_loss=log_loss, dtype=dtype
     )
     state, logs = run_chunks(
         program,

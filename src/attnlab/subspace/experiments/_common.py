@@ -102,10 +102,11 @@ def mc_cost(model: SubspaceModel, n_samples: int, n_grid: int = 1) -> Cost:
     from attnlab.subspace._phi import mc_chunk
 
     chunk = mc_chunk(model, n_grid, n_samples)
+    per_draw = model.N + n_grid * model.K
     return Cost(
-        4.0 * 8 * chunk * n_grid * model.N,
-        MC_FLOPS_PER_TOKEN * n_samples * n_grid * model.N,
-        f"{n_samples} Monte-Carlo draws × {n_grid} grid points × {model.N} tokens",
+        4.0 * 8 * chunk * per_draw,
+        MC_FLOPS_PER_TOKEN * n_samples * per_draw,
+        f"{n_samples} Monte-Carlo draws × ({model.N} + {n_grid} × {model.K}) tokens",
     )
 
 
@@ -134,6 +135,33 @@ def run_sga(
         batch=config.batch,
         log_every=config.log_every,
     )
+
+
+def run_sga_groups(
+    config: SGAConfig, groups: list[tuple[SubspaceModel, int]], **over: Any
+) -> list[Trajectory]:
+    """SGA runs of several models sharing (d, K, M, sign) in one compiled call: group g runs
+    replicates 0..n_g−1 of ``config.seed`` with its model; one trajectory per group."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    models = [m for m, n in groups for _ in range(n)]
+    keys = jnp.concatenate([replicate_keys(config.seed, n) for _, n in groups])
+    traj = simulate(
+        models,
+        keys,
+        steps=over.get("steps", config.steps),
+        schedule=over.get("schedule", config.schedule),
+        simulator=config.simulator_object(),
+        batch=config.batch,
+        log_every=config.log_every,
+    )
+    bounds = np.cumsum([0] + [n for _, n in groups])
+    return [
+        dataclasses.replace(traj, m=traj.m[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def theory_key(config: ExperimentConfig, tag: str | None = None) -> Any:

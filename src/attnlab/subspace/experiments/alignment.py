@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from attnlab.compare import Comparison, Dropped, Result, bound, finite_or_none, heuristic
 from attnlab.config import Cost
@@ -43,7 +43,7 @@ from attnlab.subspace.experiments._common import (
     long_table,
     mc_cost,
     pca_cost,
-    run_sga,
+    run_sga_groups,
     theory_key,
     total_cost,
 )
@@ -56,22 +56,32 @@ PAPER_MEAN_FINAL_ALIGNMENT = 0.9965
 class AlignmentConfig(SGAConfig):
     """30 SGA runs at the headline model, their baselines and the theory of the final alignment."""
 
-    pca_seeds: int = Field(30, ge=0, description="runs of the PCA baseline (0: none)")
+    pca_seeds: int = Field(8, ge=0, description="runs of the PCA baseline (0: none)")
+    pca_log_every: int = Field(100, ge=1, description="steps between PCA eigendecompositions")
     pca_simulator: Literal["reduced", "full"] = Field(
         "reduced", description="PCA: exact reduced law (Wishart blocks) or the tokens themselves"
     )
-    baseline_seeds: int = Field(8, ge=2, description="runs of the small-β and β = 0 baselines")
+    baseline_seeds: int = Field(4, ge=2, description="runs of the small-β and β = 0 baselines")
     small_beta: float = Field(0.2, gt=0, description="β of the small-β attention baseline")
     theory_samples: int = Field(4096, ge=16, description="Monte-Carlo draws of the pole theory")
     headline: bool = Field(
         True, description="compare the mean final |m| with the paper's claim (headline model)"
     )
 
+    @model_validator(mode="after")
+    def _pca_grid(self) -> AlignmentConfig:
+        if self.steps % self.pca_log_every:
+            raise ValueError(
+                f"pca_log_every = {self.pca_log_every} must divide steps = {self.steps}"
+            )
+        return self
+
     def cost(self) -> Cost:
         return total_cost(
-            self.sga_cost(),
-            self.sga_cost(n_seeds=2 * self.baseline_seeds),
-            pca_cost(self.model, self.pca_seeds, self.steps, self.log_every, self.pca_simulator),
+            self.sga_cost(n_seeds=self.n_seeds + 2 * self.baseline_seeds),
+            pca_cost(
+                self.model, self.pca_seeds, self.steps, self.pca_log_every, self.pca_simulator
+            ),
             mc_cost(self.model, 2 * self.theory_samples),
         )
 
@@ -107,11 +117,20 @@ def _plot(result: Result, config: AlignmentConfig) -> dict:
     return {"alignment": fig}
 
 
-def _baselines(config: AlignmentConfig, traj) -> tuple[list[pd.DataFrame], dict]:
-    """Small-β and β = 0 attention (same model, ``baseline_seeds`` runs) and PCA."""
+def _simulate(config: AlignmentConfig) -> tuple[Any, list[pd.DataFrame], dict]:
+    """The SGA runs and, in the same compiled call, small-β and β = 0 attention (same model,
+    ``baseline_seeds`` runs); then PCA."""
+    model, n_base = config.model, config.baseline_seeds
+    traj, small, zero = run_sga_groups(
+        config,
+        [
+            (model, config.n_seeds),
+            (model.replace(beta=config.small_beta), n_base),
+            (model.replace(beta=0.0), n_base),
+        ],
+    )
     frames, finals = [], {}
-    for name, beta in (("small_beta", config.small_beta), ("beta0", 0.0)):
-        b = run_sga(config, model=config.model.replace(beta=beta), n_seeds=config.baseline_seeds)
+    for name, b in (("small_beta", small), ("beta0", zero)):
         frames.append(long_table(name, b.step, b.time, b.abs_m))
         finals[name] = b
     if config.pca_seeds:
@@ -120,12 +139,14 @@ def _baselines(config: AlignmentConfig, traj) -> tuple[list[pd.DataFrame], dict]
             config.model,
             replicate_keys(config.seed, config.pca_seeds),
             steps=config.steps,
-            log_every=config.log_every,
+            log_every=config.pca_log_every,
             simulator=sim,
         )
-        frames.append(long_table("pca", traj.step[1:], traj.time[1:], pca))
+        idx = np.arange(config.pca_log_every, config.steps + 1, config.pca_log_every)
+        times = config.schedule.times(config.steps)[idx]
+        frames.append(long_table("pca", idx, times, pca))
         finals["pca"] = pca[:, -1]
-    return frames, finals
+    return traj, frames, finals
 
 
 def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropped], dict]:
@@ -200,17 +221,16 @@ def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropp
         "steps": 600,
         "c": 6.0,
         "log_every": 10,
-        "pca_seeds": 16,
-        "baseline_seeds": 16,
+        "pca_seeds": 8,
+        "baseline_seeds": 4,
         "headline": False,
     },
     plot=_plot,
 )
 def run_alignment(config: AlignmentConfig) -> Result:
     t0 = time.perf_counter()
-    traj = run_sga(config)
+    traj, frames, finals = _simulate(config)
     sim_seconds = time.perf_counter() - t0
-    frames, finals = _baselines(config, traj)
     model = config.model
     phi_prime, source = ode_phi_prime(
         model, key=theory_key(config, "phi_prime"), n_samples=config.theory_samples
@@ -240,7 +260,9 @@ def run_alignment(config: AlignmentConfig) -> Result:
         "ode_phi_prime": source,
         "ode_error": ode_error,
         "simulation_seconds": sim_seconds,
-        "steps_seeds_per_second": config.steps * config.n_seeds / sim_seconds,
+        "steps_seeds_per_second": config.steps
+        * (config.n_seeds + 2 * config.baseline_seeds)
+        / sim_seconds,
         "small_beta_final_alignment": finals["small_beta"].final_alignment.mean(),
         "beta0_final_alignment": finals["beta0"].final_alignment.mean(),
     }
