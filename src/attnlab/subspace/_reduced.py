@@ -73,68 +73,94 @@ import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab.rng import stream
-from attnlab.subspace._sampler import _signs
 
 __all__: list[str] = []
 
 
 GAMMA_CANDIDATES = 8  # Marsaglia–Tsang proposals per draw: all rejected w.p. < 0.05^8 ≈ 4e-11
+CHI2_NORMALS = 2 * GAMMA_CANDIDATES + 1  # standard normals consumed by one χ² draw
 
 
-def _chi2(key: Any, dof: Any, dtype: Any) -> Any:
-    """χ²_dof = 2 Gamma(dof/2) by Marsaglia–Tsang, elementwise in ``dof`` (> 0).
+def _phi(z: Any) -> Any:
+    """Standard normal distribution function: a uniform number from a normal one."""
+    return 0.5 * jax.lax.erfc(-z / jnp.sqrt(jnp.asarray(2.0, z.dtype)))
 
-    Each draw evaluates a fixed number of proposals at once and keeps the first accepted one
-    (acceptance ≥ 0.95 per proposal for shape ≥ 1; shapes < 1 use Gamma(α) = Gamma(α+1)·U^{1/α}),
-    so the compiled program has no data-dependent loop. If all proposals are rejected
-    (probability < 4e-11) the first one is kept.
+
+def _chi2_from_normals(z: Any, dof: Any) -> Any:
+    """χ²_dof = 2 Gamma(dof/2) by Marsaglia–Tsang from CHI2_NORMALS standard normals per draw
+    (last axis of ``z``), elementwise in ``dof`` (> 0).
+
+    Each draw evaluates a fixed number of proposals at once (normals x, uniforms Φ(z)) and keeps
+    the first accepted one (acceptance ≥ 0.95 per proposal for shape ≥ 1; shapes < 1 use
+    Gamma(α) = Gamma(α+1)·U^{1/α}), so the compiled program has no data-dependent loop. If all
+    proposals are rejected (probability < 4e-11) the first one is kept.
     """
-    alpha = jnp.asarray(dof, dtype) / 2.0
-    kx, ku, kb = jax.random.split(key, 3)
-    shape = (*alpha.shape, GAMMA_CANDIDATES)
+    C = GAMMA_CANDIDATES
+    alpha = jnp.asarray(dof, z.dtype) / 2.0
     a1 = jnp.where(alpha < 1, alpha + 1, alpha)[..., None]
     dd = a1 - 1.0 / 3.0
-    x = jax.random.normal(kx, shape, dtype)
+    x, u = z[..., :C], _phi(z[..., C : 2 * C])
     v = (1.0 + x / jnp.sqrt(9.0 * dd)) ** 3
-    log_u = jnp.log(jax.random.uniform(ku, shape, dtype, minval=jnp.finfo(dtype).tiny))
     safe_v = jnp.where(v > 0, v, 1.0)
-    ok = (v > 0) & (log_u < 0.5 * x * x + dd - dd * safe_v + dd * jnp.log(safe_v))
-    first = jnp.argmax(ok, axis=-1)[..., None]
-    g = jnp.take_along_axis(dd * safe_v, first, axis=-1)[..., 0]
-    boost = jax.random.uniform(kb, alpha.shape, dtype, minval=jnp.finfo(dtype).tiny)
+    ok = (v > 0) & (jnp.log(u) < 0.5 * x * x + dd - dd * safe_v + dd * jnp.log(safe_v))
+    first = (ok & (jnp.cumsum(ok, axis=-1) == 1)) | (
+        ~ok.any(-1, keepdims=True) & (jnp.arange(C) == 0)
+    )
+    g = jnp.sum(jnp.where(first, dd * safe_v, 0.0), axis=-1)
+    boost = _phi(z[..., 2 * C])
     g = jnp.where(alpha < 1, g * boost ** (1.0 / jnp.where(alpha < 1, alpha, 1.0)), g)
     return 2.0 * g
 
 
-def _gram(key: Any, d: int, batch: int, dtype: Any) -> Any:
-    """Gram matrix of 2B i.i.d. N(0, I_{d−2}) vectors (Wishart(d−2, I_{2B}))."""
+def _chi2(key: Any, dof: Any, dtype: Any) -> Any:
+    """χ²_dof draws (elementwise in ``dof``) from one key (:func:`_chi2_from_normals`)."""
+    dof = jnp.asarray(dof, dtype)
+    return _chi2_from_normals(jax.random.normal(key, (*dof.shape, CHI2_NORMALS), dtype), dof)
+
+
+def _gram_size(d: int, batch: int) -> int:
+    """Standard normals consumed by the Gram matrix of one step."""
     n, P = d - 2, 2 * batch
+    if n <= 0:
+        return 0
+    return P * CHI2_NORMALS + P * P if n >= P else P * n
+
+
+def _gram(z: Any, d: int, batch: int) -> Any:
+    """Gram matrix of 2B i.i.d. N(0, I_{d−2}) vectors (Wishart(d−2, I_{2B})) from the normals
+    ``z`` (:func:`_gram_size` of them)."""
+    n, P = d - 2, 2 * batch
+    if n <= 0:
+        return jnp.zeros((P, P), z.dtype)
     if n >= P:  # Bartlett decomposition: O(B²) whatever d
-        kd, ko = jax.random.split(key)
-        diag = jnp.sqrt(_chi2(kd, n - jnp.arange(P, dtype=dtype), dtype))
-        L = jnp.tril(jax.random.normal(ko, (P, P), dtype=dtype), -1) + jnp.diag(diag)
+        dof = n - jnp.arange(P, dtype=z.dtype)
+        diag = jnp.sqrt(_chi2_from_normals(z[: P * CHI2_NORMALS].reshape(P, CHI2_NORMALS), dof))
+        L = jnp.tril(z[P * CHI2_NORMALS :].reshape(P, P), -1) + jnp.diag(diag)
         return L @ L.T
-    Z = jax.random.normal(key, (P, n), dtype=dtype)
+    Z = z.reshape(P, n)
     return Z @ Z.T
 
 
+def _signs_from_normals(z: Any, sign: str) -> Any:
+    """The signs of a sequence from K standard normals: Rademacher = sign(z)."""
+    if sign == "token":
+        return jnp.where(z < 0, -1.0, 1.0).astype(z.dtype)
+    if sign == "sequence":
+        return jnp.where(z[..., :1] < 0, -1.0, 1.0).astype(z.dtype) * jnp.ones_like(z)
+    if sign == "gaussian":
+        return z
+    return jnp.ones_like(z)  # fixed
+
+
 def draw_step(key: Any, d: int, K: int, N: int, batch: int, sign: str, dtype: Any):
-    """The random numbers of one step of one seed: signs (B, K), g, h, ρ (B, N) and the Gram
-    matrix (2B, 2B) of the complement noise (zeros for d = 2)."""
-    kb, kg = jax.random.split(key)
-    ks = jax.random.split(kb, batch)
-    gram = _gram(kg, d, batch, dtype) if d > 2 else jnp.zeros((2 * batch, 2 * batch), dtype)
-
-    def one(k):
-        return (
-            _signs(stream(k, "eps"), K, sign, dtype),
-            jax.random.normal(stream(k, "g"), (N,), dtype),
-            jax.random.normal(stream(k, "h"), (N,), dtype),
-            jax.random.normal(stream(k, "r"), (N,), dtype),
-        )
-
-    eps, g, h, rho = jax.vmap(one)(ks)
-    return eps, g, h, rho, gram
+    """The random numbers of one step of one seed, as one array of standard normals: signs
+    (B, K), g, h, ρ (B, N) and the Gram matrix (2B, 2B) of the complement noise."""
+    per = 3 * N + K
+    z = jax.random.normal(key, (batch * per + _gram_size(d, batch),), dtype)
+    tokens = z[: batch * per].reshape(batch, per)
+    eps = _signs_from_normals(tokens[:, 3 * N :], sign)
+    g, h, rho = tokens[:, :N], tokens[:, N : 2 * N], tokens[:, 2 * N : 3 * N]
+    return eps, g, h, rho, _gram(z[batch * per :], d, batch)
 
 
 def _dot(x: Any, y: Any) -> Any:
@@ -229,9 +255,8 @@ def initial_overlap(keys: Any, d: int, dtype: str) -> Any:
     dt = jnp.dtype(dtype)
 
     def one(k):
-        kz, kc = jax.random.split(stream(k, "m0"))
-        z1 = jax.random.normal(kz, (), dt)
-        return z1 / jnp.sqrt(z1 * z1 + _chi2(kc, d - 1, dt))
+        z = jax.random.normal(stream(k, "m0"), (1 + CHI2_NORMALS,), dt)
+        return z[0] / jnp.sqrt(z[0] * z[0] + _chi2_from_normals(z[1:], d - 1))
 
     return jax.vmap(one)(keys)
 
