@@ -75,7 +75,9 @@ def check_equal_in_law() -> str:
 
 @functools.lru_cache(maxsize=4)
 def _floor_program(model: SubspaceModel, steps: int):
-    """The simulator's draws for all seeds in a compiled loop, summed so none is dropped."""
+    """The simulator's draws for all seeds in a compiled loop, written to memory (an
+    optimization barrier stops XLA from fusing them into the sum) and summed so none is
+    dropped."""
     dt = jnp.float32
 
     @jax.jit
@@ -86,6 +88,7 @@ def _floor_program(model: SubspaceModel, steps: int):
                     jax.random.fold_in(k, n), model.d, model.K, model.N, 1, model.sign, dt
                 )
             )(keys)
+            draws = jax.lax.optimization_barrier(draws)
             return acc + sum(x.sum(axis=tuple(range(1, x.ndim))) for x in draws), None
 
         return jax.lax.scan(step, jnp.zeros(keys.shape, dt), jnp.arange(steps))[0]
