@@ -1,93 +1,218 @@
-"""Throughput of the subspace simulators (steps·seeds per second).
+"""Throughput of the subspace simulators, against their references.
 
     PYTHONPATH=src python benchmarks/subspace.py [--quick]
 
-For d in {100, 1000, 10000} (quick: {100, 1000} at smaller N, seeds, steps):
-  1. full simulator (vmap over seeds + lax.scan over steps, compiled once; compile time excluded);
-  2. the straightforward per-seed Python loop of the same update in numpy (same model, own RNG);
-  3. the exact reduced simulator (O(N) per step, independent of d).
-Prints steps·seeds/s and the ratios full/loop and reduced/full. No timing asserts anywhere.
+Before timing, the exact reduced simulator is checked to have the law of the full one
+(two-sample Kolmogorov–Smirnov tests of m_n), and the reduced PCA the law of PCA on the tokens.
+Then, at the headline size (N = 10 100 tokens, d = 100, 30 seeds, float32):
+
+1. the reduced simulator against its random-number floor: a compiled loop that draws exactly the
+   random numbers of the simulator (3N normals, K signs and the χ² of the complement per step
+   and seed) and nothing else; the ratio time/floor is the overhead of the arithmetic;
+2. the reduced simulator against the full O(N·d) simulator (steps·seeds per second);
+3. the full simulator against the straightforward per-seed numpy loop;
+4. the exact reduced PCA against PCA of the replayed tokens.
+
+``run(quick)`` returns one dict per measurement for ``benchmarks/run.py``. Compile time is
+excluded (one warm-up call); each time is the best of three. No timing assertion anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from scipy import stats
 
-from attnlab._jax import jnp
-from attnlab.rng import replicate_keys
-from attnlab.subspace import simulate_reduced, simulate_sga
+from attnlab._jax import jax, jnp
+from attnlab.precision import uses_jax
+from attnlab.rng import replicate_keys, stream
+from attnlab.subspace import (
+    Full,
+    Reduced,
+    RobbinsMonro,
+    SubspaceModel,
+    pca_alignment,
+    simulate,
+)
+from attnlab.subspace._reduced import draw_step
+
+HEADLINE = SubspaceModel()
+SCHEDULE = RobbinsMonro()
 
 
-def numpy_loop(seeds, steps, *, d, K, M, theta, c, n0, seed=0):
-    """Plain per-seed Python loop of projected SGA (float32 tokens, like the jax run)."""
+def best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up call (compilation)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def check_equal_in_law() -> str:
+    """KS tests (p > 1e-3 at every logged step) of reduced vs full m_n and reduced vs token PCA."""
+    model = SubspaceModel(d=12, K=5, M=40, theta=0.5)
+    run = dict(steps=60, schedule=RobbinsMonro(c=2.0, n0=20.0), log_every=20)
+    full = simulate(model, replicate_keys(0, 400), simulator=Full(), **run)
+    red = simulate(model, replicate_keys(1, 400), simulator=Reduced(), **run)
+    p_sim = min(stats.ks_2samp(full.m[:, j], red.m[:, j]).pvalue for j in (1, 2, 3))
+    pmodel = SubspaceModel(d=10, K=4, M=20, theta=0.4)
+    a = pca_alignment(pmodel, replicate_keys(0, 300), steps=30, log_every=10, simulator=Full())
+    b = pca_alignment(pmodel, replicate_keys(1, 300), steps=30, log_every=10)
+    p_pca = min(stats.ks_2samp(a[:, j], b[:, j]).pvalue for j in range(3))
+    if min(p_sim, p_pca) < 1e-3:
+        raise SystemExit(f"equality in law failed: KS p = {p_sim:.2g} (m_n), {p_pca:.2g} (PCA)")
+    return f"KS p ≥ {min(p_sim, p_pca):.2g}"
+
+
+@functools.lru_cache(maxsize=4)
+def _floor_program(model: SubspaceModel, steps: int):
+    """The simulator's draws for all seeds in a compiled loop, written to memory (an
+    optimization barrier stops XLA from fusing them into the sum) and summed so none is
+    dropped."""
+    dt = jnp.float32
+
+    @jax.jit
+    def run(keys):
+        def step(acc, n):
+            draws = jax.vmap(
+                lambda k: draw_step(
+                    jax.random.fold_in(k, n), model.d, model.K, model.N, 1, model.sign, dt
+                )
+            )(keys)
+            draws = jax.lax.optimization_barrier(draws)
+            return acc + sum(x.sum(axis=tuple(range(1, x.ndim))) for x in draws), None
+
+        return jax.lax.scan(step, jnp.zeros(keys.shape, dt), jnp.arange(steps))[0]
+
+    return run
+
+
+@uses_jax
+def random_number_floor(model: SubspaceModel, keys: Any, steps: int) -> float:
+    """Seconds to draw the random numbers of ``steps`` reduced steps for every key."""
+    data = stream(keys, "data")
+    run = _floor_program(model, steps)
+    return best_time(lambda: run(data).block_until_ready())
+
+
+def numpy_loop(steps: int, model: SubspaceModel, schedule: RobbinsMonro, seed: int = 0) -> float:
+    """Plain per-seed Python loop of projected SGA (float32 tokens); returns m."""
     rng = np.random.default_rng(seed)
-    td = theta * np.sqrt(d)
-    out = []
-    for _ in range(seeds):
-        u = rng.standard_normal(d)
-        u /= np.linalg.norm(u)
-        q = rng.standard_normal(d)
+    d, K, td = model.d, model.K, model.theta_d
+    u, q = rng.standard_normal(d), rng.standard_normal(d)
+    u, q = u / np.linalg.norm(u), q / np.linalg.norm(q)
+    for n in range(steps):
+        X = rng.standard_normal((model.N, d), dtype=np.float32)
+        X[:K] += (td * rng.choice([-1.0, 1.0], K))[:, None] * u[None, :]
+        s = X @ q
+        a = np.exp(s - s.max())
+        a /= a.sum()
+        y = X.T @ a
+        g = 2 * (X.T @ (a * (X @ y)) - (y @ y) * y)
+        q = q + float(schedule.step_sizes(n)) * (g - (q @ g) * q)
         q /= np.linalg.norm(q)
-        for n in range(steps):
-            X = rng.standard_normal((K + M, d), dtype=np.float32)
-            X[:K] += (td * rng.choice([-1.0, 1.0], K))[:, None] * u[None, :]
-            s = X @ q
-            a = np.exp(s - s.max())
-            a /= a.sum()
-            y = X.T @ a
-            g = 2 * (X.T @ (a * (X @ y)) - (y @ y) * y)
-            g -= (q @ g) * q
-            q = q + c / (n + n0) * g
-            q /= np.linalg.norm(q)
-        out.append(q @ u)
-    return np.array(out)
+    return float(q @ u)
 
 
-def timed(fn, *args, **kw):
-    t0 = time.perf_counter()
-    fn(*args, **kw)
-    return time.perf_counter() - t0
+def _row(name: str, value: float, unit: str, reference: str, ratio: float | None, note: str):
+    return {
+        "benchmark": name,
+        "value": value,
+        "unit": unit,
+        "reference": reference,
+        "ratio": ratio,
+        "note": note,
+    }
+
+
+def run(quick: bool) -> list[dict]:
+    """One dict per measurement (see the module docstring)."""
+    law = check_equal_in_law()
+    seeds, steps = (8, 40) if quick else (30, 200)
+    keys = replicate_keys(0, seeds)
+    sim32 = dict(schedule=SCHEDULE, log_every=steps)
+    t_red = best_time(
+        lambda: simulate(HEADLINE, keys, steps=steps, simulator=Reduced(dtype="float32"), **sim32)
+    )
+    t_floor = random_number_floor(HEADLINE, keys, steps)
+    rate_red = seeds * steps / t_red
+    full_steps = 4 if quick else 10
+    t_full = best_time(
+        lambda: simulate(
+            HEADLINE,
+            keys,
+            steps=full_steps,
+            log_every=full_steps,
+            schedule=SCHEDULE,
+            simulator=Full(dtype="float32"),
+        )
+    )
+    rate_full = seeds * full_steps / t_full
+    loop_steps = 2 if quick else 5
+    rate_loop = loop_steps / best_time(lambda: numpy_loop(loop_steps, HEADLINE, SCHEDULE), 1)
+    pca_model, pca_steps = HEADLINE, (50 if quick else 200)
+    pca_keys = replicate_keys(0, 2)
+    t_pca_red = best_time(lambda: pca_alignment(pca_model, pca_keys, steps=pca_steps, log_every=10))
+    t_pca_full = best_time(
+        lambda: pca_alignment(
+            pca_model, pca_keys, steps=pca_steps, log_every=10, simulator=Full(dtype="float32")
+        ),
+        1,
+    )
+    size = f"N = {HEADLINE.N}, d = {HEADLINE.d}, {seeds} seeds, float32; {law}"
+    return [
+        _row(
+            "subspace reduced simulator",
+            rate_red,
+            "steps·seeds/s",
+            "random-number floor (the same draws, no arithmetic)",
+            t_floor / t_red,
+            f"time/floor = {t_red / t_floor:.2f} (target ≤ 1.5); {size}",
+        ),
+        _row(
+            "subspace full simulator",
+            rate_full,
+            "steps·seeds/s",
+            "reduced simulator",
+            rate_full / rate_red,
+            f"O(N·d) per step; {size}",
+        ),
+        _row(
+            "subspace full simulator vs loop",
+            rate_full,
+            "steps·seeds/s",
+            "per-seed numpy loop",
+            rate_full / rate_loop,
+            f"loop {rate_loop:.3g} steps/s",
+        ),
+        _row(
+            "subspace reduced PCA",
+            2 * pca_steps / t_pca_red,
+            "steps·seeds/s",
+            "PCA of the replayed tokens",
+            t_pca_full / t_pca_red,
+            f"exact Wishart law, O(d³) per logged block; {pca_steps} steps, 2 seeds",
+        ),
+    ]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="N = 1020, d in {100, 1000}")
+    ap.add_argument("--quick", action="store_true", help="fewer seeds and steps (seconds)")
     args = ap.parse_args()
-    K, M = (20, 1000) if args.quick else (100, 10_000)
-    dims = (100, 1000) if args.quick else (100, 1000, 10_000)
-    N = K + M
-    common = dict(K=K, M=M, theta=0.25, c=9.0, n0=30.0)
-    budget = 2e7 if args.quick else 1.6e8  # token-coordinates (N·d·seeds·steps) per full case
-    print(
-        f"N = {N} tokens, float32 tokens everywhere; compile time excluded; machine: "
-        f"{os.cpu_count()} cores (shared)"
-    )
-    print(
-        f"{'d':>6} {'full/s':>10} {'loop/s':>10} {'reduced/s':>10} "
-        f"{'full/loop':>10} {'red/full':>10}   (steps·seeds per second)"
-    )
-    for d in dims:
-        per = N * d
-        seeds_f = int(min(8, max(1, budget / per / 4)))
-        steps_f = int(max(2, min(20, budget / per / seeds_f)))
-        kw = dict(d=d, steps=steps_f, log_every=steps_f, dtype=jnp.float32, **common)
-        simulate_sga(replicate_keys(0, seeds_f), **kw)  # compile
-        full = seeds_f * steps_f / timed(simulate_sga, replicate_keys(1, seeds_f), **kw)
-        steps_l = int(max(1, min(10, budget / 4 / per)))
-        loop = steps_l / timed(numpy_loop, 1, steps_l, d=d, **common)
-        rkw = dict(kw, steps=200, log_every=200)
-        simulate_reduced(replicate_keys(0, 8), **rkw)
-        red = 8 * 200 / timed(simulate_reduced, replicate_keys(1, 8), **rkw)
-        print(
-            f"{d:>6} {full:>10.2f} {loop:>10.2f} {red:>10.1f} {full / loop:>10.2f} "
-            f"{red / full:>10.1f}   [full {seeds_f}x{steps_f}, loop 1x{steps_l}, "
-            f"reduced 8x200]",
-            flush=True,
-        )
+    print(f"subspace benchmarks — {os.cpu_count()} cores, devices {jax.devices()}")
+    for r in run(args.quick):
+        ratio = "" if r["ratio"] is None else f"  ratio {r['ratio']:.3g} vs {r['reference']}"
+        print(f"{r['benchmark']:<34} {r['value']:>12.4g} {r['unit']}{ratio}\n    {r['note']}")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,57 @@
-"""Query learning on the sphere (spec ``subspace.md``): signal subspace recovery by projected SGA.
+"""Query learning on the sphere: signal subspace recovery by projected SGA on softmax attention.
 
-- data sampler (:mod:`._data`): θ scaling, four sign laws, β, K, M, d;
-- full simulator (:mod:`._sga`): projected SGA, vmapped over seeds, lax.scan over steps;
-- exact reduced simulator (:mod:`._reduced`): same law of (m_n), O(N) per step whatever d;
-- theory (:mod:`._theory`): Monte-Carlo and closed-form φ, φ″(0), the ODE, fixed points;
-- baselines (:mod:`._baselines`): PCA of tokens seen, small-β and β = 0 attention;
-- experiments (:mod:`.experiments`): subspace-alignment, -ode, -robustness, -landscape.
+- the model (:class:`SubspaceModel`) and its sampler (:func:`sample_tokens`);
+- projected SGA (:func:`simulate`) with a step-size schedule (:class:`RobbinsMonro`,
+  :class:`Constant`) and a simulator (:class:`Reduced`: the exact reduced chain of m_n, O(N) per
+  step whatever d; :class:`Full`: the tokens themselves, O(N·d));
+- theory: the exact Monte-Carlo objective φ(m) (:func:`phi_monte_carlo`), its large-N closed
+  forms (:func:`phi_closed_form`), the ODE dm/dt = (1 − m²)φ′(m) (:func:`solve_ode`) and its
+  fixed points, the noise floor at the pole (:func:`noise_floor`);
+- baselines: PCA of the tokens seen (:func:`pca_alignment`), small-β and β = 0 attention;
+- experiments (``attnlab.subspace.experiments``): subspace-alignment, -ode, -robustness,
+  -landscape, -schedule.
 """
 
 from attnlab.subspace._baselines import *  # noqa: F403
 from attnlab.subspace._baselines import __all__ as _all_baselines
-from attnlab.subspace._data import *  # noqa: F403
-from attnlab.subspace._data import __all__ as _all_data
-from attnlab.subspace._reduced import *  # noqa: F403
-from attnlab.subspace._reduced import __all__ as _all_reduced
-from attnlab.subspace._sga import *  # noqa: F403
-from attnlab.subspace._sga import __all__ as _all_sga
-from attnlab.subspace._theory import *  # noqa: F403
-from attnlab.subspace._theory import __all__ as _all_theory
+from attnlab.subspace._closed_form import *  # noqa: F403
+from attnlab.subspace._closed_form import __all__ as _all_closed_form
+from attnlab.subspace._full import *  # noqa: F403
+from attnlab.subspace._full import __all__ as _all_full
+from attnlab.subspace._model import *  # noqa: F403
+from attnlab.subspace._model import __all__ as _all_model
+from attnlab.subspace._noise import *  # noqa: F403
+from attnlab.subspace._noise import __all__ as _all_noise
+from attnlab.subspace._ode import *  # noqa: F403
+from attnlab.subspace._ode import __all__ as _all_ode
+from attnlab.subspace._phi import *  # noqa: F403
+from attnlab.subspace._phi import __all__ as _all_phi
+from attnlab.subspace._sampler import *  # noqa: F403
+from attnlab.subspace._sampler import __all__ as _all_sampler
+from attnlab.subspace._schedule import *  # noqa: F403
+from attnlab.subspace._schedule import __all__ as _all_schedule
+from attnlab.subspace._simulate import *  # noqa: F403
+from attnlab.subspace._simulate import __all__ as _all_simulate
+from attnlab.subspace._trajectory import *  # noqa: F403
+from attnlab.subspace._trajectory import __all__ as _all_trajectory
 
-__all__ = [*_all_baselines, *_all_data, *_all_reduced, *_all_sga, *_all_theory]
+__all__ = [
+    *_all_baselines,
+    *_all_closed_form,
+    *_all_full,
+    *_all_model,
+    *_all_noise,
+    *_all_ode,
+    *_all_phi,
+    *_all_sampler,
+    *_all_schedule,
+    *_all_simulate,
+    *_all_trajectory,
+]
 
 MODEL_SUMMARY = (
-    "A query q on the unit sphere is learned by projected stochastic gradient ascent on the squared "
-    "norm of a softmax-attention output over K informative tokens (theta*eps*u + noise) and M "
-    "nuisance tokens; theory: the symmetry-reduced objective phi(m), the ODE "
-    "dm/dt = (1 - m^2) phi'(m), and recovery |<q, u>| -> 1."
+    "A query q on the unit sphere is learned by projected stochastic gradient ascent on the "
+    "squared norm of a softmax-attention output over K informative tokens (θ ε u + noise) and M "
+    "nuisance tokens; theory: the symmetry-reduced objective φ(m), the ODE "
+    "dm/dt = (1 − m²) φ′(m), and recovery |⟨q, u⟩| → 1 up to a noise floor ∝ the last step."
 )

@@ -1,12 +1,12 @@
-r"""Exact reduced simulator of the m-chain (spec §5): per-step cost O(B·N), independent of d.
+r"""Exact reduced simulator of the m-chain: per-step cost O(B·N), independent of d.
 
-Derivation (every step of the spec's sketch checked; notation of spec §4.1)
---------------------------------------------------------------------------
+Derivation
+----------
 1. *Markov chain.* Given q_n, the fresh sequence X_n is independent of the past, and its law is
    invariant under every rotation O fixing u (z ↦ Oz is invariant, the spike θ_d ε u is fixed).
    The SGA map commutes with such rotations, so the law of m_{n+1} given the past depends on
-   m_n only: (m_n) is a Markov chain. (This holds for all four sign laws, including ``fixed``:
-   only rotations fixing u — not −u — are used, and m keeps its sign.)
+   m_n only: (m_n) is a Markov chain. This holds for all four sign laws, including ``fixed``:
+   only rotations fixing u (not −u) are used, and m keeps its sign.
 
 2. *Frame.* Write e1 = q, e2 = (u − m q)/√(1−m²) (any unit vector ⊥ q if |m| = 1) and let the
    remaining d−2 coordinates be a fixed orthonormal basis of {q, u}^⊥. Token i is
@@ -22,10 +22,9 @@ Derivation (every step of the spec's sketch checked; notation of spec §4.1)
    N(0, I − bbᵀ) columns; r, V′, R are mutually independent and independent of (σ, τ).
    Then y_W = ‖a‖ R ξ̂ and
 
-       c_i := ⟨x_i, y⟩ = σ_i y1 + τ_i y2 + ⟨w_i, y_W⟩ = σ_i y1 + τ_i y2 + a_i R² + ‖a‖ R r_i,
-       ‖y‖² = y1² + y2² + ‖a‖² R².
+       c_i := ⟨x_i, y⟩ = σ_i y1 + τ_i y2 + a_i R² + ‖a‖ R r_i,      ‖y‖² = y1² + y2² + ‖a‖² R².
 
-   So every ⟨x_i, y⟩ is a function of (σ, τ, R, r), as the spec says.
+   We draw r as ρ − b (bᵀρ) with ρ ~ N(0, I_N).
 
 4. *Gradient components.* With v = a ⊙ c − ‖y‖² a ∈ R^N, ∇ℓ = 2β Σ_i v_i x_i, hence
    (I − qqᵀ)∇ℓ = g2 e2 + g_C with
@@ -39,9 +38,9 @@ Derivation (every step of the spec's sketch checked; notation of spec §4.1)
 5. *Update.* q̃ = q + a_n (g2 e2 + g_C), ⟨q̃, u⟩ = m + a_n √(1−m²) g2 (since
    u = m e1 + √(1−m²) e2 and g_C ⊥ u), ‖q̃‖² = 1 + a_n² (g2² + ‖g_C‖²), so
 
-       m_{n+1} = (m_n + a_n √(1−m_n²) g2) / √(1 + a_n² (g2² + ‖g_C‖²)),
+       m_{n+1} = (m_n + a_n √(1−m_n²) g2) / √(1 + a_n² (g2² + ‖g_C‖²)).
 
-   exactly the spec's formula. One step costs O(N) scalars plus two χ² draws, whatever d.
+   One step costs O(N) scalars plus a few χ² draws, whatever d.
 
 6. *Mini-batches (B > 1).* The B sequences share the frame but have independent W's, so the
    g_C^{(b)} = 2β [α_b ξ̂_b + s_b (I − ξ̂_b ξ̂_bᵀ) ζ_b] (ζ_b ~ N(0, I_{d−2}) fresh: this has the
@@ -54,201 +53,233 @@ Derivation (every step of the spec's sketch checked; notation of spec §4.1)
    ĝ2 = (2β/B) Σ_b τ_bᵀ v_b. For B = 1 this reduces to step 4 (A²R² + 2As⟨ξ,ζ⟩ + s²‖ζ‖² =
    α² + s²(‖ζ‖² − ⟨ξ̂,ζ⟩²), and the last factor is χ²_{d−3}).
 
-7. *d = 2.* There is no complement: R = 0 and g_C = 0 (forced, since r is then meaningless).
+7. *d = 2.* There is no complement: R = 0 and g_C = 0.
 
-The same law of (m_n) as :func:`attnlab.subspace.simulate_sga` is checked by two-sample tests in
-``tests/subspace/test_reduced.py``. m_0 is drawn as ⟨q_0, u⟩ for uniform q_0, i.e.
-z_1/‖z‖, z ~ N(0, I_d) (a one-off O(d) cost), or passed explicitly.
+8. *Initial overlap.* For q_0 uniform on S^{d−1}, m_0 = ⟨q_0, u⟩ has the law of
+   z_1/‖z‖, z ~ N(0, I_d), i.e. z_1/√(z_1² + χ²_{d−1}): two draws, whatever d.
+
+The arithmetic of one step is written for all seeds at once (arrays of shape (S, B, N), sums
+along the token axis) rather than per seed under ``vmap``: XLA then fuses the passes over the
+tokens, and a step costs little more than drawing its 3N normal numbers. Equality in law with
+the full simulator is tested by two-sample Kolmogorov–Smirnov tests of m_n (with a power check).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
 from attnlab._jax import jax, jnp
-from attnlab._validate import ParameterError
 from attnlab.rng import stream
-from attnlab.subspace._data import _signs, check_model, signal_strength
-from attnlab.subspace._sga import Trajectory, _step_size, check_schedule, ode_time
 
-__all__ = ["initial_overlap", "reduced_gradient", "simulate_reduced"]
+__all__: list[str] = []
 
 
-def initial_overlap(key: jax.Array, d: int, dtype=jnp.float64) -> jax.Array:
-    """m_0 = ⟨q_0, u⟩ for q_0 uniform on S^{d−1}, i.e. z_1/‖z‖ with z ~ N(0, I_d) (O(d), once)."""
-    z = jax.random.normal(key, (d,), dtype=dtype)
-    return z[0] / jnp.linalg.norm(z)
+GAMMA_CANDIDATES = 8  # Marsaglia–Tsang proposals per draw: all rejected w.p. < 0.05^8 ≈ 4e-11
+CHI2_NORMALS = 2 * GAMMA_CANDIDATES + 1  # standard normals consumed by one χ² draw
 
 
-def _chi2(key, dof, dtype):
-    return 2.0 * jax.random.gamma(key, dof / 2.0, dtype=dtype)
+def _phi(z: Any) -> Any:
+    """Standard normal distribution function: a uniform number from a normal one."""
+    return 0.5 * jax.lax.erfc(-z / jnp.sqrt(jnp.asarray(2.0, z.dtype)))
 
 
-def _gram(key, d, batch, dtype):
-    """Gram matrix of 2B i.i.d. N(0, I_{d−2}) vectors (Wishart(d−2, I_{2B}))."""
+def _chi2_from_normals(z: Any, dof: Any) -> Any:
+    """χ²_dof = 2 Gamma(dof/2) by Marsaglia–Tsang from CHI2_NORMALS standard normals per draw
+    (last axis of ``z``), elementwise in ``dof`` (> 0).
+
+    Each draw evaluates a fixed number of proposals at once (normals x, uniforms Φ(z)) and keeps
+    the first accepted one (acceptance ≥ 0.95 per proposal for shape ≥ 1; shapes < 1 use
+    Gamma(α) = Gamma(α+1)·U^{1/α}), so the compiled program has no data-dependent loop. If all
+    proposals are rejected (probability < 4e-11) the first one is kept.
+    """
+    C = GAMMA_CANDIDATES
+    alpha = jnp.asarray(dof, z.dtype) / 2.0
+    a1 = jnp.where(alpha < 1, alpha + 1, alpha)[..., None]
+    dd = a1 - 1.0 / 3.0
+    x, u = z[..., :C], _phi(z[..., C : 2 * C])
+    v = (1.0 + x / jnp.sqrt(9.0 * dd)) ** 3
+    safe_v = jnp.where(v > 0, v, 1.0)
+    ok = (v > 0) & (jnp.log(u) < 0.5 * x * x + dd - dd * safe_v + dd * jnp.log(safe_v))
+    first = (ok & (jnp.cumsum(ok, axis=-1) == 1)) | (
+        ~ok.any(-1, keepdims=True) & (jnp.arange(C) == 0)
+    )
+    g = jnp.sum(jnp.where(first, dd * safe_v, 0.0), axis=-1)
+    boost = _phi(z[..., 2 * C])
+    g = jnp.where(alpha < 1, g * boost ** (1.0 / jnp.where(alpha < 1, alpha, 1.0)), g)
+    return 2.0 * g
+
+
+def _chi2(key: Any, dof: Any, dtype: Any) -> Any:
+    """χ²_dof draws (elementwise in ``dof``) from one key (:func:`_chi2_from_normals`)."""
+    dof = jnp.asarray(dof, dtype)
+    return _chi2_from_normals(jax.random.normal(key, (*dof.shape, CHI2_NORMALS), dtype), dof)
+
+
+def _gram_size(d: int, batch: int) -> int:
+    """Standard normals consumed by the Gram matrix of one step."""
     n, P = d - 2, 2 * batch
+    if n <= 0:
+        return 0
+    return P * CHI2_NORMALS + P * P if n >= P else P * n
+
+
+def _gram(z: Any, d: int, batch: int) -> Any:
+    """Gram matrix of 2B i.i.d. N(0, I_{d−2}) vectors (Wishart(d−2, I_{2B})) from the normals
+    ``z`` (:func:`_gram_size` of them)."""
+    n, P = d - 2, 2 * batch
+    if n <= 0:
+        return jnp.zeros((P, P), z.dtype)
     if n >= P:  # Bartlett decomposition: O(B²) whatever d
-        kd, ko = jax.random.split(key)
-        diag = jnp.sqrt(_chi2(kd, n - jnp.arange(P, dtype=dtype), dtype))
-        low = jnp.tril(jax.random.normal(ko, (P, P), dtype=dtype), -1)
-        L = low + jnp.diag(diag)
+        dof = n - jnp.arange(P, dtype=z.dtype)
+        diag = jnp.sqrt(_chi2_from_normals(z[: P * CHI2_NORMALS].reshape(P, CHI2_NORMALS), dof))
+        L = jnp.tril(z[P * CHI2_NORMALS :].reshape(P, P), -1) + jnp.diag(diag)
         return L @ L.T
-    Z = jax.random.normal(key, (P, n), dtype=dtype)
+    Z = z.reshape(P, n)
     return Z @ Z.T
 
 
-def reduced_gradient(key, m, *, d, K, M, theta_d, beta, sign, batch=1, dtype=jnp.float64):
-    """One draw of (ĝ2, ‖ĝ_C‖², mean ℓ) at overlap m (module docstring, steps 2–7); O(B·N)."""
-    N = K + M
-    kb, kg = jax.random.split(key)
-    ks = jax.random.split(kb, batch)
-    sq = jnp.sqrt(jnp.clip(1.0 - m * m, 0.0, None))
-    gram = _gram(kg, d, batch, dtype) if d > 2 else jnp.zeros((2 * batch, 2 * batch), dtype)
-    R2 = jnp.diag(gram)[:batch]
+def _signs_from_normals(z: Any, sign: str) -> Any:
+    """The signs of a sequence from K standard normals: Rademacher = sign(z)."""
+    if sign == "token":
+        return jnp.where(z < 0, -1.0, 1.0).astype(z.dtype)
+    if sign == "sequence":
+        return jnp.where(z[..., :1] < 0, -1.0, 1.0).astype(z.dtype) * jnp.ones_like(z)
+    if sign == "gaussian":
+        return z
+    return jnp.ones_like(z)  # fixed
+
+
+def draw_step(key: Any, d: int, K: int, N: int, batch: int, sign: str, dtype: Any):
+    """The random numbers of one step of one seed, as one array of standard normals: signs
+    (B, K), g, h, ρ (B, N) and the Gram matrix (2B, 2B) of the complement noise."""
+    per = 3 * N + K
+    z = jax.random.normal(key, (batch * per + _gram_size(d, batch),), dtype)
+    tokens = z[: batch * per].reshape(batch, per)
+    eps = _signs_from_normals(tokens[:, 3 * N :], sign)
+    g, h, rho = tokens[:, :N], tokens[:, N : 2 * N], tokens[:, 2 * N : 3 * N]
+    return eps, g, h, rho, _gram(z[batch * per :], d, batch)
+
+
+def _dot(x: Any, y: Any) -> Any:
+    return jnp.sum(x * y, axis=-1, keepdims=True)
+
+
+def step_gradient(m, draws, *, K, theta_d, beta, d):
+    """(ĝ2, ‖ĝ_C‖², mean ℓ) per seed from one step's draws (module docstring, steps 2–7).
+
+    ``m`` has shape (S,), the draws a leading seed axis: eps (S, B, K), g, h, ρ (S, B, N),
+    gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). Every
+    sum runs along the token axis for all seeds and batch elements.
+    """
+    eps, g, h, rho, gram = draws
+    batch = g.shape[1]
+    mm = m[:, None, None]
+    theta_d = jnp.reshape(theta_d, (-1, 1, 1))
+    beta3 = jnp.reshape(beta, (-1, 1, 1))
+    beta = jnp.reshape(beta, (-1,))
+    sq = jnp.sqrt(jnp.clip(1.0 - mm * mm, 0.0, None))
+    spike = theta_d * eps
+    sig = g.at[..., :K].add(spike * mm)
+    tau = h.at[..., :K].add(spike * sq)
+    s = beta3 * sig
+    e = jnp.exp(s - jnp.max(s, axis=-1, keepdims=True))
+    a = e / jnp.sum(e, axis=-1, keepdims=True)
+    R2 = jnp.diagonal(gram, axis1=1, axis2=2)[:, :batch, None]  # (S, B, 1)
     R = jnp.sqrt(R2)
-
-    def one(k, Rb, R2b):
-        eps = _signs(stream(k, "eps"), K, sign, dtype)
-        pad = jnp.zeros((M,), dtype)
-        sig = jax.random.normal(stream(k, "g"), (N,), dtype) + jnp.concatenate(
-            [theta_d * eps * m, pad]
-        )
-        tau = jax.random.normal(stream(k, "h"), (N,), dtype) + jnp.concatenate(
-            [theta_d * eps * sq, pad]
-        )
-        a = jax.nn.softmax(beta * sig)
-        na = jnp.linalg.norm(a)
-        b = a / na
-        r0 = jax.random.normal(stream(k, "r"), (N,), dtype)
-        r = r0 - b * (b @ r0)
-        y1, y2 = a @ sig, a @ tau
-        yy = y1 * y1 + y2 * y2 + na * na * R2b
-        cvec = sig * y1 + tau * y2 + a * R2b + na * Rb * r
-        v = a * cvec - yy * a
-        g2 = 2.0 * beta * (tau @ v)
-        bv = b @ v
-        alpha = Rb * bv + r @ v
-        s = jnp.sqrt(jnp.clip(v @ v - bv * bv, 0.0, None))
-        return g2, alpha, s, yy
-
-    g2, alpha, s, yy = jax.vmap(one)(ks, R, R2)
+    na2 = _dot(a, a)
+    na = jnp.sqrt(na2)
+    y1, y2 = _dot(a, sig), _dot(a, tau)
+    kappa = _dot(a, rho) / na2  # r = ρ − κ a
+    yy = y1 * y1 + y2 * y2 + na2 * R2
+    v = a * (y1 * sig + y2 * tau + (R2 - na * R * kappa) * a + na * R * rho - yy)
+    av = _dot(a, v)
+    bv = av / na
+    g2 = 2.0 * beta3[..., 0] * _dot(tau, v)[..., 0]
+    alpha = (R * bv + _dot(rho, v) - kappa * av)[..., 0]
+    sC = jnp.sqrt(jnp.clip(_dot(v, v) - bv * bv, 0.0, None))[..., 0]
     if d == 2:
-        gc2 = jnp.zeros((), dtype)
+        gc2 = jnp.zeros_like(m)
     else:
-        xz = jnp.diagonal(gram[:batch, batch:])  # ⟨ξ_b, ζ_b⟩
-        A = alpha / R - s * xz / R2
-        kvec = jnp.concatenate([A, s])
-        gc2 = 4.0 * beta**2 * (kvec @ gram @ kvec) / batch**2
-    return g2.mean(), gc2, yy.mean()
+        R2b, Rb = R2[..., 0], R[..., 0]
+        xz = jnp.diagonal(gram[:, :batch, batch:], axis1=1, axis2=2)  # ⟨ξ_b, ζ_b⟩
+        kvec = jnp.concatenate([alpha / Rb - sC * xz / R2b, sC], axis=1)
+        gc2 = 4.0 * beta**2 * jnp.einsum("sp,spq,sq->s", kvec, gram, kvec) / batch**2
+    return g2.mean(1), gc2, yy[..., 0].mean(1)
+
+
+def update(m, g2, gc2, step):
+    """m_{n+1} = (m + a √(1−m²) g2) / √(1 + a² (g2² + ‖g_C‖²)) (module docstring, step 5)."""
+    sq = jnp.sqrt(jnp.clip(1.0 - m * m, 0.0, None))
+    m_new = (m + step * sq * g2) / jnp.sqrt(1.0 + step * step * (g2 * g2 + gc2))
+    return jnp.clip(m_new, -1.0, 1.0)
 
 
 @functools.lru_cache(maxsize=64)
-def _build_reduced(d, K, M, sign, steps, batch, log_every, log_loss, schedule, dtype_name):
-    dtype = jnp.dtype(dtype_name)
-    n_blocks = steps // log_every
+def _program(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
+    """Compiled ``(state, params) -> (state, (m, loss))`` running ``nb`` logging blocks;
+    state = (m (S,), data keys (S,), n); params = (θ_d, β, c, n0, p)."""
+    dt = jnp.dtype(dtype)
+    N = K + M
 
-    def one_seed(key, m0, theta_d, beta, c, n0, p):
-        data_key = stream(key, "data")
-
-        def step(carry, _):
-            m, n = carry
-            g2, gc2, loss = reduced_gradient(
-                jax.random.fold_in(data_key, n),
-                m,
-                d=d,
-                K=K,
-                M=M,
-                theta_d=theta_d,
-                beta=beta,
-                sign=sign,
-                batch=batch,
-                dtype=dtype,
-            )
-            a = _step_size(n, c, n0, p, schedule).astype(dtype)
-            sq = jnp.sqrt(jnp.clip(1.0 - m * m, 0.0, None))
-            m_new = (m + a * sq * g2) / jnp.sqrt(1.0 + a * a * (g2 * g2 + gc2))
-            return (jnp.clip(m_new, -1.0, 1.0), n + 1), loss
-
-        def block(carry, _):
-            m_here = carry[0]
-            carry, losses = jax.lax.scan(step, carry, None, length=log_every)
-            return carry, (m_here, losses[0] if log_loss else jnp.zeros((), dtype))
-
-        (mf, _), (ms, ls) = jax.lax.scan(
-            block, (m0.astype(dtype), jnp.int64(0)), None, length=n_blocks
+    def step(params, keys, carry, _):
+        theta_d, beta, c, n0, p = params
+        m, n = carry
+        draws = jax.vmap(lambda k: draw_step(jax.random.fold_in(k, n), d, K, N, batch, sign, dt))(
+            keys
         )
-        return jnp.concatenate([ms, mf[None]]), ls
+        g2, gc2, loss = step_gradient(m, draws, K=K, theta_d=theta_d, beta=beta, d=d)
+        return (update(m, g2, gc2, (c / (n + n0) ** p).astype(dt)), n + 1), loss
 
     @jax.jit
-    def run(keys, m0, theta_d, beta, c, n0, p):
-        return jax.vmap(one_seed, in_axes=(0, 0, None, None, None, None, None))(
-            keys, m0, theta_d, beta, c, n0, p
-        )
+    def run(state, params):
+        m, keys, n = state
+
+        def block(carry, _):
+            out, losses = jax.lax.scan(
+                functools.partial(step, params, keys), carry, None, length=log_every
+            )
+            return out, (carry[0], losses[0] if log_loss else jnp.zeros_like(carry[0]))
+
+        (m, n), (ms, ls) = jax.lax.scan(block, (m, n), None, length=nb)
+        return (m, keys, n), (ms.T, ls.T)
 
     return run
 
 
-def simulate_reduced(
-    keys: jax.Array,
-    *,
-    d: int,
-    K: int,
-    M: int,
-    theta: float,
-    theta_scaling: str = "sqrt_d",
-    sign: str = "token",
-    beta: float = 1.0,
-    steps: int,
-    c: float = 10.0,
-    n0: float = 100.0,
-    p: float = 1.0,
-    schedule: str = "robbins_monro",
-    batch: int = 1,
-    log_every: int = 1,
-    log_loss: bool = False,
-    m0=None,
-    dtype=jnp.float64,
-) -> Trajectory:
-    """Exact reduced simulator: same law of (m_n) as :func:`simulate_sga`, O(B·(K+M)) per step.
+def initial_overlap(keys: Any, d: int, dtype: str) -> Any:
+    """m_0 = z_1/√(z_1² + χ²_{d−1}) per replicate key (stream "m0"): the law of ⟨q_0, u⟩ for
+    q_0 uniform on S^{d−1}."""
+    dt = jnp.dtype(dtype)
 
-    Same arguments as :func:`simulate_sga`; ``m0`` (shape ``(S,)``) fixes the initial overlaps,
-    otherwise m_0 is drawn from its uniform-sphere law with stream(key, "m0").
-    """
-    mp = check_model(d=d, K=K, M=M, theta=theta, theta_scaling=theta_scaling, sign=sign, beta=beta)
-    sp = check_schedule(
-        steps=steps, c=c, n0=n0, p=p, schedule=schedule, batch=batch, log_every=log_every
+    def one(k):
+        z = jax.random.normal(stream(k, "m0"), (1 + CHI2_NORMALS,), dt)
+        return z[0] / jnp.sqrt(z[0] * z[0] + _chi2_from_normals(z[1:], d - 1))
+
+    return jax.vmap(one)(keys)
+
+
+def initial_state(keys: Any, m0: Any, dtype: str) -> tuple[Any, ...]:
+    """(m_0, data keys, n = 0)."""
+    return jnp.asarray(m0, jnp.dtype(dtype)), stream(keys, "data"), jnp.zeros((), jnp.int32)
+
+
+def final_overlap(state: tuple[Any, ...]) -> np.ndarray:
+    """m of a reduced-simulator state, per seed."""
+    return np.asarray(state[0])
+
+
+def program(models, schedule, *, batch, log_every, log_loss, dtype):
+    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`
+    (``models``: one per seed, sharing d, K, M and the sign law)."""
+    dt = jnp.dtype(dtype)
+    params = (
+        jnp.asarray([m.theta_d for m in models], dt),
+        jnp.asarray([m.beta for m in models], dt),
+        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
     )
-    keys = jnp.asarray(keys)
-    if keys.ndim != 1:
-        raise ParameterError(f"keys has shape {keys.shape}: must be a 1-d array of jax keys")
-    if m0 is None:
-        m0 = jax.vmap(lambda k: initial_overlap(stream(k, "m0"), mp["d"], dtype=dtype))(keys)
-    else:
-        m0 = jnp.asarray(m0, dtype=dtype)
-        if m0.shape != keys.shape or not bool(jnp.all(jnp.abs(m0) <= 1)):
-            raise ParameterError(
-                f"m0 must have shape {keys.shape} with entries in [-1, 1], got shape {m0.shape}"
-            )
-    run = _build_reduced(
-        mp["d"],
-        mp["K"],
-        mp["M"],
-        mp["sign"],
-        sp["steps"],
-        sp["batch"],
-        sp["log_every"],
-        bool(log_loss),
-        sp["schedule"],
-        jnp.dtype(dtype).name,
-    )
-    theta_d = signal_strength(mp["theta"], mp["d"], theta_scaling)
-    m, losses = run(keys, m0, theta_d, mp["beta"], sp["c"], sp["n0"], sp["p"])
-    t = ode_time(sp["steps"], c=sp["c"], n0=sp["n0"], p=sp["p"], schedule=sp["schedule"])
-    idx = np.arange(0, sp["steps"] + 1, sp["log_every"])
-    loss = None
-    if log_loss:
-        losses = np.asarray(losses, dtype=float)
-        loss = np.concatenate([losses, np.full((losses.shape[0], 1), np.nan)], axis=1)
-    return Trajectory(step=idx, time=t[idx], m=np.asarray(m, dtype=float), loss=loss)
+    model = models[0]
+    static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
+    return lambda nb: functools.partial(_program(*static, nb), params=params)

@@ -1,0 +1,143 @@
+"""Projected SGA on the sphere, simulated by the chosen simulator for every replicate key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from attnlab._validate import ParameterError
+from attnlab.precision import default_dtype, precision, uses_jax
+from attnlab.rng import as_key_batch
+from attnlab.subspace import _full, _reduced
+from attnlab.subspace._model import SubspaceModel
+from attnlab.subspace._schedule import Constant, Full, Reduced, RobbinsMonro, Schedule, Simulator
+from attnlab.subspace._trajectory import Trajectory, assemble, check_run, run_chunks
+
+__all__ = ["simulate"]
+
+
+def simulate(
+    model: SubspaceModel | Sequence[SubspaceModel],
+    key: Any,
+    *,
+    steps: int,
+    schedule: Schedule | None = None,
+    simulator: Simulator | None = None,
+    batch: int = 1,
+    log_every: int = 1,
+    log_loss: bool = False,
+    m0: Any = None,
+) -> Trajectory:
+    r"""Run projected SGA on the sphere for every replicate key.
+
+    .. math:: q_{n+1} = \frac{q_n + a_n (I - q_n q_n^\top)\hat g_n}
+       {\|q_n + a_n (I - q_n q_n^\top)\hat g_n\|}, \qquad
+       \hat g_n = \frac1B \sum_{b=1}^{B} \nabla_q \ell(q_n; X_{n,b}),
+
+    with :math:`\ell(q; X) = \|X^\top \mathrm{softmax}(\beta X q)\|^2`, fresh sequences
+    :math:`X_{n,b}` of the model, q_0 and u independent and uniform on the sphere. Logs
+    :math:`m_n = \langle q_n, u\rangle` every ``log_every`` steps (n = 0 included).
+
+    Parameters
+    ----------
+    model : SubspaceModel or sequence of SubspaceModel
+        One model for every replicate, or one per key: models sharing d, K, M and the sign law
+        (θ, the θ scaling and β may differ) run in one compiled program, e.g. a sweep over θ.
+    key : jax key or array of keys
+        One key, or keys of shape ``(S,)`` for S independent runs (replicate i's numbers do not
+        depend on the others).
+    steps : int
+        Number of SGA steps, ``>= 1``.
+    schedule : RobbinsMonro or Constant, optional
+        Step sizes a_n (default ``RobbinsMonro()``: c = 9, n0 = 30, p = 1).
+    simulator : Reduced or Full, optional
+        ``Reduced()`` (default): the exact reduced chain of m_n, O(B·N) per step whatever d;
+        ``Full()``: the tokens themselves, O(B·N·d) per step. Both have the same law of (m_n).
+    batch : int
+        Mini-batch size B.
+    log_every : int
+        Logging interval, dividing ``steps``.
+    log_loss : bool
+        Also log ℓ(q_n; X_n) (batch mean).
+    m0 : array, optional
+        Initial overlaps, shape ``(S,)`` with entries in [−1, 1] (reduced simulator only);
+        default: drawn from the law of ⟨q_0, u⟩.
+
+    Returns
+    -------
+    Trajectory
+        Steps, ODE times and m_n (shape ``(S, L)``, or ``(L,)`` for a single key).
+    """
+    schedule = RobbinsMonro() if schedule is None else schedule
+    simulator = Reduced() if simulator is None else simulator
+    if not isinstance(schedule, RobbinsMonro | Constant):
+        raise ParameterError(f"schedule = {schedule!r}: must be RobbinsMonro(...) or Constant(...)")
+    if not isinstance(simulator, Reduced | Full):
+        raise ParameterError(f"simulator = {simulator!r}: must be Reduced() or Full()")
+    steps, batch, log_every = check_run(steps, batch, log_every)
+    dtype = simulator.dtype or default_dtype()
+    with precision(dtype):
+        return _run(model, key, steps, schedule, simulator, batch, log_every, bool(log_loss), m0)
+
+
+def _models(model: Any, n: int) -> tuple[SubspaceModel, ...]:
+    """One model per replicate, checked to share the program's static structure."""
+    if isinstance(model, SubspaceModel):
+        return (model,) * n
+    models = tuple(model) if isinstance(model, list | tuple) else ()
+    if not models or not all(isinstance(m, SubspaceModel) for m in models):
+        raise ParameterError(f"model = {model!r}: must be a SubspaceModel or a list of them")
+    if len(models) != n:
+        raise ParameterError(f"{len(models)} models for {n} keys: give one model per key")
+    shape = {(m.d, m.K, m.M, m.sign) for m in models}
+    if len(shape) > 1:
+        raise ParameterError(
+            f"models differ in (d, K, M, sign) = {sorted(shape)}: only θ, θ-scaling and β may "
+            "vary within one simulate call"
+        )
+    return models
+
+
+@uses_jax
+def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0) -> Trajectory:
+    keys, single = as_key_batch(key)
+    models = _models(model, len(keys))
+    model = models[0]
+    dtype = default_dtype()
+    kind = _reduced if isinstance(simulator, Reduced) else _full
+    if kind is _full:
+        if m0 is not None:
+            raise ParameterError("m0 can only be given to the Reduced() simulator")
+        state = _full.initial_state(model, keys, dtype)
+    else:
+        state = _reduced.initial_state(keys, _initial_overlaps(model, keys, m0, dtype), dtype)
+    program = kind.program(
+        models, schedule, batch=batch, log_every=log_every, log_loss=log_loss, dtype=dtype
+    )
+    state, logs = run_chunks(
+        program,
+        state,
+        steps=steps,
+        log_every=log_every,
+        n_seeds=len(keys),
+        what="SGA " + ("reduced" if kind is _reduced else "full"),
+    )
+    m_log = np.concatenate([np.asarray(ms) for ms, _ in logs], axis=1)
+    m_log = np.concatenate([m_log, kind.final_overlap(state)[:, None]], axis=1)
+    losses = np.concatenate([np.asarray(ls) for _, ls in logs], axis=1) if log_loss else None
+    return assemble(
+        schedule, steps=steps, log_every=log_every, m_logged=m_log, losses=losses, single=single
+    )
+
+
+def _initial_overlaps(model: SubspaceModel, keys: Any, m0: Any, dtype: str) -> Any:
+    if m0 is None:
+        return _reduced.initial_overlap(keys, model.d, dtype)
+    arr = np.atleast_1d(np.asarray(m0, dtype=float))
+    if arr.shape != (len(keys),) or not np.all(np.abs(arr) <= 1):  # NaN fails too
+        raise ParameterError(
+            f"m0 must have shape ({len(keys)},) with entries in [-1, 1], got {np.asarray(m0)!r}"
+        )
+    return arr

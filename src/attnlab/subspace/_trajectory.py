@@ -1,0 +1,106 @@
+"""What the simulators return, and the chunked driver that reports their progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attnlab import progress
+from attnlab._validate import ParameterError, check_int
+
+__all__ = ["Trajectory"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Logged SGA observables (numpy arrays), shared by every simulator.
+
+    Parameters
+    ----------
+    step : numpy.ndarray, shape (L,)
+        Logged step indices n = 0, r, 2r, ..., steps.
+    time : numpy.ndarray, shape (L,)
+        ODE times t_n = Σ_{k<n} a_k.
+    m : numpy.ndarray, shape (S, L) or (L,)
+        m_n = ⟨q_n, u⟩ per replicate (no replicate axis for a single key).
+    loss : numpy.ndarray or None
+        ℓ(q_n; X_n) (batch mean) at the logged steps, NaN at n = steps (no sample drawn there).
+    """
+
+    step: np.ndarray
+    time: np.ndarray
+    m: np.ndarray
+    loss: np.ndarray | None = None
+
+    @property
+    def abs_m(self) -> np.ndarray:
+        """|m_n|: the alignment (m and −m are equivalent for a symmetric sign law)."""
+        return np.abs(self.m)
+
+    @property
+    def final_alignment(self) -> np.ndarray:
+        """|m| at the last logged step, per replicate."""
+        return np.abs(self.m[..., -1])
+
+
+def check_run(steps: int, batch: int, log_every: int) -> tuple[int, int, int]:
+    """Validate the run options (one-line errors): steps ≥ 1, batch ≥ 1, log_every ≥ 1
+    dividing steps."""
+    steps = check_int("steps", steps, lo=1)
+    batch = check_int("batch", batch, lo=1)
+    log_every = check_int("log_every", log_every, lo=1)
+    if steps % log_every:
+        raise ParameterError(
+            f"log_every = {log_every!r} must divide steps = {steps!r} (the log is on a regular grid)"
+        )
+    return steps, batch, log_every
+
+
+def run_chunks(
+    program: Callable[[int], Callable[..., Any]],
+    state: Any,
+    *,
+    steps: int,
+    log_every: int,
+    n_seeds: int,
+    what: str,
+) -> tuple[Any, list[Any]]:
+    """Run a compiled loop over ``steps // log_every`` logging blocks in chunks, reporting
+    progress (steps × seeds) between chunks.
+
+    ``program(n_blocks)`` returns a compiled ``state -> (state, logs)`` running ``n_blocks``
+    blocks. With nobody listening the whole run is one chunk (one compiled loop).
+    """
+    logs = []
+    with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
+        for size in progress.chunks(steps, multiple_of=log_every):
+            state, out = program(size // log_every)(state)
+            logs.append(out)
+            bar.advance(size * n_seeds)
+    return state, logs
+
+
+def assemble(
+    schedule: Any,
+    *,
+    steps: int,
+    log_every: int,
+    m_logged: np.ndarray,
+    losses: np.ndarray | None,
+    single: bool,
+) -> Trajectory:
+    """A :class:`Trajectory` from the logged overlaps (S, L) and losses (S, L − 1)."""
+    idx = np.arange(0, steps + 1, log_every)
+    t = schedule.times(steps)[idx]
+    m = np.asarray(m_logged, dtype=float)
+    loss = None
+    if losses is not None:
+        losses = np.asarray(losses, dtype=float)
+        loss = np.concatenate([losses, np.full((losses.shape[0], 1), np.nan)], axis=1)
+    if single:
+        m = m[0]
+        loss = None if loss is None else loss[0]
+    return Trajectory(step=idx, time=t, m=m, loss=loss)
