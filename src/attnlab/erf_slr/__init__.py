@@ -18,6 +18,8 @@ from attnlab.erf_slr._data import (
     sample_slr,
     teacher_directions,
 )
+from attnlab.erf_slr._limit import LimitNotSolved, LimitSolution, manifold_terms, sgd_limit
+from attnlab.erf_slr._limit_general import manifold_stability, sgd_limit_general
 from attnlab.erf_slr._model import (
     ConstantTemperature,
     DecayingTemperature,
@@ -54,6 +56,8 @@ __all__ = [
     "ErfSLRModel",
     "FourCoordinates",
     "FullDimension",
+    "LimitNotSolved",
+    "LimitSolution",
     "ManifoldInit",
     "Overlaps",
     "Problem",
@@ -74,12 +78,16 @@ __all__ = [
     "heldout_excess",
     "initialisation",
     "logged_steps",
+    "manifold_stability",
+    "manifold_terms",
     "monte_carlo_excess_risk",
     "online_sgd",
     "oracle_excess_risk",
     "overlaps",
     "projected_gd",
     "sample_slr",
+    "sgd_limit",
+    "sgd_limit_general",
     "sgd_noise_floor",
     "sgd_simulator",
     "teacher_directions",

@@ -9,7 +9,7 @@ import numpy as np
 from attnlab.compare import Result
 from attnlab.erf_slr._risk import best_linear_excess_risk, oracle_excess_risk
 
-__all__ = ["oracle_figure", "training_figure"]
+__all__ = ["limit_figure", "oracle_figure", "training_figure"]
 
 
 def _grid(table, steps, column):
@@ -132,3 +132,37 @@ def oracle_figure(result: Result, config: Any) -> dict:
     plot.finish(ax, xlabel="d", ylabel="excess risk",
                 title=f"λ = {config.lam_scale:g}·d^(−{config.lam_power:g}), L = {config.L}")  # fmt: skip
     return {"oracle": fig}
+
+
+def _limit_panel(ax, table, column, ode_column, ylabel, title, clip=None, log=False) -> None:
+    from attnlab import plot
+
+    for i, (d, part) in enumerate(table.groupby("d")):
+        grid = part.pivot(index="seed", columns="t", values=column)
+        plot.simulation_band(ax, grid.columns.to_numpy(), grid.to_numpy(), color=plot.color(i),
+                             markers=False, label=f"SGD, d = {d}", clip=clip)  # fmt: skip
+    if ode_column:
+        ode = table[(table.d == table.d.max()) & (table.seed == 0)].sort_values("t")
+        plot.theory_line(ax, ode["t"], ode[ode_column], label="slow ODE, d → ∞")
+    if log:
+        ax.set_yscale("log")
+    plot.finish(ax, xlabel="t = n/d", ylabel=ylabel, title=title, fontsize="small")
+
+
+def limit_figure(result: Result, config: Any) -> dict:
+    """SGD at growing d (mean ± sd over seeds) against the d → ∞ slow ODE: ν, √d|κ| against the
+    fast critical point κ̃, the excess risk against F + the fast noise floor, and |ρ|."""
+    from attnlab import plot
+
+    t = result.table
+    fig, axes = plot.panel_grid(4, max_cols=2, width=4.8, height=3.4)
+    _limit_panel(axes[0], t, "nu", "ode_nu", "ν = ⟨v, v*⟩", "slow overlap ν", clip=(-1, 1))
+    _limit_panel(axes[1], t, "kappa_tilde", "ode_kappa_tilde", "√d |κ|",
+                 "fast overlap κ̃ = √d κ (ODE: critical point)", clip=(0, None))  # fmt: skip
+    _limit_panel(axes[2], t, "excess_risk", "ode_risk_with_floor", "excess risk",
+                 "ℰ (ODE: F + fast noise floor)", clip=(0, None), log=True)  # fmt: skip
+    _limit_panel(axes[3], t, "abs_rho", None, "|ρ| = |⟨k, v⟩|",
+                 "distance from ℳ along ρ (ODE: 0)", clip=(0, 1))  # fmt: skip
+    plot.suptitle(fig, f"online SGD, α = {config.step_scale:g}/d, λ(t) = {config.lam0:g}/(1 + "
+                  f"{config.decay:g} t), L = {config.L}, {config.n_seeds} seeds per d")  # fmt: skip
+    return {"limit": fig}

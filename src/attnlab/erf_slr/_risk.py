@@ -112,7 +112,28 @@ def _zeta_integral(t, s):
     return _zeta0(s) + integral
 
 
-_ZETA = {"quadrature": _zeta_quadrature, "integral": _zeta_integral}
+@jax.custom_jvp
+def _zeta_smooth(t, s):
+    """ζ by the ∂ζ/∂t integral, with the exact ∂ζ/∂t as its derivative in t (so gradients and
+    Hessians in the overlaps need no differentiation through the quadrature)."""
+    return _zeta_integral(t, s)
+
+
+def _zeta_smooth_jvp(primals, tangents):
+    t, s = primals
+    dt, ds = tangents
+    value = _zeta_integral(t, s)
+    out = jnp.zeros_like(value)
+    if not isinstance(dt, jax.custom_derivatives.SymbolicZero):
+        out = out + _dzeta_dt(t, s) * dt
+    if not isinstance(ds, jax.custom_derivatives.SymbolicZero):
+        out = out + jax.jvp(lambda s_: _zeta_integral(t, s_), (s,), (ds,))[1]
+    return value, out
+
+
+_zeta_smooth.defjvp(_zeta_smooth_jvp, symbolic_zeros=True)
+
+_ZETA = {"quadrature": _zeta_quadrature, "integral": _zeta_smooth}
 
 
 def _finite_array(name: str, x: Any, lo: float | None = None, hi: float | None = None):
@@ -202,7 +223,7 @@ def check_overlaps(ov: Any, tol: float = 1e-9) -> Overlaps:
 
 def _excess_risk(kappa, nu, theta, eta, rho, d, L, gamma, lam, zeta_fn=None):
     """The closed form of the module docstring (no validation; jit/grad/vmap friendly)."""
-    zeta_fn = zeta_fn or _zeta_integral
+    zeta_fn = zeta_fn or _zeta_smooth
     g2 = gamma**2
     D = 1.0 + 2.0 * lam**2 * g2
     E = 1.0 + 4.0 * lam**2 * g2
@@ -312,7 +333,7 @@ def excess_risk_on_manifold(model: ErfSLRModel, kappa: Any, nu: Any, *, lam: flo
     ov = check_overlaps((kappa, nu, 0.0, 0.0, 0.0))
     kappa, nu = jnp.asarray(ov.kappa), jnp.asarray(ov.nu)
     A = lam * math.sqrt(d / (2.0 * (1.0 + 2.0 * lam**2 * gamma**2))) * kappa
-    zt = _zeta_integral(lam * math.sqrt(d / 2.0) * kappa, lam * gamma)
+    zt = _zeta_smooth(lam * math.sqrt(d / 2.0) * kappa, lam * gamma)
     return np.asarray(gamma**2 * (1.0 - 2.0 * nu * _erf(A) + zt) + (L - 1) * _zeta0(lam))
 
 
