@@ -134,6 +134,19 @@ def _observe(t, y, normals, params, L: int, batch: int):
     return _drift(y, lam, normals, params, L, batch)[1]
 
 
+def _setup(model: ErfSLRModel, key: Any, temperature, step_scale, n_mc):
+    """Validated traced parameters and the antithetic common random numbers."""
+    lam0, decay = check_temperature(temperature).coefficients()
+    c = check_range("step_scale", step_scale, lo=0, lo_open=True, hi=10.0)
+    n_mc = check_int("n_mc", n_mc, lo=100, hi=10**7)
+    keys, single = as_key_batch(key)
+    if not single:
+        raise ParameterError("the slow ODE takes a single key")
+    params = {"gamma": model.gamma, "eps": model.eps, "step_scale": c, "lam0": lam0,
+              "decay": decay}  # fmt: skip
+    return params, antithetic(jax.random.normal(keys[0], (n_mc // 2, 2 * model.L + 3)), model.L)
+
+
 @uses_jax
 def sgd_limit_general(
     model: ErfSLRModel,
@@ -155,17 +168,10 @@ def sgd_limit_general(
 
     Parameters
     ----------
-    model : ErfSLRModel
-        L, γ, ε (its d is not used: this is the limit).
+    model, temperature, step_scale, batch, times
+        As for :func:`~attnlab.erf_slr.sgd_limit`.
     key : jax key
         Common random numbers of the Monte-Carlo estimate of Q and of the noise floor.
-    temperature : ConstantTemperature or DecayingTemperature
-        :math:`\lambda(t)` in units of :math:`t = n/d`.
-    step_scale : float
-        c, the step being :math:`lpha = c/d`; in ``(0, 10]``.
-    batch : int
-    times : array_like
-        Increasing output times from 0, at most 1e6.
     initial : (ν, η, ρ)
         Slow overlaps at t = 0 (realisable: the Gram matrix of (k, v, v*) ⪰ 0).
     n_mc : int
@@ -181,20 +187,11 @@ def sgd_limit_general(
     """
     from scipy.integrate import solve_ivp
 
-    check_temperature(temperature)
-    c = check_range("step_scale", step_scale, lo=0, lo_open=True, hi=10.0)
-    batch = check_int("batch", batch, lo=1, hi=10**6)
-    n_mc = check_int("n_mc", n_mc, lo=100, hi=10**7)
     rtol = check_range("rtol", rtol, lo=1e-12, hi=1e-2)
     times = check_times(times)
     slow0 = _check_initial(initial)
-    keys, single = as_key_batch(key)
-    if not single:
-        raise ParameterError("sgd_limit takes a single key")
-    lam0, decay = temperature.coefficients()
-    params = {"gamma": model.gamma, "eps": model.eps, "step_scale": c, "lam0": lam0,
-              "decay": decay}  # fmt: skip
-    normals = antithetic(jax.random.normal(keys[0], (n_mc // 2, 2 * model.L + 3)), model.L)
+    params, normals = _setup(model, key, temperature, step_scale, n_mc)
+    batch = check_int("batch", batch, lo=1, hi=10**6)
     count = [0]
 
     def rhs(t, y):
@@ -210,9 +207,13 @@ def sgd_limit_general(
                     rtol=rtol, atol=1e-9)  # fmt: skip
     if not sol.success or sol.y.shape[1] != times.size:
         raise LimitNotSolved(f"slow ODE: the stiff solver stopped: {sol.message}")
-    y = sol.y.T
-    aux = [_observe(t, jnp.asarray(row), normals, params, model.L, batch) for t, row in
-           zip(times, y, strict=True)]  # fmt: skip
+    return _assemble(times, sol.y.T, normals, params, model.L, batch)
+
+
+def _assemble(times, y, normals, params, L: int, batch: int) -> LimitSolution:
+    """The fast point, risk and floor along a solution; a one-line error if Newton failed."""
+    aux = [_observe(t, jnp.asarray(row), normals, params, L, batch)
+           for t, row in zip(times, y, strict=True)]  # fmt: skip
     fast = np.array([np.asarray(a[0]) for a in aux])
     worst = max(float(a[3]) for a in aux)
     if not np.isfinite(worst) or worst > NEWTON_TOL or not np.all(np.isfinite(y)):
@@ -245,11 +246,7 @@ def manifold_stability(model: ErfSLRModel, key: Any, solution: LimitSolution, *,
     numpy.ndarray
         One rate per time of ``solution``.
     """
-    lam0, decay = check_temperature(temperature).coefficients()
-    params = {"gamma": model.gamma, "eps": model.eps, "step_scale": float(step_scale),
-              "lam0": lam0, "decay": decay}  # fmt: skip
-    keys, _ = as_key_batch(key)
-    normals = antithetic(jax.random.normal(keys[0], (n_mc // 2, 2 * model.L + 3)), model.L)
+    params, normals = _setup(model, key, temperature, step_scale, n_mc)
     rates = []
     for t, nu, eta, rho in zip(solution.t, solution.nu, solution.eta, solution.rho, strict=True):
         y = jnp.asarray([nu, eta, rho])

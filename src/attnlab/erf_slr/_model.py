@@ -20,23 +20,6 @@ from pydantic import Field
 from attnlab._validate import ParameterError, check_choice, check_range
 from attnlab.config import Params
 
-__all__ = [
-    "MAX_TEMPERATURE",
-    "ConstantTemperature",
-    "DecayingTemperature",
-    "Direct",
-    "ErfSLRModel",
-    "FourCoordinates",
-    "FullDimension",
-    "ManifoldInit",
-    "Reduced",
-    "SphereInit",
-    "Temperature",
-    "initialisation",
-    "sgd_simulator",
-    "temperature_schedule",
-]
-
 MAX_TEMPERATURE = 1e3  # erf(λ·) is a sign function long before; larger λ only overflows λ²
 
 

@@ -50,13 +50,13 @@ def excess_risk_reference(model: ErfSLRModel, overlaps: Any, *, lam: float) -> n
 
     Parameters
     ----------
-    model : ErfSLRModel
-    overlaps : Overlaps or sequence of 5 array_like
-    lam : float
+    model, overlaps, lam
+        As for :func:`~attnlab.erf_slr.excess_risk`.
 
     Returns
     -------
     numpy.ndarray
+        :math:`\mathcal E` at each broadcast point.
     """
     d, L, gamma, lam = _model_args(model, lam)
     ov = check_overlaps(overlaps)
