@@ -94,7 +94,19 @@ def _distance_panel(ax, table, steps, n_runs: int) -> None:
 
 def training_figure(result: Result, config: Any) -> dict:
     """The 4-panel figure of a training run: excess risk, |κ| and |ν|, (κ, ν) trajectories,
-    distance to ℳ."""
+    distance to ℳ.
+
+    Parameters
+    ----------
+    result : attnlab.compare.Result
+        The run (its tidy table and summary).
+    config
+        The run's config.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+    """
     from attnlab import plot
 
     t = result.table
@@ -113,7 +125,19 @@ def training_figure(result: Result, config: Any) -> dict:
 
 
 def oracle_figure(result: Result, config: Any) -> dict:
-    """ℰ(k*, v*) along d → ∞ with its Monte-Carlo checks."""
+    """ℰ(k*, v*) along d → ∞ with its Monte-Carlo checks.
+
+    Parameters
+    ----------
+    result : attnlab.compare.Result
+        The run (its tidy table and summary).
+    config
+        The run's config.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+    """
     from attnlab import plot
 
     t = result.table
@@ -152,7 +176,19 @@ def _limit_panel(ax, table, column, ode_column, ylabel, title, clip=None, log=Fa
 
 def limit_figure(result: Result, config: Any) -> dict:
     """SGD at growing d (mean ± sd over seeds) against the d → ∞ slow ODE: ν, √d|κ| against the
-    fast critical point κ̃, the excess risk against F + the fast noise floor, and |ρ|."""
+    fast critical point κ̃, the excess risk against F + the fast noise floor, and |ρ|.
+
+    Parameters
+    ----------
+    result : attnlab.compare.Result
+        The run (its tidy table and summary).
+    config
+        The run's config.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+    """
     from attnlab import plot
 
     t = result.table

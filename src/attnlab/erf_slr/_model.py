@@ -123,7 +123,19 @@ def check_lam(lam: Any, name: str = "lam") -> float:
 
 
 def temperature_schedule(lam0: float, schedule: bool) -> Temperature:
-    """The schedule of a config: ``DecayingTemperature(lam0)`` if ``schedule`` else constant."""
+    """The schedule of a config.
+
+    Parameters
+    ----------
+    lam0 : float
+        λ₀ (or the constant λ).
+    schedule : bool
+        Decay as λ₀/(1 + 10⁻⁴ t) if true.
+
+    Returns
+    -------
+    ConstantTemperature or DecayingTemperature
+    """
     return DecayingTemperature(lam0=lam0) if schedule else ConstantTemperature(lam=lam0)
 
 
@@ -186,12 +198,30 @@ _SIMULATORS = {c.name: c for c in (Reduced, Direct)}
 
 
 def initialisation(name: str) -> SphereInit | ManifoldInit:
-    """The initialisation object named ``"sphere"`` or ``"manifold"``."""
+    """The initialisation object of a name.
+
+    Parameters
+    ----------
+    name : {"sphere", "manifold"}
+
+    Returns
+    -------
+    SphereInit or ManifoldInit
+    """
     return _INITS[check_choice("init", name, tuple(_INITS))]()
 
 
 def sgd_simulator(name: str) -> Reduced | Direct:
-    """The SGD simulator object named ``"reduced"`` or ``"direct"``."""
+    """The SGD simulator object of a name.
+
+    Parameters
+    ----------
+    name : {"reduced", "direct"}
+
+    Returns
+    -------
+    Reduced or Direct
+    """
     return _SIMULATORS[check_choice("simulator", name, tuple(_SIMULATORS))]()
 
 

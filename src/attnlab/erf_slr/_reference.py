@@ -251,7 +251,16 @@ def _final_heldout(config: TrainingConfig, training: Training, keys) -> tuple:
 
 # -- the two pipelines -----------------------------------------------------------------------------
 def run_pgd_reference(config: TrainingConfig) -> Result:
-    """Projected GD in 4 coordinates for ``n_seeds`` replicates, compared with theory."""
+    """Projected GD in 4 coordinates for ``n_seeds`` replicates, compared with theory.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+
+    Returns
+    -------
+    attnlab.compare.Result
+    """
     start = time.perf_counter()
     keys = replicate_keys(config.seed, config.n_seeds)
     training = projected_gd(
@@ -272,7 +281,16 @@ def run_pgd_reference(config: TrainingConfig) -> Result:
 def run_sgd_reference(config: SGDConfig) -> Result:
     """Online projected SGD for ``n_seeds`` replicates, compared with theory. With the reduced
     simulator the final test MSE is drawn on the embedded final (k, v) (see
-    :mod:`attnlab.erf_slr._reduced`); with the direct one it is the logged fixed test set."""
+    :mod:`attnlab.erf_slr._reduced`); with the direct one it is the logged fixed test set.
+
+    Parameters
+    ----------
+    config : SGDConfig
+
+    Returns
+    -------
+    attnlab.compare.Result
+    """
     start = time.perf_counter()
     keys = replicate_keys(config.seed, config.n_seeds)
     training = online_sgd(
