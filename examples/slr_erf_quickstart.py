@@ -1,10 +1,11 @@
-"""Quickstart for SLR part A (erf attention): closed-form risk, Monte-Carlo check, projected GD.
+"""Quickstart for single-location regression with erf attention.
 
     PYTHONPATH=src python examples/slr_erf_quickstart.py [--toy] [--out DIR]
 
 1. build a teacher (k*, v*) and a point (k, v) off the invariant manifold,
 2. compare the closed-form excess risk with a Monte-Carlo estimate from the data law,
-3. run projected GD in the 4 coordinates of span{k*, v*, k0, v0} for a few seeds,
+3. run projected GD (4 coordinates) from the manifold for a few seeds, and online SGD (the exact
+   reduced chain of the overlaps) from the sphere,
 4. plot the excess risk along training against the oracle ℰ(k*, v*).
 ``--toy`` shrinks everything (used by the tests).
 """
@@ -12,22 +13,26 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab import plot
+from attnlab._jax import jax
 from attnlab.erf_slr import (
+    ConstantTemperature,
+    DecayingTemperature,
+    ErfSLRModel,
+    ManifoldInit,
     excess_risk,
-    make_problem,
     monte_carlo_excess_risk,
+    online_sgd,
     oracle_excess_risk,
     overlaps,
-    pgd_coordinates,
+    projected_gd,
     teacher_directions,
-    to_coordinates,
 )
+from attnlab.rng import replicate_keys
 
 
 def main() -> None:
@@ -36,43 +41,43 @@ def main() -> None:
     parser.add_argument("--out", default="slr_erf_quickstart_out", help="output folder")
     args = parser.parse_args()
     d, n_mc, n_seeds, steps = (40, 3000, 2, 1000) if args.toy else (400, 100_000, 10, 20_000)
-    L, gamma, lam = 10, math.sqrt(0.5), 0.1
+    model = ErfSLRModel(d=d)  # L = 10, γ = √½, ε = 0.1
+    lam = 0.1
 
     # 1-2. closed form vs Monte-Carlo at an off-manifold point built from real vectors
-    k_star, v_star = teacher_directions(jax.random.key(0), d=d)
-    g = jax.random.normal(jax.random.key(1), (2, d))
+    k_star, v_star = teacher_directions(model, jax.random.key(0))
+    g = np.random.default_rng(1).normal(size=(2, d))
     k = 0.8 * k_star + 0.3 * v_star + 0.2 * g[0]
     v = 0.7 * v_star + 0.2 * k_star + 0.3 * g[1]
-    k, v = k / jnp.linalg.norm(k), v / jnp.linalg.norm(v)
-    ov = overlaps(k, v, k_star, v_star)
-    theory = float(excess_risk(*ov, d=d, L=L, gamma=gamma, lam=lam))
-    mc, se = monte_carlo_excess_risk(
-        jax.random.key(2), k, v, k_star=k_star, v_star=v_star, L=L, gamma=gamma, lam=lam, n=n_mc
-    )
+    k, v = k / np.linalg.norm(k), v / np.linalg.norm(v)
+    theory = float(excess_risk(model, overlaps(k, v, k_star, v_star), lam=lam))
+    mc, se = monte_carlo_excess_risk(model, jax.random.key(2), k, v, k_star=k_star,
+                                     v_star=v_star, lam=lam, n=n_mc)  # fmt: skip
     print(f"closed-form excess risk {theory:.5f}  Monte-Carlo {mc:.5f} ± {se:.5f}")
 
-    # 3. projected GD from the manifold, in 4 coordinates
-    problem = make_problem(0, n_seeds, d=d, init="manifold")
-    ck, cv = to_coordinates(problem.frame, problem.k0), to_coordinates(problem.frame, problem.v0)
-    _, _, log = pgd_coordinates(
-        ck, cv, d=d, L=L, gamma=gamma, lam0=lam, step_size=4e-3, steps=steps, log_every=100
-    )
-    oracle = oracle_excess_risk(d=d, L=L, gamma=gamma, lam=lam)
-    print(f"final excess risk {log.risk[:, -1].mean():.5f}  oracle {oracle:.5f}")
-    print(
-        f"final |kappa| {np.abs(log.kappa[:, -1]).mean():.4f}  |nu| {np.abs(log.nu[:, -1]).mean():.4f}"
-    )
+    # 3. projected GD from the manifold (4 coordinates) and online SGD from the sphere
+    keys = replicate_keys(0, n_seeds)
+    pgd = projected_gd(model, keys, temperature=ConstantTemperature(lam=lam), step_size=4e-3,
+                       steps=steps, init=ManifoldInit(), log_every=100)  # fmt: skip
+    oracle = oracle_excess_risk(model, lam=lam)
+    print(f"PGD: final excess risk {pgd.log.risk[:, -1].mean():.5f}  oracle {oracle:.5f}")
+    print(f"PGD: final |kappa| {np.abs(pgd.log.kappa[:, -1]).mean():.4f}  "
+          f"|nu| {np.abs(pgd.log.nu[:, -1]).mean():.4f}")  # fmt: skip
+    sgd = online_sgd(model, keys, temperature=DecayingTemperature(lam0=1.0), step_size=1e-3,
+                     steps=10 * steps, log_every=100)  # fmt: skip
+    print(f"SGD: final |kappa| {np.abs(sgd.log.kappa[:, -1]).mean():.4f}  "
+          f"|nu| {np.abs(sgd.log.nu[:, -1]).mean():.4f}")  # fmt: skip
 
     # 4. plot
-    from attnlab import plot
-
     fig, ax = plot.subplots()
-    plot.simulation_band(ax, log.step, log.risk, label="PGD (closed-form ℰ)", markers=False)
-    ax.axhline(oracle, color="black", label="oracle ℰ(k*, v*)")
-    plot.finish(ax, xlabel="step", ylabel="excess risk", title=f"d={d}, λ={lam}")
+    plot.simulation_band(ax, pgd.log.step, pgd.log.risk, label="PGD from ℳ (closed-form ℰ)",
+                         markers=False)  # fmt: skip
+    plot.theory_line(ax, pgd.log.step, np.full(pgd.log.step.shape, oracle),
+                     label="oracle ℰ(k*, v*)")  # fmt: skip
+    plot.finish(ax, xlabel="step", ylabel="excess risk", title=f"d = {d}, λ = {lam}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "slr_erf_quickstart.png")
+    plot.save_figure(fig, out / "slr_erf_quickstart", formats=["png"])
     print(f"figure written to {out / 'slr_erf_quickstart.png'}")
 
 

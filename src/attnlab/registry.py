@@ -109,7 +109,7 @@ def experiment(
 
 # Families whose experiment configs do not estimate their cost yet (being converted to the
 # model-object layout): registered without the check. Empty this set as each family lands.
-COST_PENDING_FAMILIES = frozenset({"erf_slr", "gslr"})
+COST_PENDING_FAMILIES = frozenset({"gslr"})
 
 
 def _check_cost_implemented(

@@ -1,8 +1,9 @@
-"""Closed-form population excess risk of erf attention on SLR (spec ``slr.md`` §A.2).
+r"""Closed-form population excess risk of erf attention on single-location regression.
 
-With ``D = 1 + 2λ²γ²``, ``E = 1 + 4λ²γ²``, ``A = λ√(d/(2D))·κ``, ``C₀ = 2λ/√(π(1 + 2λ²))`` and
-``ζ(t, s) = E_Z[erf(t + sZ)²]`` (Z ~ N(0, 1)), the excess risk
-``ℰ(k, v) = E[(T_λ(X) − ⟨x_J, v*⟩)²]`` of ``T_λ(X) = Σ_ℓ erf(λ⟨k,x_ℓ⟩)⟨v,x_ℓ⟩`` is::
+With :math:`D = 1 + 2\lambda^2\gamma^2`, :math:`E = 1 + 4\lambda^2\gamma^2`,
+:math:`A = \lambda\sqrt{d/(2D)}\,\kappa`, :math:`C_0 = 2\lambda/\sqrt{\pi(1 + 2\lambda^2)}` and
+:math:`\zeta(t, s) = \mathbb E_Z[\mathrm{erf}(t + sZ)^2]`, the excess risk
+:math:`\mathcal E(k, v) = \mathbb E[(T_\lambda(X) - \langle x_J, v^*\rangle)^2]` is::
 
     ℰ = γ² − 2[γ²ν erf(A) + λγ²√(d/2) ηθ/√D · erf′(A) + λ²γ⁴ ηρ/D · erf″(A)]
         + (dθ²/2 + γ²) ζ(λ√(d/2)κ, λγ)
@@ -13,57 +14,64 @@ With ``D = 1 + 2λ²γ²``, ``E = 1 + 4λ²γ²``, ``A = λ√(d/(2D))·κ``, ``
         + 2(L−1) C₀ ρ (√(d/2) θ erf(A) + λγ²ρ/√D · erf′(A))
         + (L−1) ζ(0, λ),
 
-with ``ζ(0, λ) = (2/π) arcsin(2λ²/(1 + 2λ²))``; on ℳ = {θ = η = ρ = 0} it reduces to
-``γ²(1 − 2ν erf(A) + ζ(λ√(d/2)κ, λγ)) + (L−1)ζ(0, λ)``.
+with :math:`\zeta(0, \lambda) = (2/\pi)\arcsin(2\lambda^2/(1 + 2\lambda^2))`; on
+:math:`\mathcal M = \{\theta = \eta = \rho = 0\}` it reduces to
+:math:`\gamma^2(1 - 2\nu\,\mathrm{erf}(A) + \zeta(\lambda\sqrt{d/2}\,\kappa, \lambda\gamma)) +
+(L-1)\zeta(0, \lambda)`.
 
-Derivation check (ours). Write ``x_J = √(d/2)k* + γg`` and ``u = ⟨k,g⟩``. Conditionally on ``u``
-the hidden token's value ``b = ⟨v,x_J⟩`` and target ``c = γ⟨v*,g⟩`` are Gaussian with
-``E[b|u] = √(d/2)θ + γρu``, ``Var[b|u] = γ²(1−ρ²)``, ``E[c|u] = γηu``,
-``Cov[b,c|u] = γ²(ν − ρη)``; the other tokens are i.i.d. with ``E[S′] = ρC₀``. Hence ℰ equals
-``E[(S_J − c)²] + 2(L−1)E[S_J]E[S′] + (L−1)E[S′²] + (L−1)(L−2)E[S′]²``, every term a 1-D
-Gaussian integral over ``u`` (:func:`excess_risk_reference`, an independent route). Reducing
-those with Stein's lemma and the Gaussian identities ``E[erf(m+sZ)] = erf(m/√(1+2s²))``,
-``E[erf(m+sZ)erf′(m+sZ)] = erf′(A)erf(A/√E)/√D`` reproduces every term of the spec's formula
-above: **no correction was needed**. The tests check closed form = reference quadrature to
-1e-10 at random realisable overlaps, and closed form = Monte-Carlo of the data law (tolerance
-from the Monte-Carlo standard error) on and off ℳ.
+Derivation. Write :math:`x_J = \sqrt{d/2}\,k^* + \gamma g` and :math:`u = \langle k, g\rangle`.
+Given u, the hidden token's value :math:`b = \langle v, x_J\rangle` and the target
+:math:`c = \gamma\langle v^*, g\rangle` are Gaussian with
+:math:`\mathbb E[b|u] = \sqrt{d/2}\,\theta + \gamma\rho u`, :math:`\mathrm{Var}[b|u] =
+\gamma^2(1-\rho^2)`, :math:`\mathbb E[c|u] = \gamma\eta u`, :math:`\mathrm{Cov}[b,c|u] =
+\gamma^2(\nu - \rho\eta)`; the other tokens are i.i.d. with :math:`\mathbb E[S'] = \rho C_0`.
+Hence :math:`\mathcal E = \mathbb E[(S_J - c)^2] + 2(L-1)\mathbb E[S_J]\mathbb E[S'] +
+(L-1)\mathbb E[S'^2] + (L-1)(L-2)\mathbb E[S']^2`, every term a 1-D Gaussian integral over u
+(:func:`~attnlab.erf_slr.excess_risk_reference`, an independent route). Stein's lemma and the identities
+:math:`\mathbb E[\mathrm{erf}(m+sZ)] = \mathrm{erf}(m/\sqrt{1+2s^2})`,
+:math:`\mathbb E[\mathrm{erf}\,\mathrm{erf}'(m+sZ)] = \mathrm{erf}'(A)\mathrm{erf}(A/\sqrt E)/
+\sqrt D` reduce them to the closed form above, term by term.
 
-ζ is computed by integrating ``∂ζ/∂t = 2 erf′(t/√D_s) erf(t/√(D_s E_s))/√D_s``
-(``D_s = 1+2s², E_s = 1+4s²``) from the closed-form ``ζ(0, s)`` with 96-point Gauss–Legendre
-(``zeta_method="integral"``, the default) or by 160-point Gauss–Hermite quadrature
-(``zeta_method="quadrature"``). Both agree to ~1e-14 for s = λγ ≤ 2 (tested). Finding: the
-Gauss–Hermite rule loses accuracy when the integrand erf(t + sZ)² has a steep transition, i.e. for
-large s (error 5e-6 at s = 3, 7e-3 at s = 6 against adaptive scipy quadrature), while the ∂ζ/∂t
-integral stays at 1e-15 — hence the default. (The quadrature reference
-:func:`excess_risk_reference` shares that limitation: use it for λγ ≲ 2.) Everything is jnp, so ``jax.grad`` of :func:`excess_risk` with respect
-to the overlaps works (the training code uses it).
+ζ is ``ζ(0, s)`` in closed form plus the 96-point Gauss–Legendre integral of
+:math:`\partial_t\zeta = 2\,\mathrm{erf}'(t/\sqrt{D_s})\,\mathrm{erf}(t/\sqrt{D_s E_s})/\sqrt{D_s}`
+(:math:`D_s = 1+2s^2`, :math:`E_s = 1+4s^2`; ``method="integral"``, the default), or 160-point
+Gauss–Hermite quadrature (``method="quadrature"``, accurate for s ≲ 2 only).
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
+from typing import Any
 
 import numpy as np
 
 from attnlab._jax import jax, jnp
-from attnlab._validate import ParameterError, check_choice, check_int, check_range
-from attnlab.erf_slr._data import _sample
-from attnlab.erf_slr._predictor import _predict
+from attnlab._validate import ParameterError, check_choice
+from attnlab.erf_slr._data import Overlaps
+from attnlab.erf_slr._model import ErfSLRModel, check_lam
+from attnlab.precision import uses_jax
+
+__all__ = [
+    "best_linear_excess_risk",
+    "excess_risk",
+    "excess_risk_gradient",
+    "excess_risk_on_manifold",
+    "oracle_excess_risk",
+    "zeta",
+    "zeta_at_zero",
+]
 
 _erf = jax.scipy.special.erf
 _SQRT_PI = math.sqrt(math.pi)
 
-# probabilists' Gauss–Hermite rule: E[f(Z)] ≈ Σ w_i f(z_i)
-_GH_N = 160
-_gh_z, _gh_w = np.polynomial.hermite_e.hermegauss(_GH_N)
-_GH_Z = _gh_z
+# probabilists' Gauss–Hermite rule: E[f(Z)] ≈ Σ w_i f(z_i) (numpy constants)
+_GH_Z, _gh_w = np.polynomial.hermite_e.hermegauss(160)
 _GH_W = _gh_w / math.sqrt(2 * math.pi)
 # Gauss–Legendre on [0, 1] for the ∂ζ/∂t integral
-_GL_N = 96
-_gl_x, _gl_w = np.polynomial.legendre.leggauss(_GL_N)
+_gl_x, _gl_w = np.polynomial.legendre.leggauss(96)
 _GL_X = 0.5 * (_gl_x + 1.0)
 _GL_W = 0.5 * _gl_w
+_MAX_S = 1e3 * 100  # λ ≤ 1e3, γ ≤ 100
 
 
 def _erf_prime(x):
@@ -104,47 +112,93 @@ def _zeta_integral(t, s):
     return _zeta0(s) + integral
 
 
-_ZETA = {"quadrature": _zeta_quadrature, "integral": _zeta_integral}
+@jax.custom_jvp
+def _zeta_smooth(t, s):
+    """ζ by the ∂ζ/∂t integral, with the exact ∂ζ/∂t as its derivative in t (so gradients and
+    Hessians in the overlaps need no differentiation through the quadrature)."""
+    return _zeta_integral(t, s)
 
 
-def zeta(t, s, *, method: str = "integral") -> jax.Array:
-    """``ζ(t, s) = E_Z[erf(t + sZ)²]``, Z ~ N(0, 1) (§A.2), vectorised over t and s.
+def _zeta_smooth_jvp(primals, tangents):
+    t, s = primals
+    dt, ds = tangents
+    value = _zeta_integral(t, s)
+    out = jnp.zeros_like(value)
+    if not isinstance(dt, jax.custom_derivatives.SymbolicZero):
+        out = out + _dzeta_dt(t, s) * dt
+    if not isinstance(ds, jax.custom_derivatives.SymbolicZero):
+        out = out + jax.jvp(lambda s_: _zeta_integral(t, s_), (s,), (ds,))[1]
+    return value, out
 
-    ``method="integral"`` (default): ``ζ(0, s)`` in closed form plus the Gauss–Legendre integral
-    of ``∂ζ/∂t``; ``"quadrature"``: 160-point Gauss–Hermite (accurate for s ≲ 2 only; see the
-    module docstring).
+
+_zeta_smooth.defjvp(_zeta_smooth_jvp, symbolic_zeros=True)
+
+_ZETA = {"quadrature": _zeta_quadrature, "integral": _zeta_smooth}
+
+
+def _finite_array(name: str, x: Any, lo: float | None = None, hi: float | None = None):
+    a = np.asarray(x, dtype=float)
+    bad = ~np.isfinite(a)
+    if lo is not None:
+        bad |= a < lo
+    if hi is not None:
+        bad |= a > hi
+    if np.any(bad):
+        value = a.ravel()[np.argmax(bad.ravel())]
+        rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+        raise ParameterError(f"{name} = {value!r} is out of range: must be finite, in {rng}")
+    return a
+
+
+@uses_jax
+def zeta(t: Any, s: Any, *, method: str = "integral") -> np.ndarray:
+    r""":math:`\zeta(t, s) = \mathbb E_Z[\mathrm{erf}(t + sZ)^2]`, :math:`Z \sim \mathcal N(0,1)`.
+
+    Parameters
+    ----------
+    t : array_like
+        Finite.
+    s : array_like
+        In ``[0, 1e5]``; broadcasts against ``t``.
+    method : {"integral", "quadrature"}
+        ``ζ(0, s)`` plus the integral of ∂ζ/∂t (default), or Gauss–Hermite (s ≲ 2 only).
+
+    Returns
+    -------
+    numpy.ndarray
     """
     check_choice("method", method, tuple(_ZETA))
-    s_arr = np.asarray(s) if not isinstance(s, jax.core.Tracer) else None
-    if s_arr is not None and np.any(s_arr < 0):
-        raise ParameterError(f"s = {s!r} is out of range: must be in [0, inf)")
-    return _ZETA[method](jnp.asarray(t, dtype=float), jnp.asarray(s, dtype=float))
+    t = _finite_array("t", t)
+    s = _finite_array("s", s, lo=0.0, hi=_MAX_S)
+    return np.asarray(_ZETA[method](jnp.asarray(t), jnp.asarray(s)))
 
 
-def zeta_at_zero(s) -> jax.Array:
-    """``ζ(0, s) = E[erf(sZ)²] = (2/π) arcsin(2s²/(1 + 2s²))`` (closed form, §A.2)."""
-    return _zeta0(jnp.asarray(s, dtype=float))
+@uses_jax
+def zeta_at_zero(s: Any) -> np.ndarray:
+    r""":math:`\zeta(0, s) = \mathbb E[\mathrm{erf}(sZ)^2] = (2/\pi)\arcsin(2s^2/(1 + 2s^2))`.
+
+    Parameters
+    ----------
+    s : array_like
+        In ``[0, 1e5]``.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    s = _finite_array("s", s, lo=0.0, hi=_MAX_S)
+    return np.asarray(_zeta0(jnp.asarray(s)))
 
 
-def _validate_scalars(d, L, gamma, lam):
-    d = check_range("d", d, lo=2)
-    L = check_int("L", L, lo=1)
-    gamma = check_range("gamma", gamma, lo=0)
-    lam = check_range("lam", lam, lo=0, lo_open=True)
-    return d, L, gamma, lam
-
-
-def _check_overlaps(kappa, nu, theta, eta, rho, tol=1e-9):
-    """Reject overlaps not realisable by unit k, v and orthonormal k*, v* (Gram matrix ⪰ 0)."""
-    vals = (kappa, nu, theta, eta, rho)
-    if any(isinstance(x, jax.core.Tracer) for x in vals):
-        return
-    arrs = np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in vals])
+def check_overlaps(ov: Any, tol: float = 1e-9) -> Overlaps:
+    """Realisable overlaps: finite, in [−1, 1], Gram matrix of (k, v, k*, v*) ⪰ 0; else a
+    one-line error."""
+    if len(ov) != 5:
+        raise ParameterError(f"overlaps = {ov!r}: need the five (κ, ν, θ, η, ρ)")
     names = ("kappa", "nu", "theta", "eta", "rho")
-    for name, a in zip(names, arrs, strict=True):
-        if np.any(~np.isfinite(a)) or np.any(np.abs(a) > 1 + tol):
-            bad = a.ravel()[np.argmax(~np.isfinite(a.ravel()) | (np.abs(a.ravel()) > 1 + tol))]
-            raise ParameterError(f"{name} = {bad!r} is out of range: must be in [-1, 1]")
+    arrs = np.broadcast_arrays(
+        *(_finite_array(n, x, -1 - tol, 1 + tol) for n, x in zip(names, ov, strict=True))
+    )
     ka, nu_, th, et, rh = (a.ravel() for a in arrs)
     one, zero = np.ones_like(ka), np.zeros_like(ka)
     gram = np.stack(
@@ -156,7 +210,7 @@ def _check_overlaps(kappa, nu, theta, eta, rho, tol=1e-9):
         ],
         -2,
     )
-    low = np.linalg.eigvalsh(gram)[..., 0]
+    low = np.linalg.eigvalsh(gram)[..., 0] if ka.size else np.zeros(0)
     if np.any(low < -1e-7):
         i = int(np.argmin(low))
         raise ParameterError(
@@ -164,11 +218,12 @@ def _check_overlaps(kappa, nu, theta, eta, rho, tol=1e-9):
             f"({ka[i]:g}, {nu_[i]:g}, {th[i]:g}, {et[i]:g}, {rh[i]:g}) are not realisable by unit "
             "k, v with k* ⊥ v*: the Gram matrix of (k, v, k*, v*) must be positive semi-definite"
         )
+    return Overlaps(*arrs)
 
 
 def _excess_risk(kappa, nu, theta, eta, rho, d, L, gamma, lam, zeta_fn=None):
     """The closed form of the module docstring (no validation; jit/grad/vmap friendly)."""
-    zeta_fn = zeta_fn or _zeta_integral
+    zeta_fn = zeta_fn or _zeta_smooth
     g2 = gamma**2
     D = 1.0 + 2.0 * lam**2 * g2
     E = 1.0 + 4.0 * lam**2 * g2
@@ -197,132 +252,118 @@ def _excess_risk(kappa, nu, theta, eta, rho, d, L, gamma, lam, zeta_fn=None):
     return risk + (L - 1) * _zeta0(lam)
 
 
+def _model_args(model: ErfSLRModel, lam: Any) -> tuple[float, int, float, float]:
+    return float(model.d), model.L, model.gamma, check_lam(lam)
+
+
+@uses_jax
 def excess_risk(
-    kappa,
-    nu,
-    theta,
-    eta,
-    rho,
-    *,
-    d: float,
-    L: int,
-    gamma: float,
-    lam: float,
-    zeta_method: str = "integral",
-) -> jax.Array:
-    """Closed-form excess risk ``ℰ(κ, ν, θ, η, ρ; d, L, γ, λ)`` of §A.2 (module docstring).
+    model: ErfSLRModel, overlaps: Any, *, lam: float, zeta_method: str = "integral"
+) -> np.ndarray:
+    r"""Closed-form excess risk :math:`\mathcal E(\kappa, \nu, \theta, \eta, \rho)` (module
+    docstring) at temperature :math:`\lambda`.
 
-    Overlaps broadcast against each other; concrete overlaps are checked to be realisable (|·| ≤ 1
-    and the Gram matrix of (k, v, k*, v*) positive semi-definite). Differentiable with jax in the
-    overlaps (``jax.grad(lambda ka: excess_risk(ka, ...))``).
+    Parameters
+    ----------
+    model : ErfSLRModel
+    overlaps : Overlaps or sequence of 5 array_like
+        (κ, ν, θ, η, ρ), broadcasting against each other; they must be realisable by unit
+        k, v (Gram matrix of (k, v, k*, v*) positive semi-definite).
+    lam : float
+        Temperature, in ``(0, 1000]``.
+    zeta_method : {"integral", "quadrature"}
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\mathcal E`, the broadcast shape of the overlaps.
     """
-    d, L, gamma, lam = _validate_scalars(d, L, gamma, lam)
+    d, L, gamma, lam = _model_args(model, lam)
     check_choice("zeta_method", zeta_method, tuple(_ZETA))
-    _check_overlaps(kappa, nu, theta, eta, rho)
-    ov = [jnp.asarray(x, dtype=float) for x in (kappa, nu, theta, eta, rho)]
-    return _excess_risk(*ov, d, L, gamma, lam, _ZETA[zeta_method])
+    ov = check_overlaps(overlaps)
+    out = _excess_risk(*(jnp.asarray(x) for x in ov), d, L, gamma, lam, _ZETA[zeta_method])
+    return np.asarray(out)
 
 
-def excess_risk_on_manifold(kappa, nu, *, d: float, L: int, gamma: float, lam: float):
-    """On ℳ (θ = η = ρ = 0): ``ℰ = γ²(1 − 2ν erf(A) + ζ(λ√(d/2)κ, λγ)) + (L−1)ζ(0, λ)``."""
-    d, L, gamma, lam = _validate_scalars(d, L, gamma, lam)
-    _check_overlaps(kappa, nu, 0.0, 0.0, 0.0)
-    kappa = jnp.asarray(kappa, dtype=float)
-    nu = jnp.asarray(nu, dtype=float)
+@uses_jax
+def excess_risk_gradient(model: ErfSLRModel, overlaps: Any, *, lam: float) -> Overlaps:
+    r"""The partial derivatives :math:`(\partial_\kappa\mathcal E, \partial_\nu\mathcal E,
+    \partial_\theta\mathcal E, \partial_\eta\mathcal E, \partial_\rho\mathcal E)` of the closed
+    form (automatic differentiation).
+
+    Parameters
+    ----------
+    model : ErfSLRModel
+    overlaps : Overlaps or sequence of 5 array_like
+    lam : float
+
+    Returns
+    -------
+    Overlaps
+        The five partial derivatives, numpy arrays of the broadcast shape.
+    """
+    d, L, gamma, lam = _model_args(model, lam)
+    ov = [jnp.asarray(x) for x in np.broadcast_arrays(*check_overlaps(overlaps))]
+    shape = ov[0].shape
+
+    def risk(*o):
+        return _excess_risk(*o, d, L, gamma, lam)
+
+    grad = jax.vmap(jax.grad(risk, argnums=(0, 1, 2, 3, 4)))(*(x.reshape(-1) for x in ov))
+    return Overlaps(*(np.asarray(g).reshape(shape) for g in grad))
+
+
+@uses_jax
+def excess_risk_on_manifold(model: ErfSLRModel, kappa: Any, nu: Any, *, lam: float) -> np.ndarray:
+    r"""On :math:`\mathcal M`: :math:`\mathcal E = \gamma^2(1 - 2\nu\,\mathrm{erf}(A) +
+    \zeta(\lambda\sqrt{d/2}\,\kappa, \lambda\gamma)) + (L-1)\zeta(0, \lambda)`.
+
+    Parameters
+    ----------
+    model : ErfSLRModel
+    kappa, nu : array_like
+        In ``[-1, 1]``.
+    lam : float
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    d, L, gamma, lam = _model_args(model, lam)
+    ov = check_overlaps((kappa, nu, 0.0, 0.0, 0.0))
+    kappa, nu = jnp.asarray(ov.kappa), jnp.asarray(ov.nu)
     A = lam * math.sqrt(d / (2.0 * (1.0 + 2.0 * lam**2 * gamma**2))) * kappa
-    zt = _zeta_integral(lam * math.sqrt(d / 2.0) * kappa, lam * gamma)
-    return gamma**2 * (1.0 - 2.0 * nu * _erf(A) + zt) + (L - 1) * _zeta0(lam)
+    zt = _zeta_smooth(lam * math.sqrt(d / 2.0) * kappa, lam * gamma)
+    return np.asarray(gamma**2 * (1.0 - 2.0 * nu * _erf(A) + zt) + (L - 1) * _zeta0(lam))
 
 
-def _excess_risk_reference(kappa, nu, theta, eta, rho, d, L, gamma, lam):
-    """ℰ by 1-D Gauss–Hermite integrals over u = ⟨k, g⟩ of the conditional moments (module
-    docstring): an independent route to the closed form, without the Stein reductions."""
-    ov = [jnp.asarray(x, dtype=float)[..., None] for x in (kappa, nu, theta, eta, rho)]
-    kappa, nu, theta, eta, rho = ov
-    u, w = _GH_Z, _GH_W
-    mean_b = math.sqrt(d / 2.0) * theta + gamma * rho * u  # E[b | u]
-    f = _erf(lam * (math.sqrt(d / 2.0) * kappa + gamma * u))
-    e_bb = mean_b**2 + gamma**2 * (1.0 - rho**2)  # E[b² | u]
-    e_bc = mean_b * gamma * eta * u + gamma**2 * (nu - rho * eta)  # E[b c | u]
-    hidden_sq = jnp.sum(w * (f**2 * e_bb - 2.0 * f * e_bc), axis=-1) + gamma**2
-    hidden_mean = jnp.sum(w * f * mean_b, axis=-1)
-    f0 = _erf(lam * u)
-    other_mean = jnp.sum(w * f0 * rho * u, axis=-1)
-    other_sq = jnp.sum(w * f0**2 * (rho**2 * u**2 + 1.0 - rho**2), axis=-1)
-    return (
-        hidden_sq
-        + 2.0 * (L - 1) * hidden_mean * other_mean
-        + (L - 1) * other_sq
-        + (L - 1) * (L - 2) * other_mean**2
-    )
+def oracle_excess_risk(model: ErfSLRModel, *, lam: float) -> float:
+    r""":math:`\mathcal E(k^*, v^*)`: the on-manifold form at κ = ν = 1. It tends to 0 when
+    :math:`d \to \infty`, :math:`\lambda\sqrt d \to \infty` and :math:`\lambda\sqrt L \to 0`.
+
+    Parameters
+    ----------
+    model : ErfSLRModel
+    lam : float
+
+    Returns
+    -------
+    float
+    """
+    return float(excess_risk_on_manifold(model, 1.0, 1.0, lam=lam))
 
 
-def excess_risk_reference(
-    kappa, nu, theta, eta, rho, *, d: float, L: int, gamma: float, lam: float
-) -> jax.Array:
-    """ℰ by direct 1-D quadrature of the conditional Gaussian moments (independent check)."""
-    d, L, gamma, lam = _validate_scalars(d, L, gamma, lam)
-    _check_overlaps(kappa, nu, theta, eta, rho)
-    return _excess_risk_reference(kappa, nu, theta, eta, rho, d, L, gamma, lam)
+def best_linear_excess_risk(model: ErfSLRModel) -> float:
+    r"""Excess risk of the best linear predictor on the flattened X:
+    :math:`\gamma^2 - \gamma^4/(\gamma^2 + L - 1)`.
 
+    Parameters
+    ----------
+    model : ErfSLRModel
 
-def oracle_excess_risk(*, d: float, L: int, gamma: float, lam: float) -> float:
-    """``ℰ(k*, v*)`` = the on-manifold form at κ = ν = 1 (→ 0 when d → ∞, λ√d → ∞, λ√L → 0)."""
-    return float(excess_risk_on_manifold(1.0, 1.0, d=d, L=L, gamma=gamma, lam=lam))
-
-
-def best_linear_excess_risk(*, L: int, gamma: float) -> float:
-    """Excess risk of the best linear predictor on the flattened X: ``γ² − γ⁴/(γ² + L − 1)``."""
-    L = check_int("L", L, lo=1)
-    gamma = check_range("gamma", gamma, lo=0)
-    return gamma**2 - gamma**4 / (gamma**2 + L - 1)
-
-
-def monte_carlo_excess_risk(
-    key: jax.Array,
-    k: jax.Array,
-    v: jax.Array,
-    *,
-    k_star: jax.Array,
-    v_star: jax.Array,
-    L: int,
-    gamma: float,
-    lam: float,
-    n: int,
-    chunk: int = 4096,
-) -> tuple[float, float]:
-    """Monte-Carlo ``(mean, standard error)`` of ``(T_λ(X) − ⟨x_J, v*⟩)²`` over ``n`` samples of
-    the data law (§A.1, noise-free label), in chunks of ``chunk`` samples."""
-    L = check_int("L", L, lo=1)
-    gamma = check_range("gamma", gamma, lo=0)
-    lam = check_range("lam", lam, lo=0, lo_open=True)
-    n = check_int("n", n, lo=2)
-    chunk = min(check_int("chunk", chunk, lo=1), n)
-    n_chunks = -(-n // chunk)
-    sums = _mc_sums(key, k, v, k_star, v_star, L, gamma, lam, chunk, n_chunks)
-    total = n_chunks * chunk
-    mean = float(sums[0]) / total
-    var = (float(sums[1]) / total - mean**2) * total / (total - 1)
-    return mean, math.sqrt(max(var, 0.0) / total)
-
-
-@partial(jax.jit, static_argnums=(5, 8, 9))
-def _mc_sums(key, k, v, k_star, v_star, L, gamma, lam, chunk, n_chunks):
-    def one(i):
-        X, y, _ = _sample(jax.random.fold_in(key, i), chunk, k_star, v_star, L, gamma, 0.0)
-        sq = (_predict(X, k, v, lam) - y) ** 2
-        return jnp.stack([sq.sum(), (sq**2).sum()])
-
-    return jax.lax.map(one, jnp.arange(n_chunks)).sum(axis=0)
-
-
-__all__ = [
-    "best_linear_excess_risk",
-    "excess_risk",
-    "excess_risk_on_manifold",
-    "excess_risk_reference",
-    "monte_carlo_excess_risk",
-    "oracle_excess_risk",
-    "zeta",
-    "zeta_at_zero",
-]
+    Returns
+    -------
+    float
+    """
+    g2 = model.gamma**2
+    return g2 - g2**2 / (g2 + model.L - 1) if g2 + model.L - 1 > 0 else 0.0

@@ -1,4 +1,4 @@
-"""Closed-form excess risk of erf attention (spec slr.md §A.2) against independent routes."""
+"""Closed-form excess risk of erf attention against independent routes, and its input checks."""
 
 from __future__ import annotations
 
@@ -10,23 +10,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax
 from attnlab._validate import ParameterError
 from attnlab.erf_slr import (
+    ErfSLRModel,
+    ManifoldInit,
     best_linear_excess_risk,
+    draw_problem,
     excess_risk,
+    excess_risk_gradient,
     excess_risk_on_manifold,
     excess_risk_reference,
-    initial_directions,
     monte_carlo_excess_risk,
     oracle_excess_risk,
     overlaps,
-    teacher_directions,
     zeta,
     zeta_at_zero,
 )
 
 GAMMA = math.sqrt(0.5)
+REF = ErfSLRModel()  # d = 400, L = 10, γ = √½
 
 
 def test_zeta_quadrature_and_integral_agree():
@@ -61,7 +64,7 @@ def _unit_pair(data):
 @settings(max_examples=40, deadline=None)
 @given(
     data=st.data(),
-    d=st.floats(2, 2000),
+    d=st.integers(2, 2000),
     L=st.integers(1, 30),
     gamma=st.floats(0, 1.3),
     lam=st.floats(0.01, 1.5),
@@ -69,29 +72,36 @@ def _unit_pair(data):
 def test_closed_form_equals_conditional_quadrature(data, d, L, gamma, lam):
     # the reference integrates the conditional Gaussian moments without Stein reductions; its
     # Gauss-Hermite rule is exact to ~1e-12 for lam*gamma <= 2, so agreement to 1e-9 (relative)
+    model = ErfSLRModel(d=d, L=L, gamma=gamma)
     ov = _unit_pair(data)
-    a = float(excess_risk(*ov, d=d, L=L, gamma=gamma, lam=lam))
-    b = float(excess_risk_reference(*ov, d=d, L=L, gamma=gamma, lam=lam))
+    a = float(excess_risk(model, ov, lam=lam))
+    b = float(excess_risk_reference(model, ov, lam=lam))
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=20, deadline=None)
-@given(kappa=st.floats(-1, 1), nu=st.floats(-1, 1), lam=st.floats(0.01, 3.0), d=st.floats(2, 1e5))
+@given(
+    kappa=st.floats(-1, 1), nu=st.floats(-1, 1), lam=st.floats(0.01, 3.0), d=st.integers(2, 10**5)
+)
 def test_on_manifold_form_and_symmetry(kappa, nu, lam, d):
-    general = excess_risk(kappa, nu, 0.0, 0.0, 0.0, d=d, L=10, gamma=GAMMA, lam=lam)
-    manifold = excess_risk_on_manifold(kappa, nu, d=d, L=10, gamma=GAMMA, lam=lam)
+    model = ErfSLRModel(d=d)
+    general = excess_risk(model, (kappa, nu, 0.0, 0.0, 0.0), lam=lam)
+    manifold = excess_risk_on_manifold(model, kappa, nu, lam=lam)
     np.testing.assert_allclose(float(general), float(manifold), rtol=1e-12, atol=1e-13)
-    flipped = excess_risk(-kappa, -nu, 0.0, 0.0, 0.0, d=d, L=10, gamma=GAMMA, lam=lam)
+    flipped = excess_risk(model, (-kappa, -nu, 0.0, 0.0, 0.0), lam=lam)
     np.testing.assert_allclose(float(flipped), float(general), rtol=1e-12, atol=1e-13)
 
 
-def _points(d):
-    """(label, k, v, k*, v*) at on- and off-manifold points built from real vectors."""
-    key = jax.random.key(11)
-    ks, vs = teacher_directions(key, d=d)
-    km, vm = initial_directions(jax.random.key(12), k_star=ks, v_star=vs, init="manifold")
-    g = jax.random.normal(jax.random.key(13), (4, d))
-    unit = lambda x: x / jnp.linalg.norm(x)  # noqa: E731
+def _points(model):
+    """(label, k, v) at on- and off-manifold points built from real vectors, and the teacher."""
+    d = model.d
+    pr = draw_problem(model, jax.random.key(11), init=ManifoldInit())
+    ks, vs, km, vm = pr
+    g = np.asarray(jax.random.normal(jax.random.key(13), (4, d)))
+
+    def unit(x):
+        return x / np.linalg.norm(x)
+
     return (
         [
             ("oracle", ks, vs),
@@ -103,7 +113,7 @@ def _points(d):
             ),
             ("swapped", unit(vs + 0.1 * g[2]), unit(0.6 * ks + 0.2 * vs + 0.5 * g[3])),
             ("correlated k,v", unit(g[0] + 0.3 * ks), unit(g[0] + 0.5 * g[1] + 0.3 * vs)),
-        ],
+        ],  # fmt: skip
         ks,
         vs,
     )
@@ -111,29 +121,27 @@ def _points(d):
 
 @pytest.mark.parametrize("lam", [0.25, 1.0])
 def test_closed_form_against_monte_carlo(lam):
-    # Monte-Carlo of the data law itself (sample_slr + erf_attention); 4 standard errors of the
-    # mean of (T - <x_J, v*>)^2 over n samples: a false failure has probability ~6e-5 per point
-    d, n = 24, 30_000
-    points, ks, vs = _points(d)
+    # Monte-Carlo of the data law itself (sampler + predictor); 4 standard errors of the mean
+    # of (T - <x_J, v*>)^2 over n samples: a false failure has probability ~6e-5 per point
+    model = ErfSLRModel(d=24)
+    points, ks, vs = _points(model)
     for i, (label, k, v) in enumerate(points):
-        theory = float(excess_risk(*overlaps(k, v, ks, vs), d=d, L=10, gamma=GAMMA, lam=lam))
-        mc, se = monte_carlo_excess_risk(
-            jax.random.key(100 + i), k, v, k_star=ks, v_star=vs, L=10, gamma=GAMMA, lam=lam, n=n
-        )
+        theory = float(excess_risk(model, overlaps(k, v, ks, vs), lam=lam))
+        mc, se = monte_carlo_excess_risk(model, jax.random.key(100 + i), k, v, k_star=ks,
+                                         v_star=vs, lam=lam, n=30_000)  # fmt: skip
         assert abs(mc - theory) <= 4 * se, (label, theory, mc, se)
 
 
 def test_gradient_matches_finite_differences():
     ov = (0.5, 0.4, 0.2, -0.3, 0.25)
-    f = lambda *o: excess_risk(*o, d=400, L=10, gamma=GAMMA, lam=0.3)  # noqa: E731
-    grad = jax.grad(f, argnums=(0, 1, 2, 3, 4))(*ov)
+    grad = excess_risk_gradient(REF, ov, lam=0.3)
     h = 1e-6
     for i in range(5):
-        up = list(ov)
-        dn = list(ov)
+        up, dn = list(ov), list(ov)
         up[i] += h
         dn[i] -= h
-        fd = (float(f(*up)) - float(f(*dn))) / (2 * h)
+        fd = (float(excess_risk(REF, up, lam=0.3)) - float(excess_risk(REF, dn, lam=0.3))) / (2 * h)
+        # central differences: error O(h²·f''') + rounding O(1e-16/h) ~ 1e-10
         np.testing.assert_allclose(float(grad[i]), fd, rtol=1e-6, atol=1e-7)
 
 
@@ -146,40 +154,59 @@ def test_best_linear_matches_population_least_squares():
     cov = np.kron(np.eye(L), block)
     cross = np.tile(p * GAMMA**2 * vs, L)
     excess = GAMMA**2 - cross @ np.linalg.solve(cov, cross)
-    np.testing.assert_allclose(best_linear_excess_risk(L=L, gamma=GAMMA), excess, rtol=1e-12)
+    model = ErfSLRModel(d=d, L=L, gamma=GAMMA)
+    np.testing.assert_allclose(best_linear_excess_risk(model), excess, rtol=1e-12)
 
 
 def test_oracle_vanishes_along_scaling():
     # d -> inf with lam = d^-1/4: lam sqrt(d) -> inf and lam sqrt(L) -> 0
-    risks = [oracle_excess_risk(d=d, L=10, gamma=GAMMA, lam=d**-0.25) for d in (1e2, 1e4, 1e6, 1e8)]
+    ds = (10**2, 10**4, 10**6, 10**8)
+    risks = [oracle_excess_risk(ErfSLRModel(d=d), lam=d**-0.25) for d in ds]
     assert np.all(np.diff(risks) < 0)
-    assert risks[-1] < 0.05 * best_linear_excess_risk(L=10, gamma=GAMMA)
+    assert risks[-1] < 0.05 * best_linear_excess_risk(REF)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"lam": 0.0}, "lam"),
-        ({"lam": -1.0}, "lam"),
-        ({"L": 0}, "L"),
-        ({"L": 2.5}, "L"),
-        ({"d": 1}, "d"),
-        ({"gamma": -0.1}, "gamma"),
-    ],
-)
-def test_invalid_parameters_one_line(kwargs, name):
-    params = {"d": 400, "L": 10, "gamma": GAMMA, "lam": 0.1, **kwargs}
+@pytest.mark.parametrize("lam", [0.0, -1.0, math.nan, math.inf, 1e300, "x"])
+def test_invalid_temperature_one_line(lam):
     with pytest.raises(ParameterError) as err:
-        excess_risk(1.0, 1.0, 0.0, 0.0, 0.0, **params)
+        excess_risk(REF, (1.0, 1.0, 0.0, 0.0, 0.0), lam=lam)
     msg = str(err.value)
-    assert msg.startswith(name) and "\n" not in msg
+    assert msg.startswith("lam") and "\n" not in msg
 
 
 def test_unrealisable_overlaps_rejected():
     with pytest.raises(ParameterError, match="kappa"):
-        excess_risk(1.2, 0.0, 0.0, 0.0, 0.0, d=400, L=10, gamma=GAMMA, lam=0.1)
+        excess_risk(REF, (1.2, 0.0, 0.0, 0.0, 0.0), lam=0.1)
     # kappa = eta = 0.8 is impossible for a unit k with k* orthogonal to v*
     with pytest.raises(ParameterError, match="not realisable"):
-        excess_risk(0.8, 0.0, 0.0, 0.8, 0.0, d=400, L=10, gamma=GAMMA, lam=0.1)
+        excess_risk(REF, (0.8, 0.0, 0.0, 0.8, 0.0), lam=0.1)
     with pytest.raises(ParameterError, match="method"):
         zeta(0.0, 1.0, method="simpson")
+    with pytest.raises(ParameterError, match="overlaps"):
+        excess_risk(REF, (0.1, 0.2), lam=0.1)
+
+
+_NON_FINITE = [math.nan, math.inf, -math.inf]
+_BAD_OVERLAP = st.sampled_from([*_NON_FINITE, 1e300, -1e300, 2.0, -1.5])
+_BAD_LAM = st.sampled_from([*_NON_FINITE, 0.0, -1.0, 1e4, 1e300])
+_BAD_S = st.sampled_from([*_NON_FINITE, -1.0, 1e300])
+
+
+@settings(max_examples=80, deadline=None)
+@given(which=st.integers(0, 7), overlap=_BAD_OVERLAP, lam=_BAD_LAM, s=_BAD_S,
+       t=st.sampled_from(_NON_FINITE))  # fmt: skip
+def test_theory_functions_refuse_non_finite_or_out_of_range(which, overlap, lam, s, t):
+    # any NaN, infinity or out-of-range input is a one-line ParameterError, never a number
+    calls = [
+        lambda: excess_risk(REF, (overlap, 0.0, 0.0, 0.0, 0.0), lam=0.1),
+        lambda: excess_risk(REF, (0.0, 0.0, 0.0, 0.0, overlap), lam=0.1),
+        lambda: excess_risk_on_manifold(REF, 0.5, overlap, lam=0.1),
+        lambda: excess_risk(REF, (0.5, 0.5, 0.0, 0.0, 0.0), lam=lam),
+        lambda: excess_risk_gradient(REF, (0.5, 0.5, 0.0, 0.0, 0.0), lam=lam),
+        lambda: zeta(t, 1.0),
+        lambda: zeta(0.0, s),
+        lambda: oracle_excess_risk(REF, lam=lam),
+    ]
+    with pytest.raises(ParameterError) as err:
+        calls[which]()
+    assert "\n" not in str(err.value)

@@ -1,0 +1,193 @@
+"""What every training run of erf attention shares: the logged trajectory, the result, and the
+compiled driver that runs a step function in blocks between logged points.
+
+A *kernel* is a frozen, hashable object with two methods acting on the state of all replicates
+at once: ``advance(state, params, n) -> state`` (``n`` updates, ``n`` static; the state carries
+the step counter) and ``observe(state, params) -> tuple of arrays (n_seeds,)``;
+:class:`StepKernel` derives ``advance`` from a one-step ``step``. :func:`run_logged` runs it for
+``steps`` steps, observing at :func:`logged_steps`, as one ``lax.scan`` of ``lax.fori_loop``
+blocks. When a progress reporter listens, the scan is split into equal chunks (steps × seeds
+reported after each), with no extra compilation; otherwise it is one compiled call.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from attnlab import progress
+from attnlab._jax import jax, jnp
+from attnlab._validate import check_int, check_range
+from attnlab.erf_slr._data import Overlaps, Problem
+from attnlab.erf_slr._model import Temperature
+
+__all__ = ["TrainLog", "Training", "logged_steps"]
+
+MAX_STEPS = 10**9
+
+
+class TrainLog(NamedTuple):
+    """A logged trajectory.
+
+    ``step`` and ``lam`` (the temperature λ_t at that step) have shape ``(n_log,)``; the
+    overlaps, the closed-form excess ``risk`` at (k_t, v_t, λ_t) and ``test_excess`` (test MSE
+    − ε² on a fixed test set; ``None`` when the run does not log it) have shape
+    ``(n_seeds, n_log)``.
+    """
+
+    step: np.ndarray
+    lam: np.ndarray
+    kappa: np.ndarray
+    nu: np.ndarray
+    theta: np.ndarray
+    eta: np.ndarray
+    rho: np.ndarray
+    risk: np.ndarray
+    test_excess: np.ndarray | None = None
+
+    @property
+    def overlaps(self) -> Overlaps:
+        """The five overlaps along the run."""
+        return Overlaps(self.kappa, self.nu, self.theta, self.eta, self.rho)
+
+    @property
+    def distance_to_manifold(self) -> np.ndarray:
+        """:math:`\\sqrt{\\theta^2 + \\eta^2 + \\rho^2}` along the run."""
+        return np.sqrt(self.theta**2 + self.eta**2 + self.rho**2)
+
+
+class Training(NamedTuple):
+    """The result of a training run: the problem (teacher and initialisation), the final
+    (k, v) of shape ``(n_seeds, d)`` and the :class:`TrainLog`."""
+
+    problem: Problem
+    k: np.ndarray
+    v: np.ndarray
+    log: TrainLog
+
+
+def logged_steps(steps: int, log_every: int) -> np.ndarray:
+    """Steps at which a run is logged: ``0, r, 2r, …`` and ``steps`` itself.
+
+    Parameters
+    ----------
+    steps, log_every : int
+
+    Returns
+    -------
+    numpy.ndarray of int
+    """
+    steps = check_int("steps", steps, lo=0, hi=MAX_STEPS)
+    log_every = check_int("log_every", log_every, lo=1, hi=MAX_STEPS)
+    pts = list(range(0, steps + 1, log_every))
+    if pts[-1] != steps:
+        pts.append(steps)
+    return np.asarray(pts)
+
+
+def check_run(step_size: Any, steps: Any, log_every: Any) -> tuple[float, int, int]:
+    """Validated ``(step_size, steps, log_every)``: step in (0, 1e6], counts in range."""
+    step_size = check_range("step_size", step_size, lo=0, lo_open=True, hi=1e6)
+    steps = check_int("steps", steps, lo=0, hi=MAX_STEPS)
+    log_every = check_int("log_every", log_every, lo=1, hi=MAX_STEPS)
+    return step_size, steps, log_every
+
+
+def temperature_at(params: dict, t):
+    """λ_t = λ₀/(1 + c t) from the traced ``params["lam0"]``, ``params["decay"]``."""
+    return params["lam0"] / (1.0 + params["decay"] * t)
+
+
+def schedule_params(temperature: Temperature, step_size: float) -> dict:
+    lam0, decay = temperature.coefficients()
+    return {"lam0": lam0, "decay": decay, "step_size": step_size}
+
+
+class StepKernel:
+    """A kernel whose ``advance`` is ``n`` calls of its ``step(state, params)``."""
+
+    def advance(self, state, params, n: int):
+        return jax.lax.fori_loop(0, n, lambda i, s: self.step(s, params), state)
+
+
+@partial(jax.jit, static_argnums=(0, 3, 4))
+def _run_blocks(kernel, state, params, n_blocks, block):
+    """``n_blocks`` blocks of ``block`` steps; observations of the start and after each block
+    (the start's is used by the first chunk only: one compiled program serves every chunk)."""
+
+    def one_block(s, _):
+        s = kernel.advance(s, params, block)
+        return s, kernel.observe(s, params)
+
+    first = kernel.observe(state, params)
+    state, obs = jax.lax.scan(one_block, state, None, length=n_blocks)
+    return state, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, obs)
+
+
+@partial(jax.jit, static_argnums=0)
+def _observe(kernel, state, params):
+    return kernel.observe(state, params)
+
+
+def _chunk_plan(n_blocks: int) -> list[int]:
+    """Equal chunks of logged blocks (one compiled program); one chunk when nobody listens."""
+    if len(progress.chunks(n_blocks)) <= 1:
+        return [n_blocks] if n_blocks else []
+    target = max(n_blocks // 20, 1)
+    size = max(s for s in range(1, target + 1) if n_blocks % s == 0)
+    return [size] * (n_blocks // size)
+
+
+def run_logged(kernel, state, params, *, steps: int, log_every: int, n_seeds: int, what: str):
+    """Run ``kernel`` for ``steps`` steps from ``state``, observing at :func:`logged_steps`.
+
+    Returns the final state and the observations stacked along a last axis ``n_log``.
+    """
+    n_blocks, rem = divmod(steps, log_every)
+    parts = []
+    with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
+        for size in _chunk_plan(n_blocks):
+            state, obs = _run_blocks(kernel, state, params, size, log_every)
+            parts.append(obs if not parts else jax.tree.map(lambda a: a[1:], obs))
+            bar.advance(size * log_every * n_seeds)
+        if rem:
+            state, obs = _run_blocks(kernel, state, params, 1, rem)
+            parts.append(obs if not parts else jax.tree.map(lambda a: a[1:], obs))
+            bar.advance(rem * n_seeds)
+        if not parts:  # steps == 0
+            parts.append(jax.tree.map(lambda a: a[None], _observe(kernel, state, params)))
+    obs = jax.tree.map(lambda *a: jnp.moveaxis(jnp.concatenate(a), 0, -1), *parts)
+    return state, tuple(np.asarray(o) for o in obs)
+
+
+def make_log(obs, steps: int, log_every: int, temperature: Temperature, test=None) -> TrainLog:
+    """A :class:`TrainLog` from the observations ``(κ, ν, θ, η, ρ, risk)``."""
+    pts = logged_steps(steps, log_every)
+    return TrainLog(pts, temperature.at(pts), *obs[:6], test_excess=test)
+
+
+def squeeze(training: Training, single: bool) -> Training:
+    """Drop the replicate axis of a run made with a single key."""
+    if not single:
+        return training
+
+    def first(a):
+        return a if a is None else a[0]
+
+    log = training.log
+    log = log._replace(**{f: first(getattr(log, f)) for f in TrainLog._fields[2:]})
+    return Training(Problem(*(first(a) for a in training.problem)), training.k[0],
+                    training.v[0], log)  # fmt: skip
+
+
+def normalise(x):
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def projected_step(k, v, grad_k, grad_v, step_size):
+    """``k ← normalise(k − α(I − kkᵀ)g_k)`` and the same for v (last axis)."""
+    grad_k = grad_k - jnp.sum(grad_k * k, -1, keepdims=True) * k
+    grad_v = grad_v - jnp.sum(grad_v * v, -1, keepdims=True) * v
+    return normalise(k - step_size * grad_k), normalise(v - step_size * grad_v)

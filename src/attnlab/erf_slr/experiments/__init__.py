@@ -1,0 +1,1 @@
+"""The erf-SLR experiments, one module each (discovered by :mod:`attnlab.registry`)."""
