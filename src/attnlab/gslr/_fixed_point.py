@@ -1,0 +1,137 @@
+r"""The compiled damped (Anderson-accelerated) iteration of the replica equations.
+
+One call of :func:`iterate` runs the whole iteration to convergence (or its cap) in a single
+``lax.while_loop``: the channel statistics of every effective example
+(:func:`attnlab.gslr._prox.channel_statistics`, vectorised), the conjugate order parameters,
+the prior side, and the next iterate.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+from attnlab._jax import jax, jnp
+from attnlab.gslr._activations import Activation
+from attnlab.gslr._prox import channel_statistics
+
+__all__ = ["iterate"]
+
+
+def _prior(hats: Any, r: Any) -> Any:
+    mh_k, qh_k, Vh_k, mh_v, qh_v, Vh_v = (hats[i] for i in range(6))
+    V_k, V_v = 1.0 / (r + Vh_k), 1.0 / (r + Vh_v)
+    return jnp.stack(
+        [mh_k * V_k, (mh_k**2 + qh_k) * V_k**2, V_k, mh_v * V_v, (mh_v**2 + qh_v) * V_v**2, V_v]
+    )
+
+
+def _channel(
+    sigma: Activation, state: Any, alpha: Any, chi: Any, samples: tuple, starts: Any, steps: Any
+) -> tuple:
+    stats, chi_new = jax.vmap(
+        lambda s, c: channel_statistics(sigma, state, s, c, starts, steps), in_axes=(0, 0)
+    )(samples, chi)
+    mean = stats[:, :7].mean(0)
+    Vh_k = alpha * mean[2] / state[2]
+    Vh_v = alpha * mean[5] / state[5]
+    hats = jnp.stack(
+        [
+            alpha * mean[1] + state[0] * Vh_k,
+            alpha * mean[0],
+            Vh_k,
+            alpha * mean[4] + state[3] * Vh_v,
+            alpha * mean[3],
+            Vh_v,
+        ]
+    )
+    bad = jnp.max(stats[:, 8])
+    return hats, mean[6], jnp.maximum(jnp.max(stats[:, 7]), bad), chi_new
+
+
+class _Loop(NamedTuple):
+    x: Any
+    chi: Any
+    eta: Any
+    prev: Any
+    it: Any
+    status: Any
+    residual: Any
+    prox_res: Any
+    loss: Any
+    confirm: Any
+    xs: Any  # Anderson history: iterates
+    fs: Any  # and their scaled residuals F(x) - x
+    stored: Any
+
+
+def _anderson(s: _Loop, new: Any, eta: Any, memory: int) -> Any:
+    """Anderson-accelerated step from ``s.x`` given ``new = F(s.x)`` (damped mixing ``eta``):
+    ``x + η f - Σ_j γ_j (Δx_j + η Δf_j)`` with ``γ`` the regularised least-squares fit of the
+    residual ``f`` by the differences to the last ``memory`` iterates."""
+    scale = jnp.maximum(jnp.abs(s.x), 1e-2)
+    f = (new - s.x) / scale
+    valid = jnp.arange(memory) < s.stored
+    dX = jnp.where(valid[:, None], (s.x[None, :] - s.xs) / scale, 0.0)
+    dF = jnp.where(valid[:, None], f[None, :] - s.fs, 0.0)
+    gram = dF @ dF.T + (1e-10 * jnp.trace(dF @ dF.T) + 1e-30) * jnp.eye(memory)
+    gamma = jnp.where(valid, jnp.linalg.solve(gram, dF @ f), 0.0)
+    step = eta * f - gamma @ (dX + eta * dF)
+    return s.x + scale * step, f
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def iterate(
+    sigma: Activation,
+    n_newton: int,
+    fast_newton: int,
+    memory: int,
+    x0: Any,
+    chi0: Any,
+    alpha: Any,
+    r: Any,
+    samples: tuple,
+    opts: tuple,
+) -> _Loop:
+    tol, prox_tol, max_iter, damping, confirm_every, warm = opts
+
+    def body(s: _Loop) -> _Loop:
+        # a full pass first (unless the prox points are warm), then every confirm_every
+        full = s.confirm | (jnp.mod(s.it, confirm_every) == 0) & ((s.it > 0) | ~warm)
+        starts = jnp.where(full, 3, 1)
+        steps = jnp.where(full, n_newton, fast_newton)
+        hats, loss, prox_res, chi = _channel(sigma, s.x, alpha, s.chi, samples, starts, steps)
+        new = _prior(hats, r)
+        finite = jnp.all(jnp.isfinite(new)) & jnp.isfinite(loss)
+        residual = jnp.max(jnp.abs(new - s.x) / jnp.maximum(jnp.abs(s.x), 1e-2))
+        small = finite & (residual < tol) & (prox_res < prox_tol)
+        converged = small & full
+        # a growing residual: smaller damping and a fresh Anderson history
+        grew = ~full & (residual > s.prev)
+        eta = jnp.where(grew, jnp.maximum(0.7 * s.eta, 0.1), s.eta)
+        stored = jnp.where(grew, 0, s.stored)
+        prev = jnp.where(full, s.prev, residual)
+        s = s._replace(stored=stored)
+        if memory:
+            step, f = _anderson(s, new, eta, memory)
+            ok = jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
+            step = jnp.where(ok, step, (1 - eta) * s.x + eta * new)
+        else:
+            step, f = (1 - eta) * s.x + eta * new, jnp.zeros_like(s.x)
+        x = jnp.where(converged, new, jnp.where(small, s.x, step))
+        x = x.at[1].set(jnp.maximum(x[1], x[0] ** 2)).at[4].set(jnp.maximum(x[4], x[3] ** 2))
+        it = s.it + 1
+        status = jnp.where(~finite, 2, jnp.where(converged, 1, jnp.where(it >= max_iter, 3, 0)))
+        x = jnp.where(finite, x, s.x)
+        record = finite & ~small & (memory > 0)  # newest first
+        xs = jnp.where(record, jnp.roll(s.xs, 1, axis=0).at[0].set(s.x), s.xs)
+        fs = jnp.where(record, jnp.roll(s.fs, 1, axis=0).at[0].set(f), s.fs)
+        stored = jnp.minimum(stored + record, memory)
+        return _Loop(
+            x, chi, eta, prev, it, status, residual, prox_res, loss, small & ~full, xs, fs, stored
+        )
+
+    hist = jnp.zeros((max(memory, 1), x0.shape[0]))
+    init = _Loop(x0, chi0, damping, jnp.inf, 0, 0, jnp.inf, jnp.inf, jnp.nan, False, hist, hist, 0)
+    init = jax.tree.map(jnp.asarray, init)
+    return jax.lax.while_loop(lambda s: s.status == 0, body, init)
