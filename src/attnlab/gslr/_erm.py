@@ -367,13 +367,22 @@ def generalisation_error(
     keys, single = as_key_batch(key)
     if not single:
         raise ParameterError("generalisation_error takes one key, not an array of keys")
-    k, v = jnp.asarray(k, float), jnp.asarray(v, float)
+    return _test_error(sigma, k, v, _test_batches(model, keys[0], teacher, n_test, batch), n_test)
+
+
+def _test_batches(model: GSLRModel, key: Any, teacher: Teacher, n_test: int, batch: int) -> list:
+    """The test samples of :func:`generalisation_error`, as equal batches (jax arrays)."""
     tk, tv = jnp.asarray(teacher.k, float), jnp.asarray(teacher.v, float)
     n_batches = math.ceil(n_test / batch)
     size = math.ceil(n_test / n_batches)
-    errors = []
-    for i in range(n_batches):
-        d = _data(model, stream(keys[0], f"test-{i}"), Teacher(tk, tv), size, jnp.zeros(()).dtype)
-        errors.append(np.asarray(_squared_errors(sigma, k, v, d.X, d.y, d.mask)))
+    return [
+        _data(model, stream(key, f"test-{i}"), Teacher(tk, tv), size, jnp.zeros(()).dtype)
+        for i in range(n_batches)
+    ]
+
+
+def _test_error(sigma: Activation, k: Any, v: Any, batches: list, n_test: int) -> Estimate:
+    k, v = jnp.asarray(k, float), jnp.asarray(v, float)
+    errors = [np.asarray(_squared_errors(sigma, k, v, d.X, d.y, d.mask)) for d in batches]
     e = np.concatenate(errors)[:n_test]
     return Estimate(float(e.mean()), float(e.std(ddof=1) / math.sqrt(e.size)))

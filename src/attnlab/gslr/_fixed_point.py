@@ -60,24 +60,29 @@ class _Loop(NamedTuple):
     prox_res: Any
     loss: Any
     confirm: Any
-    xs: Any  # Anderson history: iterates
-    fs: Any  # and their scaled residuals F(x) - x
+    xs: Any  # Anderson history: base points, newest first
+    fs: Any  # and their scaled residuals (F(x) - x)/scale
     stored: Any
+    safe: Any  # the last accepted point, F there, its residual, and whether x is an AA step
+    safe_new: Any
+    safe_res: Any
+    last_aa: Any
 
 
-def _anderson(s: _Loop, new: Any, eta: Any, memory: int) -> Any:
-    """Anderson-accelerated step from ``s.x`` given ``new = F(s.x)`` (damped mixing ``eta``):
-    ``x + η f - Σ_j γ_j (Δx_j + η Δf_j)`` with ``γ`` the regularised least-squares fit of the
-    residual ``f`` by the differences to the last ``memory`` iterates."""
-    scale = jnp.maximum(jnp.abs(s.x), 1e-2)
-    f = (new - s.x) / scale
-    valid = jnp.arange(memory) < s.stored
-    dX = jnp.where(valid[:, None], (s.x[None, :] - s.xs) / scale, 0.0)
-    dF = jnp.where(valid[:, None], f[None, :] - s.fs, 0.0)
-    gram = dF @ dF.T + (1e-10 * jnp.trace(dF @ dF.T) + 1e-30) * jnp.eye(memory)
+def _anderson(x: Any, new: Any, eta: Any, xs: Any, fs: Any, stored: Any) -> tuple[Any, Any]:
+    """Anderson-accelerated step from ``x`` given ``new = F(x)`` (damped mixing ``eta``):
+    ``x + η f - Σ_j γ_j (Δx_j + η Δf_j)``, ``γ`` the regularised least-squares fit of the
+    scaled residual ``f`` by its differences to the stored points."""
+    memory = xs.shape[0]
+    scale = jnp.maximum(jnp.abs(x), 1e-2)
+    f = (new - x) / scale
+    valid = jnp.arange(memory) < stored
+    dX = jnp.where(valid[:, None], (x[None, :] - xs) / scale, 0.0)
+    dF = jnp.where(valid[:, None], f[None, :] - fs, 0.0)
+    gram = dF @ dF.T
+    gram = gram + (1e-10 * jnp.trace(gram) + 1e-30) * jnp.eye(memory)
     gamma = jnp.where(valid, jnp.linalg.solve(gram, dF @ f), 0.0)
-    step = eta * f - gamma @ (dX + eta * dF)
-    return s.x + scale * step, f
+    return x + scale * (eta * f - gamma @ (dX + eta * dF)), f
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -93,6 +98,13 @@ def iterate(
     samples: tuple,
     opts: tuple,
 ) -> _Loop:
+    """Iterate :math:`x \\leftarrow` (damped or accelerated) :math:`F(x)` to convergence or
+    ``max_iter`` (module docstring of :mod:`attnlab.gslr._replica`).
+
+    An Anderson step is kept only if the next residual is at most twice the last accepted
+    one (and finite); otherwise the iteration returns to the accepted point, takes a damped
+    step with a smaller :math:`\\eta` and restarts the Anderson history.
+    """
     tol, prox_tol, max_iter, damping, confirm_every, warm = opts
 
     def body(s: _Loop) -> _Loop:
@@ -106,32 +118,72 @@ def iterate(
         residual = jnp.max(jnp.abs(new - s.x) / jnp.maximum(jnp.abs(s.x), 1e-2))
         small = finite & (residual < tol) & (prox_res < prox_tol)
         converged = small & full
-        # a growing residual: smaller damping and a fresh Anderson history
-        grew = ~full & (residual > s.prev)
+        reject = s.last_aa & ~small & (~finite | (residual > 2.0 * s.safe_res))
+        base = jnp.where(reject, s.safe, s.x)
+        base_new = jnp.where(reject, s.safe_new, new)
+        base_res = jnp.where(reject, s.safe_res, residual)
+        grew = (~full & (base_res > s.prev)) | reject
         eta = jnp.where(grew, jnp.maximum(0.7 * s.eta, 0.1), s.eta)
         stored = jnp.where(grew, 0, s.stored)
-        prev = jnp.where(full, s.prev, residual)
-        s = s._replace(stored=stored)
+        damped = (1 - eta) * base + eta * base_new
         if memory:
-            step, f = _anderson(s, new, eta, memory)
-            ok = jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
-            step = jnp.where(ok, step, (1 - eta) * s.x + eta * new)
+            step, f = _anderson(base, base_new, eta, s.xs, s.fs, stored)
+            scale = jnp.maximum(jnp.abs(base), 1e-2)
+            length = jnp.max(jnp.abs(step - base) / scale)
+            cap = 30.0 * jnp.max(jnp.abs(damped - base) / scale)
+            use_aa = (stored > 0) & jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
+            use_aa = use_aa & (length <= cap)
+            step = jnp.where(use_aa, step, damped)
         else:
-            step, f = (1 - eta) * s.x + eta * new, jnp.zeros_like(s.x)
+            step, f, use_aa = damped, jnp.zeros_like(base), jnp.array(False)
         x = jnp.where(converged, new, jnp.where(small, s.x, step))
         x = x.at[1].set(jnp.maximum(x[1], x[0] ** 2)).at[4].set(jnp.maximum(x[4], x[3] ** 2))
         it = s.it + 1
-        status = jnp.where(~finite, 2, jnp.where(converged, 1, jnp.where(it >= max_iter, 3, 0)))
-        x = jnp.where(finite, x, s.x)
-        record = finite & ~small & (memory > 0)  # newest first
-        xs = jnp.where(record, jnp.roll(s.xs, 1, axis=0).at[0].set(s.x), s.xs)
+        failed = ~finite & ~reject
+        status = jnp.where(failed, 2, jnp.where(converged, 1, jnp.where(it >= max_iter, 3, 0)))
+        x = jnp.where(failed, s.x, x)
+        record = finite & ~small & ~reject & (memory > 0)
+        xs = jnp.where(record, jnp.roll(s.xs, 1, axis=0).at[0].set(base), s.xs)
         fs = jnp.where(record, jnp.roll(s.fs, 1, axis=0).at[0].set(f), s.fs)
-        stored = jnp.minimum(stored + record, memory)
         return _Loop(
-            x, chi, eta, prev, it, status, residual, prox_res, loss, small & ~full, xs, fs, stored
+            x=x,
+            chi=chi,
+            eta=eta,
+            prev=jnp.where(full, s.prev, base_res),
+            it=it,
+            status=status,
+            residual=residual,
+            prox_res=prox_res,
+            loss=loss,
+            confirm=small & ~full,
+            xs=xs,
+            fs=fs,
+            stored=jnp.minimum(stored + record, memory),
+            safe=base,
+            safe_new=base_new,
+            safe_res=base_res,
+            last_aa=use_aa & ~small,
         )
 
     hist = jnp.zeros((max(memory, 1), x0.shape[0]))
-    init = _Loop(x0, chi0, damping, jnp.inf, 0, 0, jnp.inf, jnp.inf, jnp.nan, False, hist, hist, 0)
+    init = _Loop(
+        x0,
+        chi0,
+        damping,
+        jnp.inf,
+        0,
+        0,
+        jnp.inf,
+        jnp.inf,
+        jnp.nan,
+        False,
+        hist,
+        hist,
+        0,
+        x0,
+        x0,
+        jnp.inf,
+        False,
+    )
     init = jax.tree.map(jnp.asarray, init)
     return jax.lax.while_loop(lambda s: s.status == 0, body, init)

@@ -285,7 +285,7 @@ class ReplicaSolver:
             o.fast_newton,
             o.anderson,
             jnp.asarray(x0, float),
-            self._chi,
+            jnp.asarray(self._chi, float),
             alpha,
             r,
             self._samples,

@@ -18,8 +18,16 @@ import numpy as np
 from attnlab import progress
 from attnlab.compare import Comparison, Dropped, Tolerance, heuristic, standard_error
 from attnlab.gslr._activations import Activation, activation_label, resolve_activation
-from attnlab.gslr._erm import LBFGS, ERMFit, InformedInit, RandomInit, _fit, overlaps
-from attnlab.gslr._erm import generalisation_error as _generalisation_error
+from attnlab.gslr._erm import (
+    LBFGS,
+    ERMFit,
+    InformedInit,
+    RandomInit,
+    _fit,
+    _test_batches,
+    _test_error,
+    overlaps,
+)
 from attnlab.gslr._model import GSLRModel
 from attnlab.gslr._sampler import _data, _teacher
 from attnlab.precision import uses_jax
@@ -27,8 +35,10 @@ from attnlab.rng import as_key_batch, stream
 
 __all__ = ["REPLICA_MC_ALLOWANCE", "compare_replica_erm", "erm_curve", "erm_tolerance"]
 
-REPLICA_MC_ALLOWANCE = 0.01
-PAD_MAX_ENTRIES = 2**21  # below, compiling one minimiser per α costs more than padding
+REPLICA_MC_ALLOWANCE = 0.01  # at REPLICA_MC_REFERENCE effective examples, ∝ 1/√n_mc
+REPLICA_MC_REFERENCE = 4000
+PAD_MAX_ENTRIES = 2**22
+TEST_BATCH = 5000  # below, compiling one minimiser per α costs more than padding
 
 
 @uses_jax
@@ -110,6 +120,7 @@ def _seed_rows(
     data = _data(model, stream(key, "train"), teacher, n_max, opts["dtype"])
     # small data: every α on the full, padded set (one compiled minimiser for the grid)
     pad = n_max * model.max_length * dim <= PAD_MAX_ENTRIES
+    tests = _test_batches(model, stream(key, "test"), teacher, opts["n_test"], TEST_BATCH)
     previous: ERMFit | None = None
     for alpha in grid:
         n = max(int(round(alpha * dim)), 1)
@@ -126,15 +137,8 @@ def _seed_rows(
             opts["solver"],
         )
         previous = fit
-        test = _generalisation_error(
-            model,
-            fit.k,
-            fit.v,
-            stream(key, "test"),
-            teacher=teacher,
-            activation=opts["sigma"],
-            n_test=opts["n_test"],
-        )
+        test = _test_error(opts["sigma"], fit.k, fit.v, tests, opts["n_test"])
+
         o = overlaps(fit.k, fit.v, teacher)
         yield {
             "alpha": alpha,
@@ -153,17 +157,17 @@ def _seed_rows(
         }
 
 
-def erm_tolerance(errors: Sequence[float], theory: float, dim: int) -> Tolerance:
+def erm_tolerance(errors: Sequence[float], theory: float, dim: int, n_mc: int) -> Tolerance:
     r"""Tolerance of a replica-vs-ERM test-error row.
 
     .. math:: 3\,\mathrm{SE}_{\rm seeds} + \frac{\max(\mathcal E_{\rm th}, 0.1)}{\sqrt D}
-        + 0.01
+        + 0.01\sqrt{4000/n_{\rm mc}}
 
     Three standard errors of the ERM mean over seeds; a finite-size allowance of relative size
     :math:`1/\sqrt D` (the cross overlaps and the teacher fluctuations are
     :math:`O(1/\sqrt D)`; an order of magnitude, not a derived constant); the replica's own
-    Monte-Carlo error with a few thousand effective examples (two independent draws of 4000
-    differ by about 0.007 in the test error).
+    Monte-Carlo error (two independent draws of 4000 effective examples differ by about 0.007
+    in the test error; it scales as :math:`1/\sqrt{n_{\rm mc}}`).
 
     Parameters
     ----------
@@ -173,15 +177,18 @@ def erm_tolerance(errors: Sequence[float], theory: float, dim: int) -> Tolerance
         The replica test error.
     dim : int
         :math:`D`.
+    n_mc : int
+        Effective examples of the replica solver.
 
     Returns
     -------
     Tolerance
     """
+    mc = REPLICA_MC_ALLOWANCE * math.sqrt(REPLICA_MC_REFERENCE / n_mc)
     return (
         standard_error(errors, z=3)
         + heuristic(max(theory, 0.1) / math.sqrt(dim), f"finite size max(E, 0.1)/√D, D={dim}")
-        + heuristic(REPLICA_MC_ALLOWANCE, "replica Monte-Carlo error (n_mc effective examples)")
+        + heuristic(mc, f"replica Monte-Carlo error, n_mc={n_mc}")
     )
 
 
@@ -192,6 +199,7 @@ def compare_replica_erm(
     quantity: str,
     where: str,
     dim: int,
+    n_mc: int,
     branch: str | None = None,
     max_tolerance: float = 0.1,
     headline: bool = False,
@@ -212,6 +220,8 @@ def compare_replica_erm(
         Labels of the rows (``where`` gets ``, α=…`` appended).
     dim : int
         :math:`D` of the ERM fits.
+    n_mc : int
+        Effective examples of the replica solver.
     branch : {"uninformed", "informed"}, optional
     max_tolerance : float
         The largest informative tolerance (see the experiments).
@@ -233,7 +243,9 @@ def compare_replica_erm(
             if (row["branch"] == branch if branch else row["kept"]) and row["converged"]
         ]
         if not pick:
-            reasons = "; ".join(row["reason"] for row in reps) or f"no replica point at α={alpha:g}"
+            wanted = [row for row in reps if not branch or row["branch"] == branch]
+            reasons = "; ".join(row["reason"] for row in wanted if not row["converged"])
+            reasons = reasons or f"no replica point at α={alpha:g}"
             dropped.append(Dropped(quantity, at, reasons))
             continue
         bad = [row for row in fits if not row["converged"]]
@@ -248,7 +260,7 @@ def compare_replica_erm(
                 quantity,
                 theory,
                 float(errors.mean()),
-                erm_tolerance(errors, theory, dim),
+                erm_tolerance(errors, theory, dim, n_mc),
                 max_tolerance=max_tolerance,
                 where=at,
                 simulation_sd=float(errors.std(ddof=1)),

@@ -30,6 +30,7 @@ from attnlab.gslr import (
     compare_replica_erm,
     erm_curve,
 )
+from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
 
@@ -91,7 +92,8 @@ class FiniteConfig(ExperimentConfig):
         erm_flops = fits * 500 * 8.0 * tokens  # ~500 evaluations of 2 passes over the tokens
         replica = len(self.cases) * len(self.activations) * 2 * len(self.replica_alphas())
         replica_flops = replica * 50 * self.replica.n_mc * 3e4 * self.model.max_length
-        memory = 8.0 * tokens * 2 + 8.0 * 20 * self.replica.n_mc * self.model.max_length
+        test = self.n_test * self.model.max_length * self.dim
+        memory = 8.0 * (2 * tokens + test) + 8.0 * 20 * self.replica.n_mc * self.model.max_length
         return Cost(memory, erm_flops + replica_flops, f"{fits} ERM fits of {tokens:.3g} tokens")
 
 
@@ -161,6 +163,7 @@ def finite_tables(
                     quantity=f"test error: replica vs ERM ({activation})",
                     where=f"{model.label()}" + (f", {label} start" if branch else ""),
                     dim=config.dim,
+                    n_mc=config.replica.n_mc,
                     branch=branch,
                     max_tolerance=MAX_TOLERANCE,
                     headline=config.headline and activation == "softmax",
@@ -196,6 +199,8 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
     fig, axes = plot.panel_grid(len(cases), max_cols=3)
     for ax, case in zip(axes, cases, strict=True):
         sub = t[t["case"] == case]
+        bayes = float(sub["bayes"].iloc[0])
+        at_bayes = []
         for i, a in enumerate(config.activations):
             color = plot.color(i)
             s = sub[sub["activation"] == a]
@@ -208,6 +213,7 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
                 mfc="none",
                 color=color,
                 label=f"{a}: replica",
+                zorder=3,
             )
             erm = s[s["kind"] == "erm"].groupby("alpha")["test_error"]
             plot.simulation_points(
@@ -217,19 +223,18 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
                 erm.std(ddof=1),
                 color=color,
                 label=f"{a}: ERM, D={config.dim}",
+                zorder=4,
             )
-            ax.axhline(
-                float(s["population"].iloc[0]),
-                color=color,
-                ls=":",
-                lw=1,
-                label=f"{a}: population optimum",
-            )
-        ax.axhline(float(sub["bayes"].iloc[0]), color="k", ls="--", lw=1, label="Bayes risk")
-        alphas = sorted(set(sub["alpha"]))
-        if len(alphas) > 1:
-            ax.set_xscale("log")
-        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+            population = float(s["population"].iloc[0])
+            if abs(population - bayes) < 1e-3:  # on the Bayes band: say so in its label
+                at_bayes.append(a)
+            else:
+                ax.axhline(
+                    population, color=color, ls=":", lw=1.2, label=f"{a}: population optimum"
+                )
+        label = "Bayes risk" + (f" = {', '.join(at_bayes)} population optimum" if at_bayes else "")
+        bayes_band(ax, None, bayes, label=label)
+        alpha_axis(ax, sub["alpha"])
         model = case_model(config.model, case)
         plot.finish(
             ax,
@@ -248,11 +253,11 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
     description="softmax vs linear attention: ERM test error vs α against the replica curve",
     quick={
         "cases": ["spiked:2"],
-        "alphas_theory": [2.0, 5.0, 10.0],
-        "alphas_erm": [2.0, 5.0, 10.0],
-        "dim": 150,
+        "alphas_theory": [2.0, 4.0, 8.0, 16.0],
+        "alphas_erm": [8.0, 16.0],
+        "dim": 250,
         "n_seeds": 3,
-        "replica.n_mc": 1000,
+        "replica.n_mc": 2000,
         "n_test": 5000,
     },
     plot=_plot,

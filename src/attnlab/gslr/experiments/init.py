@@ -13,7 +13,8 @@ from pydantic import Field
 from attnlab.compare import Result
 from attnlab.config import Cost
 from attnlab.gslr import GSLRModel, InformedInit, RandomInit
-from attnlab.gslr.experiments.finite import FiniteConfig, finite_tables, summary_of
+from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
+from attnlab.gslr.experiments.finite import FiniteConfig, case_model, finite_tables, summary_of
 from attnlab.registry import experiment
 
 STARTS = ("random", "informed")
@@ -67,15 +68,13 @@ def _plot(result: Result, config: InitConfig) -> dict:
             color=color,
             label=f"ERM, {start} start (D={config.dim})",
         )
-    ax.axhline(float(t["bayes"].iloc[0]), color="k", ls=":", lw=1, label="Bayes risk")
-    ax.set_xscale("log")
-    alphas = sorted(set(t["alpha"]))
-    ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+    bayes_band(ax, None, float(t["bayes"].iloc[0]))
+    alpha_axis(ax, t["alpha"])
     plot.finish(
         ax,
         xlabel="α = N/D",
         ylabel="test error",
-        title=f"{', '.join(config.cases)}, r={config.r:g}",
+        title=f"{case_model(config.model, config.cases[0]).label()}, r={config.r:g}",
         fontsize=7,
     )
     return {"init": fig}
@@ -86,11 +85,12 @@ def _plot(result: Result, config: InitConfig) -> dict:
     config=InitConfig,
     description="ERM from random vs informed starts against the two replica branches",
     quick={
-        "alphas_theory": [1.0, 3.0, 8.0],
-        "alphas_erm": [1.0, 3.0, 8.0],
-        "dim": 120,
-        "n_seeds": 2,
-        "replica.n_mc": 1000,
+        "cases": ["spiked:2"],
+        "alphas_theory": [1.0, 2.0, 4.0, 8.0],
+        "alphas_erm": [8.0],
+        "dim": 250,
+        "n_seeds": 4,
+        "replica.n_mc": 2000,
         "n_test": 5000,
         "r": 0.3,
     },

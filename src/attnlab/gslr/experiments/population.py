@@ -26,6 +26,7 @@ from attnlab.gslr import (
     linear_attention_optimum,
 )
 from attnlab.gslr._model import check_lengths
+from attnlab.gslr.experiments._plotting import bayes_band
 from attnlab.registry import experiment
 from attnlab.rng import root_key, stream
 
@@ -164,11 +165,11 @@ def _plot(result: Result, config: PopulationConfig) -> dict:
         fig, axes = plot.panel_grid(len(lengths), max_cols=3, sharey=True)
         for ax, length in zip(axes, lengths, strict=True):
             s = sub[sub["L"] == length]
+            b = s.drop_duplicates("nu").sort_values("nu")
+            bayes_band(ax, b["nu"], b["bayes"])
             for i, a in enumerate(config.activations):
                 sa = s[s["activation"] == a].sort_values("nu")
-                ax.plot(sa["nu"], sa["risk"], "o-", ms=3, color=plot.color(i), label=a)
-            b = s.drop_duplicates("nu").sort_values("nu")
-            ax.plot(b["nu"], b["bayes"], "k--", lw=1.4, label="Bayes")
+                ax.plot(sa["nu"], sa["risk"], "o-", ms=3, color=plot.color(i), label=a, zorder=3)
             plot.finish(ax, xlabel="ν", ylabel="population risk", title=length)
         plot.suptitle(fig, f"{variant}-SLR: optimal population risk vs signal strength")
         figs[f"population_{variant}"] = fig
@@ -180,8 +181,8 @@ def _plot(result: Result, config: PopulationConfig) -> dict:
     config=PopulationConfig,
     description="population risk of softmax/linear/erf/softplus attention vs ν, with Bayes",
     quick={
-        "nus": [0.5, 2.0],
-        "max_nus": [5.0],
+        "nus": [0.5, 1.0, 2.0],
+        "max_nus": [2.0, 5.0],
         "lengths": [3],
         "activations": ["softmax", "linear"],
         "n_mc": 20_000,
