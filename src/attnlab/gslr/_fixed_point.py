@@ -15,7 +15,11 @@ from attnlab._jax import jax, jnp
 from attnlab.gslr._activations import Activation
 from attnlab.gslr._prox import channel_statistics
 
-__all__ = ["iterate"]
+__all__ = ["STRATEGIES", "iterate"]
+
+# relative residual below which Anderson steps replace damped ones, per attempt: near the fixed
+# point only; then from the start (an unstable direction that damping cannot fix); then never
+STRATEGIES = (0.05, float("inf"), 0.0)
 
 
 def _prior(hats: Any, r: Any) -> Any:
@@ -101,11 +105,13 @@ def iterate(
     """Iterate :math:`x \\leftarrow` (damped or accelerated) :math:`F(x)` to convergence or
     ``max_iter`` (module docstring of :mod:`attnlab.gslr._replica`).
 
-    An Anderson step is kept only if the next residual is at most twice the last accepted
-    one (and finite); otherwise the iteration returns to the accepted point, takes a damped
-    step with a smaller :math:`\\eta` and restarts the Anderson history.
+    Far from the fixed point (relative residual above ``anderson_start``, traced) the steps are
+    damped, :math:`\\eta` shrinking when the residual grows; closer, Anderson steps, each kept
+    only if the next residual is at most twice the last accepted one (and finite); otherwise
+    the iteration returns to the accepted point, takes a damped step with a smaller
+    :math:`\\eta` and restarts the Anderson history.
     """
-    tol, prox_tol, max_iter, damping, confirm_every, warm = opts
+    tol, prox_tol, max_iter, damping, confirm_every, warm, anderson_start = opts
 
     def body(s: _Loop) -> _Loop:
         # a full pass first (unless the prox points are warm), then every confirm_every
@@ -122,9 +128,11 @@ def iterate(
         base = jnp.where(reject, s.safe, s.x)
         base_new = jnp.where(reject, s.safe_new, new)
         base_res = jnp.where(reject, s.safe_res, residual)
-        grew = (~full & (base_res > s.prev)) | reject
+        # damped steps: a growing residual shrinks η; a rejected Anderson step does too and
+        # restarts the history (mild growth under Anderson steps is normal)
+        grew = (~full & ~s.last_aa & (base_res > s.prev)) | reject
         eta = jnp.where(grew, jnp.maximum(0.7 * s.eta, 0.1), s.eta)
-        stored = jnp.where(grew, 0, s.stored)
+        stored = jnp.where(reject, 0, s.stored)
         damped = (1 - eta) * base + eta * base_new
         if memory:
             step, f = _anderson(base, base_new, eta, s.xs, s.fs, stored)
@@ -132,6 +140,7 @@ def iterate(
             length = jnp.max(jnp.abs(step - base) / scale)
             cap = 30.0 * jnp.max(jnp.abs(damped - base) / scale)
             use_aa = (stored > 0) & jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
+            use_aa = use_aa & (base_res < anderson_start)
             use_aa = use_aa & (length <= cap)
             step = jnp.where(use_aa, step, damped)
         else:

@@ -54,7 +54,7 @@ from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_range
 from attnlab.config import Params
 from attnlab.gslr._activations import Activation, activation_label, resolve_activation
-from attnlab.gslr._fixed_point import iterate
+from attnlab.gslr._fixed_point import STRATEGIES, iterate
 from attnlab.gslr._model import GSLRModel
 from attnlab.gslr._population import Population
 from attnlab.gslr._sampler import _fields
@@ -107,7 +107,9 @@ class ReplicaOptions(Params):
     confirm_every : int
         A full prox pass every this many iterations.
     anderson : int
-        Memory of the Anderson acceleration of the damped iteration (0: plain damping).
+        Memory of the Anderson acceleration of the damped iteration (0: plain damping). With
+        acceleration, a point that does not converge is retried with Anderson steps from the
+        start, then with damping alone, each within ``max_iter`` iterations.
     """
 
     n_mc: int = Field(4000, ge=100, le=10**7, description="Monte-Carlo effective examples")
@@ -278,29 +280,36 @@ class ReplicaSolver:
         else:
             label, x0 = str(start), self.initial_state(start)  # type: ignore[arg-type]
         o = self.options
-        opts = (o.tol, o.prox_tol, o.max_iter, o.damping, o.confirm_every, warm)
-        s = iterate(
-            self.sigma,
-            o.n_newton,
-            o.fast_newton,
-            o.anderson,
-            jnp.asarray(x0, float),
-            jnp.asarray(self._chi, float),
-            alpha,
-            r,
-            self._samples,
-            opts,
-        )
+        chi0 = jnp.asarray(self._chi, float)
+        total = attempts = 0
+        for anderson_start in STRATEGIES if o.anderson else (0.0,):
+            opts = (o.tol, o.prox_tol, o.max_iter, o.damping, o.confirm_every, warm, anderson_start)
+            s = iterate(
+                self.sigma,
+                o.n_newton,
+                o.fast_newton,
+                max(o.anderson, 1),
+                jnp.asarray(x0, float),
+                chi0,
+                alpha,
+                r,
+                self._samples,
+                opts,
+            )
+            total, attempts = total + int(s.it), attempts + 1
+            if int(s.status) == 1:
+                break
         status = int(s.status)
         x = np.asarray(s.x, dtype=float)
         if status == 1:
             self._chi = s.chi
-        report = (float(s.residual), float(s.prox_res), int(s.it), label)
+        report = (float(s.residual), float(s.prox_res), total, label)
         if status != 1:
             where = f"{self.activation}, {self.model.label()}, α={alpha:g}, r={r:g}, start={label}"
             reason = (
                 f"replica fixed point did not converge ({where}): {REASONS[status]} after "
-                f"{int(s.it)} iterations (residual {float(s.residual):.2e}, tol {o.tol:g}; "
+                f"{int(s.it)} iterations ({attempts} strategies, {total} iterations in all; "
+                f"residual {float(s.residual):.2e}, tol {o.tol:g}; "
                 f"prox residual {float(s.prox_res):.1e}, tol {o.prox_tol:g})"
             )
             if raise_on_failure:
