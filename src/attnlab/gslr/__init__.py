@@ -1,14 +1,18 @@
-"""Generalised single-location regression: softmax vs linear attention.
+"""Generalised single-location regression: softmax against linear attention.
 
-Spiked-SLR and max-SLR data (exact samplers), the attention predictors f(X) = σ(χ)ᵀz with
-pluggable activations (softmax, linear, erf, softplus-normalised), the population risk, the
-Bayes risk and population optima, L2-regularised ERM, and the replica-symmetric fixed point
-that predicts ERM's test error at finite sample ratio α = N/D.
+A frozen model object (:class:`GSLRModel`: spiked- or max-SLR, signal strength ν, law of the
+sequence length, label noise, teacher normalisation), exact samplers taking a jax ``key``, the
+attention predictors with pluggable activations, the population risk with the Bayes risk and
+the population optima, L2-regularised ERM (compiled L-BFGS), and the replica-symmetric fixed
+point that predicts ERM's test error at sample ratio α = N/D. The experiments are in
+``attnlab.gslr.experiments``.
 """
 
 from attnlab.gslr._activations import (
+    Activation,
+    activation_label,
     activation_names,
-    attention_output,
+    check_activation_names,
     erf_activation,
     linear_activation,
     predict,
@@ -17,20 +21,21 @@ from attnlab.gslr._activations import (
     softmax_activation,
     softplus_activation,
 )
-from attnlab.gslr._data import (
-    LengthDistribution,
-    SLRData,
-    Teacher,
-    TeacherFields,
-    length_distribution,
-    sample_slr,
-    sample_teacher,
-    sample_teacher_fields,
+from attnlab.gslr._erm import (
+    LBFGS,
+    ERMFit,
+    InformedInit,
+    RandomInit,
+    fit_erm,
+    generalisation_error,
+    overlaps,
+    training_objective,
 )
-from attnlab.gslr._erm import ERMFit, Overlaps, fit_erm, overlaps, test_error
+from attnlab.gslr._model import GSLRModel
 from attnlab.gslr._population import (
-    PopulationModel,
-    PopulationOptimum,
+    MonteCarlo,
+    Population,
+    Quadrature,
     bayes_risk,
     linear_attention_optimum,
     population_optimum,
@@ -38,29 +43,52 @@ from attnlab.gslr._population import (
 )
 from attnlab.gslr._replica import (
     ReplicaNotConverged,
+    ReplicaOptions,
     ReplicaPoint,
     ReplicaSolver,
     replica_fixed_point,
 )
+from attnlab.gslr._sampler import (
+    SLRData,
+    Teacher,
+    TeacherFields,
+    sample_data,
+    sample_teacher,
+    sample_teacher_fields,
+)
+from attnlab.gslr._study import compare_replica_erm, erm_curve, erm_tolerance
+from attnlab.gslr._types import Estimate, Overlaps, PopulationOptimum
 
 __all__ = [
+    "LBFGS",
+    "Activation",
     "ERMFit",
-    "LengthDistribution",
+    "Estimate",
+    "GSLRModel",
+    "InformedInit",
+    "MonteCarlo",
     "Overlaps",
-    "PopulationModel",
+    "Population",
     "PopulationOptimum",
+    "Quadrature",
+    "RandomInit",
     "ReplicaNotConverged",
+    "ReplicaOptions",
     "ReplicaPoint",
     "ReplicaSolver",
     "SLRData",
     "Teacher",
     "TeacherFields",
+    "activation_label",
     "activation_names",
-    "attention_output",
     "bayes_risk",
+    "check_activation_names",
+    "compare_replica_erm",
     "erf_activation",
+    "erm_curve",
+    "erm_tolerance",
     "fit_erm",
-    "length_distribution",
+    "generalisation_error",
     "linear_activation",
     "linear_attention_optimum",
     "overlaps",
@@ -70,12 +98,12 @@ __all__ = [
     "register_activation",
     "replica_fixed_point",
     "resolve_activation",
-    "sample_slr",
+    "sample_data",
     "sample_teacher",
     "sample_teacher_fields",
     "softmax_activation",
     "softplus_activation",
-    "test_error",
+    "training_objective",
 ]
 
 MODEL_SUMMARY = (

@@ -1,14 +1,18 @@
-"""Attention activations and the predictor ``f(X) = sigma(chi)^T z`` (spec ``slr.md`` B.2).
+r"""Attention activations and the predictor :math:`f(X) = \sigma(\chi)^\top z`.
 
 An activation is ONE function ``sigma(chi, mask) -> weights`` mapping the scores
-``chi in R^{L_max}`` and a boolean mask of valid tokens to attention weights (zero on padded
-tokens). It must be written with ``jax.numpy`` (it is differentiated by ERM and by the replica
-prox) and be permutation-equivariant over tokens (the quadrature of B.3 uses this). Built in:
+:math:`\chi \in \mathbb R^{L_{\max}}` (a batch of them, shape ``(..., L_max)``) and a boolean
+mask of valid tokens to attention weights (zero on padded tokens). It is a jax function of jax
+arrays (ERM and the replica prox differentiate it; it is called inside attnlab's compiled code,
+so it is not itself wrapped by :func:`attnlab.precision.uses_jax`), and it must be
+permutation-equivariant over tokens (the population quadrature uses this). Built in:
 
-* ``softmax``: ``sigma_l = e^{chi_l} / sum_l' e^{chi_l'}``;
-* ``linear``: ``sigma_l = 1 + chi_l``;
-* ``erf``: ``sigma_l = 1 + erf(c + chi_l)`` (``c = 0``; :func:`erf_activation` for other ``c``);
-* ``softplus``: ``sigma_l = softplus(chi_l) / sum_l' softplus(chi_l')``.
+* ``softmax``: :math:`\sigma_\ell = e^{\chi_\ell} / \sum_{\ell'} e^{\chi_{\ell'}}`;
+* ``linear``: :math:`\sigma_\ell = 1 + \chi_\ell`;
+* ``erf``: :math:`\sigma_\ell = 1 + \mathrm{erf}(c + \chi_\ell)` (``c = 0``;
+  :func:`erf_activation` for another ``c``);
+* ``softplus``: :math:`\sigma_\ell = \mathrm{softplus}(\chi_\ell) / \sum_{\ell'}
+  \mathrm{softplus}(\chi_{\ell'})`.
 
 :func:`resolve_activation` accepts a registered name or any such callable;
 :func:`register_activation` adds a name.
@@ -17,28 +21,85 @@ prox) and be permutation-equivariant over tokens (the quadrature of B.3 uses thi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
+from attnlab.precision import uses_jax
+
+__all__ = [
+    "Activation",
+    "activation_label",
+    "activation_names",
+    "check_activation_names",
+    "erf_activation",
+    "linear_activation",
+    "predict",
+    "register_activation",
+    "resolve_activation",
+    "softmax_activation",
+    "softplus_activation",
+]
 
 Activation = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def softmax_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
-    """``sigma_l = exp(chi_l) / sum_valid exp(chi)`` on valid tokens, 0 on padding."""
-    shifted = jnp.where(mask, chi, -1e300)
+    r"""Softmax attention, :math:`\sigma_\ell = e^{\chi_\ell}/\sum_{\ell'\ \rm valid}
+    e^{\chi_{\ell'}}` on valid tokens, 0 on padding.
+
+    Parameters
+    ----------
+    chi : jax.Array, shape (..., L_max)
+        Scores.
+    mask : bool jax.Array, shape (..., L_max)
+        Valid tokens.
+
+    Returns
+    -------
+    jax.Array
+        The weights, shape of ``chi``.
+    """
+    shifted = jnp.where(mask, chi, jnp.finfo(chi.dtype).min)
     top = jax.lax.stop_gradient(jnp.max(shifted, axis=-1, keepdims=True))
     e = jnp.where(mask, jnp.exp(jnp.where(mask, chi, 0.0) - top), 0.0)
     return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
 def linear_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
-    """``sigma_l = 1 + chi_l`` (linear attention)."""
+    r"""Linear attention, :math:`\sigma_\ell = 1 + \chi_\ell` (0 on padding).
+
+    Parameters
+    ----------
+    chi : jax.Array, shape (..., L_max)
+    mask : bool jax.Array, shape (..., L_max)
+
+    Returns
+    -------
+    jax.Array
+        The weights (not normalised).
+    """
     return jnp.where(mask, 1.0 + chi, 0.0)
 
 
 def erf_activation(c: float = 0.0) -> Activation:
-    """Element-wise ``sigma_l = 1 + erf(c + chi_l)``."""
+    r"""The element-wise activation :math:`\sigma_\ell = 1 + \mathrm{erf}(c + \chi_\ell)`.
+
+    Parameters
+    ----------
+    c : float
+        The offset (finite).
+
+    Returns
+    -------
+    callable
+        ``sigma(chi, mask)``.
+    """
+    from attnlab._validate import check_range
+
+    check_range("c", c, lo=-1e6, hi=1e6)
     c = float(c)
 
     def sigma(chi: jax.Array, mask: jax.Array) -> jax.Array:
@@ -49,7 +110,18 @@ def erf_activation(c: float = 0.0) -> Activation:
 
 
 def softplus_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
-    """``sigma_l = softplus(chi_l) / sum_valid softplus(chi)``."""
+    r"""Softplus-normalised attention, :math:`\sigma_\ell = \mathrm{softplus}(\chi_\ell)
+    / \sum_{\ell'} \mathrm{softplus}(\chi_{\ell'})`.
+
+    Parameters
+    ----------
+    chi, mask : jax.Array
+        As in :func:`softmax_activation`.
+
+    Returns
+    -------
+    jax.Array
+    """
     sp = jnp.where(mask, jax.nn.softplus(chi), 0.0)
     return sp / jnp.sum(sp, axis=-1, keepdims=True)
 
@@ -63,11 +135,42 @@ _ACTIVATIONS: dict[str, Activation] = {
 
 
 def activation_names() -> tuple[str, ...]:
+    """The registered activation names.
+
+    Returns
+    -------
+    tuple of str
+    """
     return tuple(_ACTIVATIONS)
 
 
+def check_activation_names(names: list[str]) -> list[str]:
+    """The names if every one is registered, else a ``ValueError`` listing the unknown ones.
+
+    Parameters
+    ----------
+    names : list of str
+
+    Returns
+    -------
+    list of str
+    """
+    bad = [a for a in names if a not in _ACTIVATIONS]
+    if bad:
+        raise ValueError(f"unknown activation(s) {bad}: must be in {list(_ACTIVATIONS)}")
+    return names
+
+
 def register_activation(name: str, fn: Activation) -> None:
-    """Register ``fn(chi, mask) -> weights`` under ``name`` (checked on a small input)."""
+    """Register ``fn(chi, mask) -> weights`` under ``name`` (checked on a small input).
+
+    Parameters
+    ----------
+    name : str
+        The name experiments and functions will accept.
+    fn : callable
+        ``sigma(chi, mask)``, see the module docstring.
+    """
     _check_callable(fn, name)
     _ACTIVATIONS[str(name)] = fn
 
@@ -87,7 +190,18 @@ def _check_callable(fn: Activation, name: str) -> None:
 
 
 def resolve_activation(activation: str | Activation) -> Activation:
-    """A registered name (``softmax``, ``linear``, ``erf``, ``softplus``, …) or a callable."""
+    """The activation function of a registered name or a callable (checked on a small input).
+
+    Parameters
+    ----------
+    activation : str or callable
+        ``"softmax"``, ``"linear"``, ``"erf"``, ``"softplus"``, another registered name, or a
+        function ``sigma(chi, mask)``.
+
+    Returns
+    -------
+    callable
+    """
     if callable(activation):
         _check_callable(activation, getattr(activation, "__name__", repr(activation)))
         return activation
@@ -100,22 +214,58 @@ def resolve_activation(activation: str | Activation) -> Activation:
 
 
 def activation_label(activation: str | Activation) -> str:
+    """A name for tables: the registered name or the callable's ``__name__``.
+
+    Parameters
+    ----------
+    activation : str or callable
+
+    Returns
+    -------
+    str
+    """
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
 
 
-def attention_output(
-    chi: jax.Array, z: jax.Array, mask: jax.Array, activation: str | Activation
-) -> jax.Array:
-    """``f = sum_l sigma_l(chi) z_l`` for scores ``chi`` and values ``z`` of shape (..., L)."""
-    sigma = resolve_activation(activation)
+def _attention_output(chi: Any, z: Any, mask: Any, sigma: Activation) -> Any:
     return jnp.sum(sigma(chi, mask) * jnp.where(mask, z, 0.0), axis=-1)
 
 
-def predict(
-    k: jax.Array, v: jax.Array, X: jax.Array, mask: jax.Array, activation: str | Activation
-) -> jax.Array:
-    """``f(X) = sigma(X k/sqrt(D))^T (X v/sqrt(D))`` for ``X`` of shape ``(n, L_max, D)``."""
+def _scores_values(X: Any, k: Any, v: Any) -> tuple[Any, Any]:
+    """``chi = X k/sqrt(D)``, ``z = X v/sqrt(D)`` in one pass over ``X`` (``X @ [k v]``)."""
     D = X.shape[-1]
-    chi = X @ k / jnp.sqrt(D)
-    z = X @ v / jnp.sqrt(D)
-    return attention_output(chi, z, mask, activation)
+    P = X @ (jnp.stack([k, v], axis=-1).astype(X.dtype) / jnp.sqrt(D).astype(X.dtype))
+    return P[..., 0], P[..., 1]
+
+
+def _predict(k: Any, v: Any, X: Any, mask: Any, sigma: Activation) -> Any:
+    chi, z = _scores_values(X, k, v)
+    return _attention_output(chi, z, mask, sigma)
+
+
+@uses_jax
+def predict(k: Any, v: Any, X: Any, mask: Any, activation: str | Activation) -> np.ndarray:
+    r"""The attention predictor on a batch of sequences.
+
+    .. math:: f(X) = \sum_\ell \sigma_\ell(\chi)\, z_\ell, \qquad
+        \chi = X k/\sqrt D, \quad z = X v/\sqrt D.
+
+    Parameters
+    ----------
+    k, v : array, shape (D,)
+        Key and value vectors.
+    X : array, shape (n, L_max, D)
+        Tokens.
+    mask : bool array, shape (n, L_max)
+        Valid tokens.
+    activation : str or callable
+        A registered name or a function ``sigma(chi, mask)`` (:func:`resolve_activation`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``.
+    """
+    sigma = resolve_activation(activation)
+    X = jnp.asarray(X)
+    return np.asarray(_predict(jnp.asarray(k), jnp.asarray(v), X, jnp.asarray(mask), sigma))

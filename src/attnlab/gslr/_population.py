@@ -1,62 +1,108 @@
-"""Population level of generalised SLR: Bayes risk and attention risks (spec ``slr.md`` B.3).
+r"""Population level of generalised SLR: attention risks, their optima and the Bayes risk.
 
-On the invariant manifold (cross overlaps zero) with ``|k*|^2 = |v*|^2 = D`` the per-token
-fields are ``chi = m_k chi* + sqrt(q_k - m_k^2) g`` and ``z = m_v z* + sqrt(q_v - m_v^2) g'``,
-and with ``a = E[sigma_eps*(chi)]``, ``b = E[sum_l sigma_l(chi)^2]``::
+On the invariant manifold (cross overlaps zero) the per-token fields of a student
+:math:`(k, v)` are :math:`\chi = m_k\chi^* + \sqrt{q_k - m_k^2}\,g` and
+:math:`z = m_v z^* + \sqrt{q_v - m_v^2}\,g'` (:math:`g, g'` standard Gaussian), with the overlaps
+:math:`m_k = k\cdot k^*/D`, :math:`q_k = |k|^2/D` (the same for :math:`v`). With
+:math:`a = E[\sigma_{\epsilon^*}(\chi)]` and :math:`b = E[\sum_\ell \sigma_\ell(\chi)^2]`,
 
-    E_sigma(m_k, q_k, m_v, q_v) = Delta + 1 - 2 m_v a + q_v b                      (B.3)
-    min over (m_v, q_v >= m_v^2):  Delta + 1 - a^2 / b    at m_v = q_v^(1/2) = a/b
+.. math::
 
-so the optimum of an activation is a search over ``(m_k, q_k)`` only. Bayes:
-``E_Bayes = Delta + 1 - E[sum_l p_l^2]`` with ``p = softmax(c_nu chi*)`` (``c_nu = sqrt(nu)``
-spiked, ``nu`` max): softmax at ``m_k = c_nu, q_k = c_nu^2`` and the Nishimori identity
-``E[p_eps*] = E[sum p^2]`` make softmax attention Bayes-optimal at population level.
+    \mathcal E_\sigma(m_k, q_k, m_v, q_v) = \Delta + 1 - 2 m_v a + q_v b,
+    \qquad \min_{m_v,\ q_v \ge m_v^2} \mathcal E_\sigma = \Delta + 1 - a^2/b
+    \ \text{ at } m_v = \sqrt{q_v} = a/b,
 
-Expectations. Spiked-SLR: the scores are independent, ``chi_eps ~ N(m_k sqrt(nu), q_k)`` and
-``chi_l ~ N(0, q_k)`` otherwise, so ``a, b`` are L-dimensional Gauss–Hermite quadratures
-(mixed over the law of ``L``); errors are ~1e-10 for the sizes used. Max-SLR (and spiked on
-request): Monte-Carlo over exact draws of ``(L, chi*, g)`` with common random numbers (the same
-draws for every ``(m_k, q_k)``, so the optimisation sees a smooth function), the hidden position
-Rao–Blackwellised (``a = E[sum_l P(eps*=l|chi*) sigma_l]``), and a delta-method standard error.
+so the optimum of an activation is a search over :math:`(m_k, q_k)` only. Bayes:
+:math:`P(\epsilon^* = \ell \mid X) = \mathrm{softmax}(c_\nu\chi^*)_\ell`, so the Bayes predictor
+is softmax attention at :math:`k = c_\nu k^*, v = v^*` and, by the Nishimori identity
+:math:`E[p_{\epsilon^*}] = E[\sum_\ell p_\ell^2]`,
+:math:`\mathcal E_{\rm Bayes} = \Delta + 1 - E[\sum_\ell p_\ell^2]`, :math:`p =
+\mathrm{softmax}(c_\nu\chi^*)`.
 
-Linear attention, settled (see :func:`linear_attention_optimum`). With ``sigma = 1 + chi`` and
-moments ``M1 = E[chi*_eps]``, ``S1 = E[sum chi*_l]``, ``S2 = E[sum chi*_l^2]``, ``EL = E[L]``:
-``a = 1 + m_k M1``, ``b = EL (1 + q_k - m_k^2) + 2 m_k S1 + m_k^2 S2``; the optimum has
-``q_k = m_k^2`` and ``m_k = (M1 EL - S1)/(S2 - M1 S1)``. Spiked-SLR (``M1 = S1 = sqrt(nu)``,
-``S2 = EL + nu``): ``m_k = sqrt(nu)(EL - 1)/EL`` and, noise-free,
-``E_lin = 1/(1 + nu/EL + 1/(EL - 1))`` — the spec's expression holds (with ``L -> E[L]`` for a
-random length; verified numerically by the 2-parameter search and by direct minimisation over
-all ``(k, v)`` at small ``D``, see the tests). Max-SLR (``S1 = 0``, ``S2 = EL``):
-``m_k = M1``, ``E_lin = Delta + 1 - (1 + M1^2)/EL`` — bounded away from the Bayes risk even
-as ``nu -> inf`` (e.g. ``L = 2``: ``M1 -> 1/sqrt(pi)``, ``E_lin -> (1 - 1/pi)/2``).
+Expectations (:class:`Quadrature` or :class:`MonteCarlo`). Spiked-SLR: the scores are
+independent, :math:`\chi_\epsilon \sim \mathcal N(m_k\sqrt\nu, q_k)` and :math:`\chi_\ell \sim
+\mathcal N(0, q_k)` otherwise, so :math:`a, b` are :math:`L`-dimensional Gauss–Hermite
+quadratures mixed over the law of :math:`L` (relative error below :math:`10^{-9}` at the default
+node counts). Max-SLR (or on request): Monte-Carlo over exact draws of :math:`(L, \chi^*, g)`
+with common random numbers (the same draws at every :math:`(m_k, q_k)`, so the optimiser sees a
+smooth function), the hidden position Rao–Blackwellised (:math:`a = E[\sum_\ell
+P(\epsilon^* = \ell \mid \chi^*)\sigma_\ell]`) and a delta-method standard error.
+
+Linear attention in closed form (:func:`linear_attention_optimum`). With :math:`\sigma = 1 +
+\chi` and the teacher moments :math:`M_1 = E[\chi^*_\epsilon]`, :math:`S_1 = E[\sum_\ell
+\chi^*_\ell]`, :math:`S_2 = E[\sum_\ell \chi^{*2}_\ell]`: :math:`a = 1 + m_k M_1`, :math:`b =
+E[L](1 + q_k - m_k^2) + 2 m_k S_1 + m_k^2 S_2`, minimised at :math:`q_k = m_k^2`,
+:math:`m_k = (M_1 E[L] - S_1)/(S_2 - M_1 S_1)`. Spiked (:math:`M_1 = S_1 = \sqrt\nu`,
+:math:`S_2 = E[L] + \nu`): :math:`\mathcal E_{\rm lin} = \Delta + 1/(1 + \nu/E[L] + 1/(E[L] -
+1))`. Max (:math:`S_1 = 0`, :math:`S_2 = E[L]`):
+:math:`\mathcal E_{\rm lin} = \Delta + 1 - (1 + M_1^2)/E[L]`, bounded away from the Bayes risk
+as :math:`\nu \to \infty`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from attnlab._jax import jax, jnp
-from attnlab._validate import ParameterError, check_choice, check_int, check_range
-from attnlab.gslr._activations import Activation, resolve_activation, softmax_activation
-from attnlab.gslr._data import (
-    check_model,
-    check_nu,
-    length_distribution,
-    sample_teacher_fields,
-    signal_scale,
+from attnlab._validate import ParameterError, check_range
+from attnlab.config import Params
+from attnlab.gslr._activations import (
+    Activation,
+    linear_activation,
+    resolve_activation,
+    softmax_activation,
 )
-from attnlab.rng import root_key, stream
+from attnlab.gslr._model import GSLRModel
+from attnlab.gslr._optimum import search_optimum
+from attnlab.gslr._sampler import _fields
+from attnlab.gslr._types import Estimate, Overlaps, PopulationOptimum
+from attnlab.precision import uses_jax
+from attnlab.rng import stream
+
+__all__ = [
+    "Estimate",
+    "MonteCarlo",
+    "Overlaps",
+    "Population",
+    "PopulationOptimum",
+    "Quadrature",
+    "bayes_risk",
+    "linear_attention_optimum",
+    "population_optimum",
+    "population_risk",
+]
+
+QUADRATURE_MAX_LENGTH = 5
+_DEFAULT_NODES = {1: 160, 2: 80, 3: 32, 4: 18, 5: 12}
 
 
-def _safe_sqrt(x):
-    """``sqrt`` with a zero (not NaN) gradient at 0, so the optimiser can leave ``q_k = 0``."""
-    pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+class Quadrature(Params):
+    """Gauss–Hermite quadrature over the scores (spiked-SLR, :math:`L_{\\max} \\le 5`).
+
+    Parameters
+    ----------
+    n_nodes : int, optional
+        Nodes per token (default by :math:`L_{\\max}`: 160, 80, 32, 18, 12).
+    """
+
+    n_nodes: int | None = Field(None, ge=4, le=400, description="Gauss–Hermite nodes per token")
+
+
+class MonteCarlo(Params):
+    """Monte-Carlo over exact draws, common random numbers (needs a ``key``).
+
+    Parameters
+    ----------
+    n : int
+        Number of draws.
+    """
+
+    n: int = Field(200_000, ge=100, le=10**8, description="Monte-Carlo draws")
 
 
 def _hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,317 +111,340 @@ def _hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w / w.sum()
 
 
-@dataclass(frozen=True)
-class Moments:
-    """``a = E[sigma_eps*]``, ``b = E[sum sigma^2]`` and their Monte-Carlo covariance (0 for
-    quadrature)."""
-
-    a: float
-    b: float
-    var_a: float = 0.0
-    var_b: float = 0.0
-    cov_ab: float = 0.0
+def _safe_sqrt(x: Any) -> Any:
+    """``sqrt`` with a zero (not NaN) gradient at 0, so the optimiser can leave ``q_k = m_k²``."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
-class PopulationModel:
-    """Expectations over the generalised-SLR law at population level (spec B.3).
+@functools.partial(jax.jit, static_argnums=0)
+def _quad_moments(sigma: Activation, m_k: Any, s_k: Any, shift: Any, grids: Any) -> Any:
+    a = b = 0.0
+    for mesh, wt in grids:
+        L = mesh.shape[1]
+        chi = _safe_sqrt(m_k**2 + s_k**2) * mesh + (m_k * shift) * (jnp.arange(L) == 0)
+        sg = sigma(chi, jnp.ones_like(chi, dtype=bool))
+        a = a + jnp.sum(wt * sg[:, 0])
+        b = b + jnp.sum(wt * jnp.sum(sg**2, -1))
+    return a, b, jnp.zeros(3)
 
-    ``method``: ``"quadrature"`` (spiked only, ``L_max <= 5``), ``"mc"``, or ``"auto"``
-    (quadrature when possible). ``n_nodes`` Gauss–Hermite nodes per token; ``n_mc``
-    Monte-Carlo draws (common random numbers from ``seed``).
+
+@functools.partial(jax.jit, static_argnums=0)
+def _mc_moments(sigma: Activation, m_k: Any, s_k: Any, shift: Any, draws: Any) -> Any:
+    del shift
+    chi_star, mask, weights, g = draws
+    chi = (m_k * chi_star + s_k * g) * mask
+    sg = sigma(chi, mask)
+    A = jnp.sum(weights * sg, -1)
+    B = jnp.sum(sg**2, -1)
+    cov = jnp.cov(jnp.stack([A, B])) / A.shape[0]
+    return A.mean(), B.mean(), jnp.array([cov[0, 0], cov[1, 1], cov[0, 1]])
+
+
+class Population:
+    """Expectations over the population law of one model (quadrature grids or Monte-Carlo
+    draws built once, shared by every activation and overlap point).
+
+    Parameters
+    ----------
+    model : GSLRModel
+    key : jax key, optional
+        Needed for :class:`MonteCarlo` (max-SLR, or spiked with :math:`L_{\\max} > 5`).
+    integration : Quadrature or MonteCarlo, optional
+        Default: quadrature when possible, else ``MonteCarlo()``.
     """
 
+    @uses_jax
     def __init__(
         self,
+        model: GSLRModel,
         *,
-        model: str = "spiked",
-        nu: float = 1.0,
-        L: Any = 3,
-        delta: float = 0.0,
-        method: str = "auto",
-        n_nodes: int = 0,
-        n_mc: int = 200_000,
-        seed: int = 0,
+        key: Any = None,
+        integration: Quadrature | MonteCarlo | None = None,
     ) -> None:
-        self.model = check_model(model)
-        self.nu = check_nu(nu, self.model)
-        self.delta = check_range("delta", delta, lo=0)
-        self.dist = length_distribution(L)
-        method = check_choice("method", method, ("auto", "quadrature", "mc"))
-        quad_ok = self.model == "spiked" and self.dist.max_length <= 5
-        if method == "quadrature" and not quad_ok:
+        self.model = model
+        quad_ok = model.variant == "spiked" and model.max_length <= QUADRATURE_MAX_LENGTH
+        if integration is None:
+            integration = Quadrature() if quad_ok else MonteCarlo()
+        if isinstance(integration, Quadrature) and not quad_ok:
             raise ParameterError(
-                f"method = 'quadrature' needs spiked-SLR with L <= 5 (got model={self.model!r}, "
-                f"L_max={self.dist.max_length}); use method='mc'"
+                f"integration = Quadrature needs spiked-SLR with L_max <= {QUADRATURE_MAX_LENGTH}"
+                f" (got {model.label()}); use MonteCarlo and a key"
             )
-        self.method = "quadrature" if (method == "auto" and quad_ok) else method
-        if self.method == "auto":
-            self.method = "mc"
-        self.n_mc = check_int("n_mc", n_mc, lo=100)
-        if self.method == "quadrature":
-            Lm = self.dist.max_length
-            default = {1: 160, 2: 80, 3: 32, 4: 18, 5: 12}[Lm]
-            self.n_nodes = check_int("n_nodes", n_nodes or default, lo=4)
-            self._grids = []
-            x, w = _hermite(self.n_nodes)
-            for Lval, p in zip(self.dist.lengths, self.dist.probs, strict=True):
-                mesh = np.stack(np.meshgrid(*([x] * Lval), indexing="ij"), -1).reshape(-1, Lval)
-                wt = np.prod(np.stack(np.meshgrid(*([w] * Lval), indexing="ij"), -1), -1).ravel()
-                self._grids.append((jnp.asarray(mesh), jnp.asarray(wt * p)))
+        self.integration = integration
+        if isinstance(integration, Quadrature):
+            n = integration.n_nodes or _DEFAULT_NODES[model.max_length]
+            x, w = _hermite(n)
+            grids = []
+            for L, p in zip(model.lengths, model.length_probs, strict=True):
+                mesh = np.stack(np.meshgrid(*([x] * L), indexing="ij"), -1).reshape(-1, L)
+                wt = np.prod(np.stack(np.meshgrid(*([w] * L), indexing="ij"), -1), -1).ravel()
+                grids.append((mesh, wt * p))
+            self._arrays: Any = tuple(grids)
+            self._fn = _quad_moments
         else:
-            self.n_nodes = 0
-            key = root_key(seed)
-            fields = sample_teacher_fields(
-                stream(key, "fields"), n=self.n_mc, model=self.model, nu=self.nu, L=self.dist
+            if key is None:
+                raise ParameterError(
+                    f"{model.label()}: Monte-Carlo population expectations need key= (a jax key)"
+                )
+            fields = _fields(model, stream(key, "population-fields"), integration.n)
+            g = jax.random.normal(stream(key, "population-g"), fields.chi_star.shape)
+            self._arrays = tuple(
+                np.asarray(a) for a in (fields.chi_star, fields.mask, fields.weights, g)
             )
-            self._chi_star = fields.chi_star
-            self._mask = fields.mask
-            self._weights = fields.weights
-            self._g = jax.random.normal(stream(key, "g"), fields.chi_star.shape)
-        self._cache: dict[Any, Callable] = {}
+            self._fn = _mc_moments
+        self._shift = math.sqrt(model.nu) if model.variant == "spiked" else 0.0
 
-    # -- expectations ----------------------------------------------------------------------
-    def _moments_fn(self, sigma: Activation) -> Callable:
-        key = id(sigma)
-        if key in self._cache:
-            return self._cache[key]
-        if self.method == "quadrature":
-            shift = math.sqrt(self.nu)
-            grids = self._grids
+    @property
+    def method(self) -> str:
+        """``"quadrature"`` or ``"mc"``."""
+        return "quadrature" if isinstance(self.integration, Quadrature) else "mc"
 
-            def fn(m_k, s_k):
-                q_k = m_k**2 + s_k**2
-                a = b = 0.0
-                for mesh, wt in grids:
-                    Lval = mesh.shape[1]
-                    chi = _safe_sqrt(q_k) * mesh + (m_k * shift) * (jnp.arange(Lval) == 0)
-                    sg = sigma(chi, jnp.ones_like(chi, dtype=bool))
-                    a = a + jnp.sum(wt * sg[:, 0])
-                    b = b + jnp.sum(wt * jnp.sum(sg**2, -1))
-                return a, b, jnp.zeros(3)
+    def _raw(self, sigma: Activation, m_k: Any, s_k: Any) -> Any:
+        return self._fn(sigma, m_k, s_k, self._shift, self._arrays)
 
-        else:
-            chi_star, mask, weights, g = self._chi_star, self._mask, self._weights, self._g
-            n = chi_star.shape[0]
-
-            def fn(m_k, s_k):
-                chi = (m_k * chi_star + s_k * g) * mask
-                sg = sigma(chi, mask)
-                A = jnp.sum(weights * sg, -1)
-                B = jnp.sum(sg**2, -1)
-                cov = jnp.cov(jnp.stack([A, B])) / n
-                return A.mean(), B.mean(), jnp.array([cov[0, 0], cov[1, 1], cov[0, 1]])
-
-        jfn = jax.jit(fn)
-        self._cache[key] = (sigma, jfn)  # keep sigma alive so its id stays unique
-        return self._cache[key]
-
-    def moments(self, activation: str | Activation, *, m_k: float, q_k: float) -> Moments:
-        """``a = E[sigma_eps*(chi)]``, ``b = E[sum_l sigma_l(chi)^2]`` at overlaps ``(m_k, q_k)``."""
-        m_k = check_range("m_k", m_k)
-        q_k = check_range("q_k", q_k, lo=0)
-        if q_k < m_k**2 - 1e-12:
-            raise ParameterError(f"q_k = {q_k!r} must be >= m_k^2 = {m_k**2:g}")
-        sigma = resolve_activation(activation)
-        _, fn = self._moments_fn(sigma)
-        a, b, c = fn(m_k, math.sqrt(max(q_k - m_k**2, 0.0)))
-        return Moments(float(a), float(b), float(c[0]), float(c[1]), float(c[2]))
-
-    def risk(
-        self, activation: str | Activation, *, m_k: float, q_k: float, m_v: float, q_v: float
-    ) -> tuple[float, float]:
-        """``E_sigma = Delta + 1 - 2 m_v a + q_v b`` and its Monte-Carlo standard error."""
-        m_v = check_range("m_v", m_v)
-        q_v = check_range("q_v", q_v, lo=0)
-        mo = self.moments(activation, m_k=m_k, q_k=q_k)
-        val = self.delta + 1 - 2 * m_v * mo.a + q_v * mo.b
-        var = 4 * m_v**2 * mo.var_a + q_v**2 * mo.var_b - 4 * m_v * q_v * mo.cov_ab
-        return float(val), float(math.sqrt(max(var, 0.0)))
-
-    def risk_optimal_v(
+    @uses_jax
+    def moments(
         self, activation: str | Activation, *, m_k: float, q_k: float
-    ) -> tuple[float, float]:
-        """``Delta + 1 - a^2/b`` (best ``(m_v, q_v)``) and its delta-method standard error."""
-        mo = self.moments(activation, m_k=m_k, q_k=q_k)
-        return self._opt_from_moments(mo)
+    ) -> tuple[Estimate, Estimate, float]:
+        r""":math:`a = E[\sigma_{\epsilon^*}(\chi)]` and :math:`b = E[\sum_\ell
+        \sigma_\ell(\chi)^2]` at overlaps :math:`(m_k, q_k)`.
 
-    def _opt_from_moments(self, mo: Moments) -> tuple[float, float]:
-        a, b = mo.a, mo.b
-        ga, gb = 2 * a / b, -(a**2) / b**2
-        var = ga**2 * mo.var_a + gb**2 * mo.var_b + 2 * ga * gb * mo.cov_ab
-        return float(self.delta + 1 - a**2 / b), float(math.sqrt(max(var, 0.0)))
+        Parameters
+        ----------
+        activation : str or callable
+        m_k, q_k : float
+            Finite, :math:`q_k \ge m_k^2`.
 
-    # -- optimum ---------------------------------------------------------------------------
-    def optimum(
-        self, activation: str | Activation, *, m_max: float | None = None, s_max: float = 4.0
-    ) -> PopulationOptimum:
-        """Minimise ``Delta + 1 - a^2/b`` over ``m_k in [-m_max, m_max]``, ``q_k - m_k^2 in
-        [0, s_max^2]``: a coarse grid, then L-BFGS-B (jax gradients) from the 2 best points."""
-        from scipy.optimize import minimize
-
+        Returns
+        -------
+        a, b : Estimate
+        cov_ab : float
+            Monte-Carlo covariance of the two estimates (0 for quadrature).
+        """
+        s_k = _check_overlaps(m_k, q_k)
         sigma = resolve_activation(activation)
-        _, fn = self._moments_fn(sigma)
-        c = signal_scale(self.model, self.nu)
-        if m_max is None:
-            m_max = max(6.0, 1.5 * c) if math.isfinite(c) else 30.0
-        m_max = check_range("m_max", m_max, lo=0, lo_open=True)
-        s_max = check_range("s_max", s_max, lo=0)
-
-        def obj(p):
-            a, b, _ = fn(p[0], p[1])
-            return -(a**2) / b
-
-        vg = jax.jit(jax.value_and_grad(obj))
-        ms = np.linspace(-m_max, m_max, 17)
-        ss = np.linspace(0.0, s_max, 7)
-        grid = np.array([(m, s) for m in ms for s in ss])
-        vals = np.asarray(jax.lax.map(obj, jnp.asarray(grid)))
-        best = None
-        for i in np.argsort(vals)[:2]:
-            res = minimize(
-                lambda p: tuple(np.asarray(t, dtype=float) for t in vg(jnp.asarray(p))),
-                np.array(grid[i]),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=[(-m_max, m_max), (0.0, s_max)],
-                options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10},
-            )
-            if best is None or res.fun < best.fun:
-                best = res
-        m_k, s_k = float(best.x[0]), float(best.x[1])
-        mo = self.moments(sigma, m_k=m_k, q_k=m_k**2 + s_k**2)
-        risk, se = self._opt_from_moments(mo)
-        at_edge = abs(abs(m_k) - m_max) < 1e-6 * m_max or abs(s_k - s_max) < 1e-6
-        return PopulationOptimum(
-            risk=risk,
-            stderr=se,
-            m_k=m_k,
-            q_k=m_k**2 + s_k**2,
-            m_v=mo.a / mo.b,
-            q_v=(mo.a / mo.b) ** 2,
-            at_boundary=bool(at_edge),
+        a, b, c = self._raw(sigma, float(m_k), s_k)
+        return (
+            Estimate(float(a), math.sqrt(float(c[0]))),
+            Estimate(float(b), math.sqrt(float(c[1]))),
+            float(c[2]),
         )
 
-    def bayes(self) -> tuple[float, float]:
-        """``Delta + 1 - E[sum p^2]``, ``p = softmax(c_nu chi*)``, and its standard error."""
-        c = signal_scale(self.model, self.nu)
+    def risk(self, activation: str | Activation, overlaps: Overlaps) -> Estimate:
+        r""":math:`\mathcal E_\sigma = \Delta + 1 - 2 m_v a + q_v b` and its standard error.
+
+        Parameters
+        ----------
+        activation : str or callable
+        overlaps : Overlaps
+            Finite, :math:`q \ge m^2` on each side.
+
+        Returns
+        -------
+        Estimate
+        """
+        o = overlaps
+        _check_overlaps(o.m_v, o.q_v, side="v")
+        a, b, cov = self.moments(activation, m_k=o.m_k, q_k=o.q_k)
+        value = self.model.delta + 1 - 2 * o.m_v * a.value + o.q_v * b.value
+        var = (2 * o.m_v * a.stderr) ** 2 + (o.q_v * b.stderr) ** 2 - 4 * o.m_v * o.q_v * cov
+        return Estimate(float(value), math.sqrt(max(var, 0.0)))
+
+    def risk_optimal_v(self, activation: str | Activation, *, m_k: float, q_k: float) -> Estimate:
+        r""":math:`\Delta + 1 - a^2/b` (the best :math:`m_v, q_v`) and its delta-method error.
+
+        Parameters
+        ----------
+        activation : str or callable
+        m_k, q_k : float
+
+        Returns
+        -------
+        Estimate
+        """
+        return self._ratio_risk(*self.moments(activation, m_k=m_k, q_k=q_k))
+
+    def _ratio_risk(self, a: Estimate, b: Estimate, cov: float) -> Estimate:
+        ga, gb = 2 * a.value / b.value, -(a.value**2) / b.value**2
+        var = (ga * a.stderr) ** 2 + (gb * b.stderr) ** 2 + 2 * ga * gb * cov
+        value = self.model.delta + 1 - a.value**2 / b.value
+        return Estimate(float(value), math.sqrt(max(var, 0.0)))
+
+    def bayes(self) -> Estimate:
+        r"""Bayes risk :math:`\Delta + 1 - E[\sum_\ell p_\ell^2]`, :math:`p =
+        \mathrm{softmax}(c_\nu\chi^*)` (:math:`\Delta` when :math:`\nu = \infty`).
+
+        Returns
+        -------
+        Estimate
+        """
+        c = self.model.signal_scale
         if math.isinf(c):
-            return self.delta, 0.0
-        mo = self.moments(softmax_activation, m_k=c, q_k=c**2)
-        return float(self.delta + 1 - mo.b), float(math.sqrt(mo.var_b))
+            return Estimate(self.model.delta, 0.0)
+        _, b, _ = self.moments(softmax_activation, m_k=c, q_k=c**2)
+        return Estimate(self.model.delta + 1 - b.value, b.stderr)
 
-    def teacher_moments(self) -> tuple[float, float, float]:
-        """``(M1, S1, S2) = (E[chi*_eps], E[sum chi*_l], E[sum chi*_l^2])``."""
-        EL = self.dist.mean
-        if self.model == "spiked":
-            r = math.sqrt(self.nu)
-            return r, r, EL + self.nu
-        from attnlab.gslr._activations import linear_activation
+    def teacher_moments(self) -> tuple[Estimate, float, float]:
+        r""":math:`(M_1, S_1, S_2) = (E[\chi^*_\epsilon], E[\sum_\ell \chi^*_\ell],
+        E[\sum_\ell \chi^{*2}_\ell])`.
 
-        mo = self.moments(linear_activation, m_k=1.0, q_k=1.0)
-        return mo.a - 1.0, 0.0, EL
+        Returns
+        -------
+        M1 : Estimate
+            Exact for spiked-SLR, Monte-Carlo for max-SLR.
+        S1, S2 : float
+        """
+        mean_l = self.model.mean_length
+        if self.model.variant == "spiked":
+            root = math.sqrt(self.model.nu)
+            return Estimate(root, 0.0), root, mean_l + self.model.nu
+        a, _, _ = self.moments(linear_activation, m_k=1.0, q_k=1.0)
+        return Estimate(a.value - 1.0, a.stderr), 0.0, mean_l
+
+    @uses_jax
+    def optimum(self, activation: str | Activation, *, max_iter: int = 500) -> PopulationOptimum:
+        """See :func:`population_optimum`."""
+        sigma = resolve_activation(activation)
+        opt = search_optimum(
+            self._fn, sigma, self._shift, self._arrays, self.model.signal_scale, max_iter=max_iter
+        )
+        a, b, cov = self.moments(sigma, m_k=opt.overlaps.m_k, q_k=opt.overlaps.q_k)
+        risk = self._ratio_risk(a, b, cov)
+        ratio = a.value / b.value
+        o = Overlaps(opt.overlaps.m_k, opt.overlaps.q_k, ratio, ratio**2)
+        return PopulationOptimum(
+            risk.value, risk.stderr, o, opt.at_boundary, opt.converged, opt.message
+        )
 
 
-@dataclass(frozen=True)
-class PopulationOptimum:
-    """Optimal population risk of an activation (B.3) and the overlaps that reach it."""
-
-    risk: float
-    stderr: float
-    m_k: float
-    q_k: float
-    m_v: float
-    q_v: float
-    at_boundary: bool = False
+def _check_overlaps(m: Any, q: Any, side: str = "k") -> float:
+    """Finite overlaps with ``q >= m²``; returns ``sqrt(q - m²)``."""
+    m = check_range(f"m_{side}", m, lo=-1e12, hi=1e12)
+    q = check_range(f"q_{side}", q, lo=0, hi=1e24)
+    if q < m**2 * (1 - 1e-9) - 1e-12:
+        raise ParameterError(f"q_{side} = {q!r} is out of range: must be >= m_{side}² = {m**2:g}")
+    return math.sqrt(max(q - m**2, 0.0))
 
 
 def bayes_risk(
-    model: str = "spiked",
-    nu: float = 1.0,
-    L: Any = 3,
-    delta: float = 0.0,
-    *,
-    with_error: bool = False,
-    method: str = "auto",
-    n_mc: int = 400_000,
-    seed: int = 0,
-) -> float | tuple[float, float]:
-    """Bayes risk ``Delta + 1 - E[sum_l p_l^2]``, ``p = softmax(c_nu chi*)`` (spec B.3).
+    model: GSLRModel, *, key: Any = None, integration: Quadrature | MonteCarlo | None = None
+) -> Estimate:
+    r"""Bayes risk of the model.
 
-    ``L``: an int, a list of ints (uniform) or ``{L: prob}``. Spiked-SLR by quadrature
-    (``L <= 5``), max-SLR by Monte-Carlo (``with_error=True`` returns ``(risk, stderr)``).
+    .. math:: \mathcal E_{\rm Bayes} = \Delta + 1 - E\Big[\sum_\ell p_\ell^2\Big],
+        \qquad p = \mathrm{softmax}(c_\nu \chi^*),
+
+    with :math:`c_\nu = \sqrt\nu` (spiked) or :math:`\nu` (max); :math:`\Delta` at
+    :math:`\nu = \infty`.
+
+    Parameters
+    ----------
+    model : GSLRModel
+    key : jax key, optional
+        For Monte-Carlo (max-SLR).
+    integration : Quadrature or MonteCarlo, optional
+
+    Returns
+    -------
+    Estimate
+        Value and standard error (0 for quadrature).
     """
-    pm = PopulationModel(model=model, nu=nu, L=L, delta=delta, method=method, n_mc=n_mc, seed=seed)
-    val, se = pm.bayes()
-    return (val, se) if with_error else val
+    return Population(model, key=key, integration=integration).bayes()
 
 
 def population_risk(
+    model: GSLRModel,
     activation: str | Activation,
+    overlaps: Overlaps,
     *,
-    model: str = "spiked",
-    nu: float = 1.0,
-    L: Any = 3,
-    delta: float = 0.0,
-    m_k: float,
-    q_k: float,
-    m_v: float,
-    q_v: float,
-    method: str = "auto",
-    n_mc: int = 200_000,
-    seed: int = 0,
-) -> float:
-    """Population risk ``Delta + 1 - 2 m_v E[sigma_eps*] + q_v E[sum sigma^2]`` (spec B.3)."""
-    pm = PopulationModel(model=model, nu=nu, L=L, delta=delta, method=method, n_mc=n_mc, seed=seed)
-    return pm.risk(activation, m_k=m_k, q_k=q_k, m_v=m_v, q_v=q_v)[0]
+    key: Any = None,
+    integration: Quadrature | MonteCarlo | None = None,
+) -> Estimate:
+    r"""Population risk of attention with given overlaps (on the invariant manifold).
+
+    .. math:: \mathcal E_\sigma = \Delta + 1 - 2 m_v E[\sigma_{\epsilon^*}(\chi)]
+        + q_v E\Big[\sum_\ell \sigma_\ell(\chi)^2\Big].
+
+    Parameters
+    ----------
+    model : GSLRModel
+    activation : str or callable
+    overlaps : Overlaps
+        :math:`m_k, q_k, m_v, q_v`: finite, :math:`q \ge m^2`.
+    key : jax key, optional
+        For Monte-Carlo.
+    integration : Quadrature or MonteCarlo, optional
+
+    Returns
+    -------
+    Estimate
+    """
+    return Population(model, key=key, integration=integration).risk(activation, overlaps)
 
 
 def population_optimum(
+    model: GSLRModel,
     activation: str | Activation,
     *,
-    model: str = "spiked",
-    nu: float = 1.0,
-    L: Any = 3,
-    delta: float = 0.0,
-    method: str = "auto",
-    n_mc: int = 200_000,
-    seed: int = 0,
+    key: Any = None,
+    integration: Quadrature | MonteCarlo | None = None,
+    max_iter: int = 500,
 ) -> PopulationOptimum:
-    """Optimal population risk of ``activation`` by the 2-parameter search of B.3."""
-    pm = PopulationModel(model=model, nu=nu, L=L, delta=delta, method=method, n_mc=n_mc, seed=seed)
-    return pm.optimum(activation)
+    r"""Optimal population risk of an activation.
+
+    .. math:: \min_{m_k,\, q_k \ge m_k^2} \Big(\Delta + 1 - \frac{a(m_k, q_k)^2}{b(m_k, q_k)}\Big)
+
+    by a coarse grid then L-BFGS-B (jax gradients, at most ``max_iter`` iterations) from the two
+    best grid points.
+
+    Parameters
+    ----------
+    model : GSLRModel
+    activation : str or callable
+    key : jax key, optional
+        For Monte-Carlo.
+    integration : Quadrature or MonteCarlo, optional
+    max_iter : int
+        Iteration cap of each local search.
+
+    Returns
+    -------
+    PopulationOptimum
+    """
+    pop = Population(model, key=key, integration=integration)
+    return pop.optimum(activation, max_iter=max_iter)
 
 
 def linear_attention_optimum(
-    model: str = "spiked",
-    nu: float = 1.0,
-    L: Any = 3,
-    delta: float = 0.0,
-    *,
-    n_mc: int = 400_000,
-    seed: int = 0,
+    model: GSLRModel, *, key: Any = None, integration: Quadrature | MonteCarlo | None = None
 ) -> PopulationOptimum:
-    """Closed-form optimum of linear attention (module docstring): ``q_k = m_k^2``,
-    ``m_k = (M1 EL - S1)/(S2 - M1 S1)``, risk ``Delta + 1 - a^2/b``. Spiked noise-free:
-    ``1/(1 + nu/E[L] + 1/(E[L] - 1))``. Max-SLR needs ``M1`` (Monte-Carlo, ``stderr``)."""
-    pm = PopulationModel(model=model, nu=nu, L=L, delta=delta, method="auto", n_mc=n_mc, seed=seed)
-    M1, S1, S2 = pm.teacher_moments()
-    EL = pm.dist.mean
-    m_k = (M1 * EL - S1) / (S2 - M1 * S1)
-    a = 1 + m_k * M1
-    b = EL + 2 * m_k * S1 + m_k**2 * S2
-    se = 0.0
-    if pm.model == "max":
-        from attnlab.gslr._activations import linear_activation
+    r"""Closed-form optimum of linear attention :math:`\sigma_\ell = 1 + \chi_\ell`.
 
-        mo = pm.moments(linear_activation, m_k=1.0, q_k=1.0)
-        # risk = Delta + 1 - (1 + M1^2)/EL: d/dM1 = -2 M1/EL
-        se = abs(2 * M1 / EL) * math.sqrt(mo.var_a)
-    return PopulationOptimum(
-        risk=float(pm.delta + 1 - a**2 / b),
-        stderr=float(se),
-        m_k=float(m_k),
-        q_k=float(m_k**2),
-        m_v=float(a / b),
-        q_v=float((a / b) ** 2),
-    )
+    .. math:: q_k = m_k^2, \quad m_k = \frac{M_1 E[L] - S_1}{S_2 - M_1 S_1}, \quad
+        \mathcal E_{\rm lin} = \Delta + 1 - \frac{(1 + m_k M_1)^2}{E[L] + 2 m_k S_1 + m_k^2 S_2}
+
+    (module docstring). Spiked, noise-free: :math:`1/(1 + \nu/E[L] + 1/(E[L] - 1))`.
+
+    Parameters
+    ----------
+    model : GSLRModel
+    key : jax key, optional
+        For max-SLR (:math:`M_1` by Monte-Carlo).
+    integration : Quadrature or MonteCarlo, optional
+
+    Returns
+    -------
+    PopulationOptimum
+        Its ``stderr`` propagates the Monte-Carlo error of :math:`M_1`.
+    """
+    pop = Population(model, key=key, integration=integration)
+    M1, S1, S2 = pop.teacher_moments()
+    mean_l = model.mean_length
+    m_k = (M1.value * mean_l - S1) / (S2 - M1.value * S1)
+    a = 1 + m_k * M1.value
+    b = mean_l + 2 * m_k * S1 + m_k**2 * S2
+    # max-SLR: risk = Δ + 1 - (1 + M1²)/E[L], d/dM1 = -2 M1/E[L]
+    se = abs(2 * M1.value / mean_l) * M1.stderr
+    o = Overlaps(float(m_k), float(m_k**2), float(a / b), float((a / b) ** 2))
+    return PopulationOptimum(float(model.delta + 1 - a**2 / b), float(se), o, False, True, "")

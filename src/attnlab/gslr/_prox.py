@@ -1,0 +1,205 @@
+r"""The channel side of the replica equations: the 2L-dimensional proximal problem, vectorised.
+
+For one effective example :math:`(y, \chi^*, z^*)` and cavity means :math:`\omega^k, \omega^v`,
+
+.. math::
+
+    (\hat\chi, \hat z) = \arg\min_{\chi, z}\ \tfrac12\big(y - \sigma(\chi)^\top z\big)^2
+    + \frac{|\chi - \omega^k|^2}{2V_k} + \frac{|z - \omega^v|^2}{2V_v}.
+
+The :math:`z`-part is quadratic: :math:`\hat z = \omega^v + V_v\sigma\rho` with :math:`\rho =
+(y - \sigma^\top\omega^v)/(1 + V_v|\sigma|^2)`, which leaves the :math:`L`-dimensional problem
+
+.. math:: G(\chi) = \frac{(y - \sigma(\chi)^\top\omega^v)^2}{2(1 + V_v|\sigma(\chi)|^2)}
+    + \frac{|\chi - \omega^k|^2}{2V_k},
+
+solved by a modified Newton method: the direction solves :math:`\tilde H d = -\nabla G` with
+:math:`\tilde H` the modified Cholesky factorisation of the exact Hessian (every pivot raised to
+at least :math:`10^{-2}/V_k`, so :math:`\tilde H = H` near a minimum and :math:`d` is a descent
+direction everywhere); the step length is the best of (1, 1/2, 1/5, 1/20, 1/100) that decreases
+:math:`G`. :math:`G` is not convex when :math:`V_k` is large, so a *full* pass runs Newton from
+three starts (the previous prox point, :math:`\omega^k`, the origin) and then again from the
+lowest of the three; a *fast* pass refines the previous point only. Both passes are the same
+compiled code with a traced number of starts and steps. The small dense linear algebra
+(:math:`L \times L` and :math:`2L \times 2L`) is unrolled into element-wise operations, which
+vectorise over the examples.
+
+Statistics of one example (summed over its valid tokens): :math:`f^k = (\hat\chi -
+\omega^k)/V_k`, :math:`f^v = (\hat z - \omega^v)/V_v = \sigma\rho`, and the diagonal of
+:math:`(I + \mathbf V H)^{-1} = P^{-1}\mathbf V^{-1}` with :math:`P = \mathbf V^{-1} + H`
+(:math:`H` the Hessian of the loss in :math:`(\chi, z)` at the prox point, :math:`\mathbf V =
+\mathrm{diag}(V_k I, V_v I)`; :math:`P` is positive definite at a strict local minimum).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from attnlab._jax import jax, jnp
+from attnlab.gslr._activations import Activation
+
+__all__ = ["UNROLL_MAX", "channel_statistics", "prox"]
+
+UNROLL_MAX = 5  # unrolled L x L linear algebra for L_max <= 5; LAPACK for 2L x 2L and beyond
+STEPS = (1.0, 0.5, 0.2, 0.05, 0.01)
+N_STATS = 9
+
+
+# -- small dense linear algebra -------------------------------------------------------------------
+def _cholesky(A: Any, floor: Any) -> tuple[Any, Any]:
+    """Modified Cholesky factor of a symmetric ``(n, n)`` matrix: each pivot raised to at least
+    ``floor`` (the factor of ``A`` itself when every pivot already is); and whether none was."""
+    n = A.shape[-1]
+    if n > UNROLL_MAX:  # LAPACK (exact factor; the identity when A is not positive definite)
+        Lf = jnp.linalg.cholesky(A)
+        ok = jnp.all(jnp.isfinite(Lf)) & jnp.all(jnp.diagonal(Lf) ** 2 >= floor)
+        return jnp.where(ok, Lf, jnp.sqrt(floor) * jnp.eye(n, dtype=A.dtype)), ok
+    Lf: list[list[Any]] = [[jnp.zeros((), A.dtype)] * n for _ in range(n)]
+    ok = jnp.array(True)
+    for j in range(n):
+        pivot = A[j, j] - sum(Lf[j][k] ** 2 for k in range(j))
+        ok = ok & (pivot >= floor)
+        d = jnp.sqrt(jnp.maximum(pivot, floor))
+        Lf[j][j] = d
+        for i in range(j + 1, n):
+            Lf[i][j] = (A[i, j] - sum(Lf[i][k] * Lf[j][k] for k in range(j))) / d
+    return jnp.stack([jnp.stack(row) for row in Lf]), ok
+
+
+def _solve(Lf: Any, b: Any) -> Any:
+    """``(Lf Lfᵀ)⁻¹ b``."""
+    n = b.shape[-1]
+    if n > UNROLL_MAX:
+        return jax.scipy.linalg.cho_solve((Lf, True), b)
+    w: list[Any] = []
+    for i in range(n):
+        w.append((b[i] - sum(Lf[i, k] * w[k] for k in range(i))) / Lf[i, i])
+    x: list[Any] = [None] * n
+    for i in reversed(range(n)):
+        x[i] = (w[i] - sum(Lf[k, i] * x[k] for k in range(i + 1, n))) / Lf[i, i]
+    return jnp.stack(x)
+
+
+def _inverse_diagonal(Lf: Any) -> Any:
+    """``diag((Lf Lfᵀ)⁻¹)``: the column sums of squares of ``Lf⁻¹``."""
+    n = Lf.shape[-1]
+    if n > UNROLL_MAX:
+        inv = jax.scipy.linalg.solve_triangular(Lf, jnp.eye(n, dtype=Lf.dtype), lower=True)
+        return jnp.sum(inv**2, axis=0)
+    inv: list[list[Any]] = [[None] * n for _ in range(n)]
+    for j in range(n):  # column j of Lf⁻¹ by forward substitution
+        for i in range(j, n):
+            rhs = (1.0 if i == j else 0.0) - sum(Lf[i, k] * inv[k][j] for k in range(j, i))
+            inv[i][j] = rhs / Lf[i, i]
+    return jnp.stack([sum(inv[i][j] ** 2 for i in range(j, n)) for j in range(n)])
+
+
+# -- the prox ---------------------------------------------------------------------------------
+def _reduced(sigma: Activation, chi: Any, ex: tuple, Vk: Any, Vv: Any) -> Any:
+    """:math:`G(\\chi)` of the module docstring for one example ``ex = (y, omk, omv, mask)``."""
+    y, omk, omv, mask = ex
+    s = sigma(chi[None], mask[None])[0]
+    num = y - jnp.sum(s * omv)
+    den = 1.0 + Vv * jnp.sum(s * s)
+    return 0.5 * num**2 / den + 0.5 * jnp.sum((chi - omk) ** 2) / Vk
+
+
+def prox(
+    sigma: Activation, chi_warm: Any, ex: tuple, Vk: Any, Vv: Any, n_starts: Any, n_steps: Any
+) -> Any:
+    """:math:`\\hat\\chi` of one example: ``n_steps`` Newton steps from each of the first
+    ``n_starts`` of (warm point, :math:`\\omega^k`, origin), then ``n_steps`` more from the
+    lowest (``n_starts``, ``n_steps`` traced: one compiled code for both passes)."""
+    _, omk, _, mask = ex
+    G = functools.partial(_reduced, sigma, ex=ex, Vk=Vk, Vv=Vv)
+    grad = jax.grad(G)
+    hess = jax.jacrev(grad)  # reverse-over-reverse: the fastest Hessian for these small L
+    steps = jnp.asarray(STEPS)
+
+    def newton_step(_: Any, chi: Any) -> Any:
+        Lf, _ = _cholesky(hess(chi), 1e-2 / Vk)
+        d = -_solve(Lf, grad(chi))
+        values = jax.vmap(G)(chi[None, :] + steps[:, None] * d[None, :])
+        best = jnp.argmin(values)
+        return jnp.where(values[best] < G(chi), chi + steps[best] * d, chi)
+
+    starts = jnp.stack([jnp.where(mask, chi_warm, 0.0), omk, jnp.zeros_like(omk)])
+
+    def from_start(i: Any, carry: tuple) -> tuple:
+        best_chi, best_val = carry
+        chi0 = jnp.where(i < n_starts, starts[jnp.minimum(i, 2)], best_chi)
+        chi = jax.lax.fori_loop(0, n_steps, newton_step, chi0)
+        value = G(chi)
+        better = (value < best_val) | (i == n_starts)  # the last run refines the best
+        return jnp.where(better, chi, best_chi), jnp.where(better, value, best_val)
+
+    init = (starts[0], jnp.asarray(jnp.inf, omk.dtype))
+    return jax.lax.fori_loop(0, n_starts + 1, from_start, init)[0]
+
+
+def _loss(sigma: Activation, chi: Any, z: Any, y: Any, mask: Any) -> Any:
+    s = sigma(chi[None], mask[None])[0]
+    return 0.5 * (y - jnp.sum(s * z)) ** 2
+
+
+def channel_statistics(
+    sigma: Activation, state: Any, sample: tuple, chi_warm: Any, n_starts: Any, n_steps: Any
+) -> tuple[Any, Any]:
+    """Prox of one effective example and its statistics (module docstring).
+
+    Parameters
+    ----------
+    sigma : callable
+    state : array, shape (6,)
+        :math:`(m_k, q_k, V_k, m_v, q_v, V_v)`.
+    sample : tuple
+        ``(y, chi_star, z_star, g, g_prime, mask)`` of one example.
+    chi_warm : array, shape (L_max,)
+        The previous prox point.
+    n_starts, n_steps : int (traced)
+        Starts and Newton steps of :func:`prox` (1 start: a fast pass; 3: a full pass).
+
+    Returns
+    -------
+    stats : array, shape (9,)
+        :math:`\\sum f^{k2}`, :math:`\\sum f^k\\chi^*`, :math:`\\sum (1 - [M^{-1}]_{\\chi\\chi})`,
+        the same three for :math:`v`, the loss at the prox, the largest prox gradient
+        component, and 1 if :math:`P` was not positive definite.
+    chi_hat : array, shape (L_max,)
+    """
+    m_k, q_k, V_k, m_v, q_v, V_v = (state[i] for i in range(6))
+    y, chis, zs, g, gp, mask = sample
+    s_k = jnp.sqrt(jnp.maximum(q_k - m_k**2, 0.0))
+    s_v = jnp.sqrt(jnp.maximum(q_v - m_v**2, 0.0))
+    omk = jnp.where(mask, m_k * chis + s_k * g, 0.0)
+    omv = jnp.where(mask, m_v * zs + s_v * gp, 0.0)
+    ex = (y, omk, omv, mask)
+    chi = prox(sigma, chi_warm, ex, V_k, V_v, n_starts, n_steps)
+    s = sigma(chi[None], mask[None])[0]
+    rho = (y - jnp.sum(s * omv)) / (1.0 + V_v * jnp.sum(s * s))
+    z = omv + V_v * s * rho
+    fk = (chi - omk) / V_k
+    fv = s * rho
+    L = chi.shape[0]
+    joint = functools.partial(lambda w: _loss(sigma, w[:L], w[L:], y, mask))
+    H = jax.jacrev(jax.grad(joint))(jnp.concatenate([chi, z]))
+    Vdiag = jnp.concatenate([jnp.full(L, V_k), jnp.full(L, V_v)])
+    Lf, pd = _cholesky(H + jnp.diag(1.0 / Vdiag), 1e-9 / jnp.maximum(V_k, V_v))
+    dg = 1.0 - _inverse_diagonal(Lf) / Vdiag
+    dg = jnp.where(jnp.concatenate([mask, mask]), dg, 0.0)
+    grad_G = jax.grad(_reduced, argnums=1)(sigma, chi, ex, V_k, V_v)
+    stats = jnp.stack(
+        [
+            jnp.sum(fk**2),
+            jnp.sum(fk * chis),
+            jnp.sum(dg[:L]),
+            jnp.sum(fv**2),
+            jnp.sum(fv * zs),
+            jnp.sum(dg[L:]),
+            _loss(sigma, chi, z, y, mask),
+            jnp.max(jnp.abs(jnp.where(mask, grad_G, 0.0))),
+            jnp.where(pd, 0.0, 1.0),
+        ]
+    )
+    return stats, chi

@@ -1,0 +1,1 @@
+"""The gslr family's experiments, one module each (discovered by :mod:`attnlab.registry`)."""

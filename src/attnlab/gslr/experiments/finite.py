@@ -1,0 +1,274 @@
+"""``slr-finite``: ERM test error vs α = N/D for softmax and linear attention, against the
+replica-symmetric curve.
+
+Pipeline, for each case (variant and ν) and activation: theory (Bayes risk and population
+optimum, :class:`~attnlab.gslr.Population`; the replica curve on both branches,
+:meth:`~attnlab.gslr.ReplicaSolver.curve`) → simulation (:func:`~attnlab.gslr.erm_curve`, ERM
+over seeds on nested training sets) → compare (:func:`~attnlab.gslr.compare_replica_erm`: the
+replica branch with the lower training objective against the mean ERM test error) → table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field, field_validator
+
+from attnlab.compare import Comparison, Dropped, Result
+from attnlab.config import Cost, ExperimentConfig
+from attnlab.gslr import (
+    LBFGS,
+    GSLRModel,
+    InformedInit,
+    MonteCarlo,
+    Population,
+    RandomInit,
+    ReplicaOptions,
+    ReplicaSolver,
+    check_activation_names,
+    compare_replica_erm,
+    erm_curve,
+)
+from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
+from attnlab.registry import experiment
+from attnlab.rng import replicate_keys, root_key, stream
+
+# A replica-vs-ERM row is informative while its tolerance is below 0.1: a tenth of the scale
+# 1 of the excess test error (the trivial predictor's), finer than the softmax-linear gaps the
+# experiment is about (0.05-0.3 at these ν).
+MAX_TOLERANCE = 0.1
+
+
+class FiniteConfig(ExperimentConfig):
+    """ERM vs replica along α; ``model`` gives L and Δ (variant and ν are set per case)."""
+
+    model: GSLRModel = GSLRModel(L=3)
+    replica: ReplicaOptions = ReplicaOptions()
+    erm: LBFGS = LBFGS()
+    cases: list[str] = Field(
+        ["spiked:1", "spiked:2", "max:10"], description="VARIANT:ν (max-SLR with large ν)"
+    )
+    activations: list[str] = Field(["softmax", "linear"])
+    r: float = Field(0.5, ge=0, le=1e6, description="L2 penalty r")
+    alphas_theory: list[float] = Field(
+        [0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0], description="α grid of the replica curve"
+    )
+    alphas_erm: list[float] = Field([1.0, 2.0, 5.0, 10.0, 20.0], description="α of the ERM fits")
+    dim: int = Field(400, ge=2, le=10**6, description="D of the ERM fits")
+    n_seeds: int = Field(3, ge=2, le=10**4, description="ERM seeds per α")
+    init: Literal["random", "informed"] = Field("informed", description="ERM start")
+    warm_start: bool = Field(
+        True, description="start each ERM fit at the previous α's minimiser (nested data)"
+    )
+    erm_dtype: Literal["float64", "float32"] = Field("float64", description="ERM token dtype")
+    n_test: int = Field(20_000, ge=100, le=10**8, description="fresh test samples per fit")
+    headline: bool = Field(True, description="flag the softmax rows as headline")
+
+    @field_validator("alphas_theory", "alphas_erm")
+    @classmethod
+    def _alphas(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < x <= 1e4 for x in v):
+            raise ValueError("α values must be in (0, 1e4]")
+        return sorted(v)
+
+    @field_validator("cases")
+    @classmethod
+    def _cases(cls, v: list[str]) -> list[str]:
+        for case in v:
+            case_model(GSLRModel(), case)
+        return v
+
+    _acts = field_validator("activations")(check_activation_names)
+
+    def replica_alphas(self) -> list[float]:
+        """The replica grid: ``alphas_theory`` and every ERM α."""
+        return sorted(set(self.alphas_theory) | set(self.alphas_erm))
+
+    def cost(self) -> Cost:
+        n = max(self.alphas_erm) * self.dim
+        tokens = n * self.model.max_length * self.dim
+        fits = len(self.cases) * len(self.activations) * len(self.alphas_erm) * self.n_seeds
+        erm_flops = fits * 500 * 8.0 * tokens  # ~500 evaluations of 2 passes over the tokens
+        replica = len(self.cases) * len(self.activations) * 2 * len(self.replica_alphas())
+        replica_flops = replica * 50 * self.replica.n_mc * 3e4 * self.model.max_length
+        test = self.n_test * self.model.max_length * self.dim
+        memory = 8.0 * (2 * tokens + test) + 8.0 * 20 * self.replica.n_mc * self.model.max_length
+        return Cost(memory, erm_flops + replica_flops, f"{fits} ERM fits of {tokens:.3g} tokens")
+
+
+def case_model(base: GSLRModel, case: str) -> GSLRModel:
+    """``"spiked:2"`` → ``base`` with ``variant = "spiked"``, ``nu = 2`` (validated)."""
+    variant, sep, nu = str(case).partition(":")
+    try:
+        value = float(nu)
+    except ValueError:
+        raise ValueError(f"case {case!r}: must be VARIANT:ν, e.g. spiked:2") from None
+    if not sep or variant not in ("spiked", "max"):
+        raise ValueError(f"case {case!r}: must be VARIANT:ν with VARIANT spiked or max")
+    if not 0 <= value <= 1e6:
+        raise ValueError(f"case {case!r}: ν must be in [0, 1e6]")
+    return base.replace(variant=variant, nu=value)
+
+
+def finite_tables(
+    config: FiniteConfig, inits: dict[str, RandomInit | InformedInit]
+) -> tuple[pd.DataFrame, list[Comparison], list[Dropped]]:
+    """Theory and ERM for every (case, activation, ERM start), and the comparison rows
+    (against the kept branch, or the branch named by the start when there are several)."""
+    root = root_key(config.seed)
+    seeds = replicate_keys(config.seed, config.n_seeds)
+    rows: list[dict[str, Any]] = []
+    comps: list[Comparison] = []
+    dropped: list[Dropped] = []
+    for case in config.cases:
+        model = case_model(config.model, case)
+        key = stream(root, f"case {case}")
+        mc = None if model.variant == "spiked" else MonteCarlo()
+        pop = Population(model, key=stream(key, "population"), integration=mc)
+        bayes = pop.bayes().value
+        for activation in config.activations:
+            base = {
+                "case": case,
+                "variant": model.variant,
+                "nu": model.nu,
+                "activation": activation,
+                "bayes": bayes,
+                "population": pop.optimum(activation).risk,
+            }
+            solver = ReplicaSolver(
+                model, activation, stream(key, "replica"), options=config.replica, population=pop
+            )
+            replica = solver.curve(config.replica_alphas(), r=config.r)
+            rows += [{**base, "kind": "replica", **row} for row in replica]
+            for label, init in inits.items():
+                erm = erm_curve(
+                    model,
+                    activation,
+                    stream(seeds, f"erm {case}"),
+                    alphas=config.alphas_erm,
+                    dim=config.dim,
+                    r=config.r,
+                    init=init,
+                    warm_start=config.warm_start,
+                    n_test=config.n_test,
+                    dtype=config.erm_dtype,
+                    solver=config.erm,
+                )
+                rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
+                branch = None if len(inits) == 1 else BRANCH_OF[label]
+                c, d = compare_replica_erm(
+                    replica,
+                    erm,
+                    quantity=f"test error: replica vs ERM ({activation})",
+                    where=f"{model.label()}" + (f", {label} start" if branch else ""),
+                    dim=config.dim,
+                    n_mc=config.replica.n_mc,
+                    branch=branch,
+                    max_tolerance=MAX_TOLERANCE,
+                    headline=config.headline and activation == "softmax",
+                )
+                comps += c
+                dropped += d
+    return pd.DataFrame(rows), comps, dropped
+
+
+BRANCH_OF = {"random": "uninformed", "informed": "informed"}
+
+
+def summary_of(table: pd.DataFrame, comps: list[Comparison]) -> dict[str, Any]:
+    """Counts of the solvers' outcomes and the largest replica-ERM difference."""
+    rep = table[table["kind"] == "replica"]
+    erm = table[table["kind"] == "erm"]
+    kept = rep.groupby(["case", "activation", "alpha"])["kept"].any()
+    return {
+        "replica_points": int(len(rep)),
+        "replica_branches_not_converged": int((~rep["converged"].astype(bool)).sum()),
+        "replica_alphas_without_fixed_point": int((~kept).sum()),
+        "erm_fits": int(len(erm)),
+        "erm_not_converged": int((~erm["converged"].astype(bool)).sum()),
+        "max_abs_replica_minus_erm": max((abs(c.difference) for c in comps), default=None),
+    }
+
+
+def _plot(result: Result, config: FiniteConfig) -> dict:
+    from attnlab import plot
+
+    t = result.table
+    cases = list(dict.fromkeys(t["case"]))
+    fig, axes = plot.panel_grid(len(cases), max_cols=3)
+    for ax, case in zip(axes, cases, strict=True):
+        sub = t[t["case"] == case]
+        bayes = float(sub["bayes"].iloc[0])
+        at_bayes = []
+        for i, a in enumerate(config.activations):
+            color = plot.color(i)
+            s = sub[sub["activation"] == a]
+            rep = s[(s["kind"] == "replica") & s["kept"].astype(bool)].sort_values("alpha")
+            ax.plot(
+                rep["alpha"],
+                rep["test_error"],
+                "-s",
+                ms=4,
+                mfc="none",
+                color=color,
+                label=f"{a}: replica",
+                zorder=3,
+            )
+            erm = s[s["kind"] == "erm"].groupby("alpha")["test_error"]
+            plot.simulation_points(
+                ax,
+                erm.mean().index,
+                erm.mean(),
+                erm.std(ddof=1),
+                color=color,
+                label=f"{a}: ERM, D={config.dim}",
+                zorder=4,
+            )
+            population = float(s["population"].iloc[0])
+            if abs(population - bayes) < 1e-3:  # on the Bayes band: say so in its label
+                at_bayes.append(a)
+            else:
+                ax.axhline(
+                    population, color=color, ls=":", lw=1.2, label=f"{a}: population optimum"
+                )
+        label = "Bayes risk" + (f" = {', '.join(at_bayes)} population optimum" if at_bayes else "")
+        bayes_band(ax, None, bayes, label=label)
+        alpha_axis(ax, sub["alpha"])
+        model = case_model(config.model, case)
+        plot.finish(
+            ax,
+            xlabel="α = N/D",
+            ylabel="test error",
+            title=f"{model.variant}, ν={model.nu:g}",
+            fontsize=7,
+        )
+    plot.suptitle(fig, f"Test error vs α, {config.model.length_label()}, r={config.r:g}")
+    return {"test_error_vs_alpha": fig}
+
+
+@experiment(
+    "slr-finite",
+    config=FiniteConfig,
+    description="softmax vs linear attention: ERM test error vs α against the replica curve",
+    quick={
+        "cases": ["spiked:2"],
+        "alphas_theory": [2.0, 4.0, 8.0, 16.0],
+        "alphas_erm": [8.0, 16.0],
+        "dim": 250,
+        "n_seeds": 3,
+        "replica.n_mc": 2000,
+        "n_test": 5000,
+    },
+    plot=_plot,
+)
+def run_finite(config: FiniteConfig) -> Result:
+    init = InformedInit() if config.init == "informed" else RandomInit()
+    table, comps, dropped = finite_tables(config, {config.init: init})
+    return Result(
+        table=table,
+        summary=summary_of(table, comps),
+        comparisons=comps,
+        seeds=list(range(config.n_seeds)),
+        dropped=dropped,
+    )

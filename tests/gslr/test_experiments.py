@@ -1,0 +1,91 @@
+"""The family's experiments: registered, validated, costed, and a failure is never a pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from attnlab._validate import ParameterError
+from attnlab.registry import get_experiment
+
+NAMES = ["slr-population", "slr-finite", "slr-init"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registered_with_quick_preset_and_cost(name):
+    exp = get_experiment(name)
+    assert exp.quick and exp.plot is not None
+    cfg = exp.make_config(quick=True)
+    cost = cfg.cost()
+    assert 0 < cost.memory_bytes < 2e9 and 0 < cost.flops < 1e13
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("slr-finite", {"dim": 10**6, "alphas_erm": [1000.0]}),
+        ("slr-finite", {"n_seeds": 10**4, "replica.n_mc": 10**7}),
+        ("slr-init", {"dim": 10**6}),
+        ("slr-population", {"n_mc": 10**7, "max_nus": [1.0] * 200}),
+    ],
+)
+def test_huge_configs_cost_more_than_the_machine(name, overrides):
+    cost = get_experiment(name).make_config(overrides).cost()
+    assert cost.memory_bytes > 1e12 or cost.flops > 1e12
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"alphas_erm": [0.0]},
+        {"r": -0.1},
+        {"r": float("inf")},
+        {"activations": ["relu"]},
+        {"cases": ["max:-2"]},
+        {"cases": ["spiked"]},
+        {"nu": float("nan")},
+        {"delta": float("inf")},
+        {"n_seeds": 1},
+        {"n_mc": 10},
+        {"init": "teacher"},
+    ],
+)
+def test_finite_config_rejects_bad_values(overrides):
+    with pytest.raises(ParameterError) as err:
+        get_experiment("slr-finite").make_config(overrides, quick=True)
+    assert "\n" not in str(err.value)
+
+
+def test_tiny_population_run():
+    exp = get_experiment("slr-population")
+    cfg = exp.make_config(
+        {"nus": [0.25], "max_nus": [], "lengths": [2], "activations": ["softmax", "linear"]}
+    )
+    res = exp.run(cfg)
+    assert res.status == "passed" and len(res.comparisons) == 2
+    t = res.table.set_index("activation")
+    assert abs(t.loc["softmax", "gap"]) < 1e-6
+    # spiked, L = 2, ν = 1/4: linear optimum 1/(1 + 1/8 + 1) = 8/17
+    assert t.loc["linear", "risk"] == pytest.approx(8 / 17, abs=1e-8)
+    assert t.loc["linear", "gap"] > 0.02
+
+
+def test_pure_noise_labels_are_not_a_pass():
+    """Δ = 10⁶ leaves nothing to learn: the run must not pass (it once reported 0/0 rows with
+    every replica point unconverged as "all passed")."""
+    exp = get_experiment("slr-finite")
+    cfg = exp.make_config(
+        {
+            "delta": 1e6,
+            "n_mc": 200,
+            "n_test": 200,
+            "dim": 50,
+            "n_seeds": 2,
+            "activations": ["softmax"],
+            "alphas_theory": [5.0],
+            "alphas_erm": [5.0],
+        },
+        quick=True,
+    )
+    res = exp.run(cfg)
+    assert res.status != "passed"
+    assert res.reasons and all(("uninformative" in r) or ("dropped" in r) for r in res.reasons)

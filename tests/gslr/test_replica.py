@@ -1,0 +1,132 @@
+"""The replica fixed point: the L = 1 ridge limit, reported non-convergence, input checks, and
+(slow) agreement with ERM at large D."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from attnlab._jax import jax, jnp
+from attnlab._validate import ParameterError
+from attnlab.gslr import (
+    GSLRModel,
+    InformedInit,
+    ReplicaNotConverged,
+    ReplicaOptions,
+    ReplicaSolver,
+    fit_erm,
+    generalisation_error,
+    replica_fixed_point,
+    sample_data,
+    sample_teacher,
+)
+from attnlab.rng import replicate_keys
+
+KEY = jax.random.key(3)
+RIDGE = GSLRModel(nu=1.0, L=1, delta=0.25)
+
+
+def _ridge_fixed_point(alpha, r, delta):
+    """RS fixed point of ridge regression y = x.v*/sqrt(D) + noise (textbook closed system):
+    V = 1/(r + a/(1+V)), m = V a/(1+V), q = V^2 (mh^2 + a E/(1+V)^2), E = 1 + delta - 2m + q."""
+    V, m, q = 1.0, 0.0, 1.0
+    for _ in range(5000):
+        vh = alpha / (1 + V)
+        qh = alpha * (1 + delta - 2 * m + q) / (1 + V) ** 2
+        V, m, q = 1 / (r + vh), vh / (r + vh), (vh**2 + qh) / (r + vh) ** 2
+    return m, q, V, 1 + delta - 2 * m + q
+
+
+@pytest.fixture(scope="module")
+def ridge_solver():
+    return ReplicaSolver(RIDGE, "softmax", jax.random.fold_in(KEY, 1))
+
+
+def test_replica_reduces_to_ridge_for_one_token(ridge_solver):
+    """L = 1 softmax attention is σ = 1, f = z: ridge regression in v. The solver's v-side
+    must reproduce the closed ridge fixed point; the only error is Monte-Carlo over n_mc = 4000
+    effective examples (relative error ~ 1/sqrt(n_mc) ~ 1.6e-2 on q̂): tolerance 3e-2."""
+    alpha, r = 3.0, 0.2
+    p = ridge_solver.solve(alpha=alpha, r=r, start="uninformed")
+    m, q, V, err = _ridge_fixed_point(alpha, r, RIDGE.delta)
+    np.testing.assert_allclose([p.m_v, p.q_v, p.V_v], [m, q, V], rtol=3e-2)
+    np.testing.assert_allclose(p.test_error, err, rtol=3e-2)
+    assert p.converged and p.residual < ridge_solver.options.tol
+    assert p.prox_residual < ridge_solver.options.prox_tol
+    # the k-side is inert (σ does not depend on χ): V_k = 1/r, m_k = q_k = 0
+    np.testing.assert_allclose([p.m_k, p.q_k, p.V_k], [0.0, 0.0, 1 / r], atol=1e-8)
+
+
+def test_unconverged_points_are_reported_never_returned_as_numbers():
+    solver = ReplicaSolver(RIDGE, "softmax", KEY, options=ReplicaOptions(max_iter=2))
+    with pytest.raises(ReplicaNotConverged, match="iteration cap reached after 2 iterations"):
+        solver.solve(alpha=2.0, r=0.5)
+    p = solver.solve(alpha=2.0, r=0.5, raise_on_failure=False)
+    assert not p.converged and math.isnan(p.test_error) and math.isnan(p.train_objective)
+    assert "did not converge" in p.reason
+
+
+def test_a_nan_objective_is_never_convergence():
+    """An activation that produces NaN: every iteration is non-finite, reported as such."""
+
+    def broken(chi, mask):
+        return jnp.where(mask, jnp.sqrt(chi - 1e3), 0.0)  # NaN for every score below 1000
+
+    solver = ReplicaSolver(RIDGE, broken, KEY, options=ReplicaOptions(n_mc=200))
+    p = solver.solve(alpha=2.0, r=0.5, raise_on_failure=False)
+    assert not p.converged and "non-finite" in p.reason and math.isnan(p.test_error)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda s: s.solve(alpha=0.0, r=0.1), "alpha = 0"),
+        (lambda s: s.solve(alpha=math.nan, r=0.1), "alpha = nan"),
+        (lambda s: s.solve(alpha=1.0, r=-0.1), "r = -0.1"),
+        (lambda s: s.solve(alpha=1.0, r=math.inf), "r = inf"),
+        (lambda s: s.solve(alpha=1.0, r=math.nan), "r = nan"),
+        (lambda s: s.solve(alpha=1.0, r=0.1, start="warm"), "start = 'warm'"),
+        (lambda s: ReplicaSolver(RIDGE, "relu", KEY), "activation"),
+        (lambda s: ReplicaSolver(RIDGE, "softmax", replicate_keys(0, 2)), "one key"),
+        (lambda s: ReplicaOptions(n_mc=10), "n_mc = 10"),
+        (lambda s: ReplicaOptions(tol=math.nan), "tol = nan"),
+    ],
+)
+def test_invalid_replica_inputs(ridge_solver, call, match):
+    with pytest.raises(ParameterError, match=match) as err:
+        call(ridge_solver)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["softmax", "linear"])
+def test_replica_matches_erm_at_large_d(activation):
+    """Replica test error vs mean ERM test error over 4 seeds at D = 800, α = 5, r = 0.5.
+    Tolerance: 3 standard errors over seeds + 0.03 (finite-size O(1/√D) bias of the cross
+    overlaps, plus the replica's Monte-Carlo error with n_mc = 6000); orthonormal teacher."""
+    model = GSLRModel(nu=2.0, L=3)
+    alpha, r, D = 5.0, 0.5, 800
+    p = replica_fixed_point(
+        model,
+        activation,
+        KEY,
+        alpha=alpha,
+        r=r,
+        start="informed",
+        options=ReplicaOptions(n_mc=6000),
+    )
+    errs = []
+    for key in replicate_keys(100, 4):
+        T = sample_teacher(model, jax.random.fold_in(key, 0), dim=D)
+        d = sample_data(model, jax.random.fold_in(key, 1), T, n=int(alpha * D))
+        fit = fit_erm(model, d, r=r, activation=activation, init=InformedInit(), teacher=T)
+        test_key = jax.random.fold_in(key, 2)  # disjoint from the training stream
+        errs.append(
+            generalisation_error(
+                model, fit.k, fit.v, test_key, teacher=T, activation=activation
+            ).value
+        )
+    errs = np.array(errs)
+    assert abs(errs.mean() - p.test_error) < 3 * errs.std(ddof=1) / 2 + 0.03
