@@ -33,7 +33,6 @@ from attnlab.compare import Result
 from attnlab.config import Cost, ExperimentConfig, build_config
 
 __all__ = [
-    "COST_PENDING_FAMILIES",
     "DiscoveryError",
     "Experiment",
     "all_experiments",
@@ -107,17 +106,10 @@ def experiment(
     return register
 
 
-# Families whose experiment configs do not estimate their cost yet (being converted to the
-# model-object layout): registered without the check. Empty this set as each family lands.
-COST_PENDING_FAMILIES = frozenset({"gslr"})
-
-
 def _check_cost_implemented(
     name: str, family: str, config: type[ExperimentConfig], preset: ExperimentConfig
 ) -> None:
     """Every experiment config estimates its cost (the runner refuses what cannot fit)."""
-    if family in COST_PENDING_FAMILIES:
-        return
     if getattr(config, "cost", None) is ExperimentConfig.cost:
         raise TypeError(
             f"experiment {name!r}: {config.__name__} must implement cost() -> Cost "

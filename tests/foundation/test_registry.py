@@ -12,7 +12,6 @@ from attnlab.compare import Result
 from attnlab.config import ConfigError, Cost, ExperimentConfig
 from attnlab.registry import (
     _REGISTRY,
-    COST_PENDING_FAMILIES,
     all_experiments,
     experiment,
     get_experiment,
@@ -99,8 +98,6 @@ def test_a_config_without_cost_is_refused_at_registration():
 @pytest.mark.parametrize("name", list(all_experiments()))
 def test_every_registered_experiment_estimates_its_cost(name):
     exp = get_experiment(name)
-    if exp.family in COST_PENDING_FAMILIES and exp.config_cls.cost is ExperimentConfig.cost:
-        pytest.skip(f"family {exp.family} is being converted: its configs have no cost() yet")
     for quick in (True, False):
         cost = exp.make_config(quick=quick).cost()
         assert isinstance(cost, Cost)
