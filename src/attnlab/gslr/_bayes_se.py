@@ -92,7 +92,7 @@ class BayesSEOptions(Params):
     max_iter : int
         Iteration cap.
     tol : float
-        Convergence: ``max |F(q) - q| < tol``.
+        Convergence: ``max_a |F_a(q) - q_a| / (1 - q_a) < tol`` (relative to the variances).
     damping : float
         Plain-iteration step ``q <- (1 - damping) q + damping F(q)``.
     newton_after : int
@@ -223,6 +223,15 @@ def _max_overlap_moment(draws, nu: float):
     return moment
 
 
+def _residual(q: np.ndarray, Fq: np.ndarray) -> float:
+    """``max_a |F_a - q_a| / max(1 - q_a, 1 - F_a)``: relative to the variances ``V = 1 - q``,
+    so that the (unstable for alpha < 1) perfect point ``V -> 0`` of noise-free labels, where
+    ``V`` changes by a fixed factor per step, is not mistaken for convergence."""
+    dq = np.abs(Fq - q)
+    scale = np.maximum(np.maximum(1 - q, 1 - Fq), 1e-300)
+    return float(np.max(dq / scale))
+
+
 class BayesStateEvolution:
     r"""Bayes-optimal state evolution of one ``(variant, nu, L, delta)`` (module docstring).
 
@@ -295,32 +304,30 @@ class BayesStateEvolution:
         return J
 
     def _iterate(self, q: np.ndarray, alpha: float) -> tuple[np.ndarray, float, int, bool]:
-        """Damped iteration of ``q <- F(q)``, then safeguarded chord-Newton steps on
-        ``q - F(q)`` (Jacobian by forward differences, refreshed when a step is rejected)."""
+        """Damped iteration of ``q <- F(q)``, with safeguarded Newton steps on ``q - F(q)``
+        (forward-difference Jacobian); after a rejected Newton step, plain steps only for a
+        doubling number of iterations."""
         opts = self.options
         Fq = self._F(q, alpha)
-        J, fresh = None, False
         res = math.inf
+        next_newton, backoff = opts.newton_after, 2
         for it in range(1, opts.max_iter + 1):
-            res = float(np.max(np.abs(Fq - q)))
+            res = _residual(q, Fq)
             if not np.isfinite(res):
                 return q, res, it, False
             if res < opts.tol:
                 return Fq, res, it, True
-            if opts.newton_after and it > opts.newton_after:
-                if J is None:
-                    J, fresh = self._jacobian(q, alpha, Fq), True
+            if opts.newton_after and it > next_newton:
+                J = self._jacobian(q, alpha, Fq)
                 try:
                     trial = np.clip(q + np.linalg.solve(np.eye(2) - J, Fq - q), 0.0, Q_MAX)
                 except np.linalg.LinAlgError:
                     trial = np.full(2, np.nan)
                 F_trial = self._F(trial, alpha) if np.all(np.isfinite(trial)) else trial
-                if np.max(np.abs(F_trial - trial)) < 0.5 * res:
-                    q, Fq, fresh = trial, F_trial, False
+                if _residual(trial, F_trial) < 0.5 * res:
+                    q, Fq = trial, F_trial
                     continue
-                J = None  # rejected: plain step now, a fresh Jacobian next time
-                if not fresh:
-                    continue
+                next_newton, backoff = it + backoff, 2 * backoff
             q = np.clip(q + opts.damping * (Fq - q), 0.0, Q_MAX)
             Fq = self._F(q, alpha)
         return q, res, opts.max_iter, False
@@ -361,7 +368,7 @@ class BayesStateEvolution:
     def _start(self, start: Any) -> tuple[np.ndarray, str]:
         if isinstance(start, str):
             check_choice("start", start, ("uninformed", "informed"))
-            return (np.zeros(2) if start == "uninformed" else np.full(2, 1 - 1e-10)), start
+            return (np.zeros(2) if start == "uninformed" else np.full(2, 1 - 1e-6)), start
         q = np.asarray(start, dtype=float)
         if q.shape != (2,) or not np.all((q >= 0) & (q <= 1)):
             raise ParameterError(f"start = {start!r}: must be a name or two overlaps in [0, 1]")
@@ -371,7 +378,7 @@ class BayesStateEvolution:
     def solve(self, alpha: float, *, start: Any = "uninformed",
               raise_on_failure: bool = True) -> BayesSEPoint:  # fmt: skip
         """Iterate to the fixed point from ``start`` (``"uninformed"``: ``q = 0``;
-        ``"informed"``: ``q = 1``; or two overlaps for a warm start).
+        ``"informed"``: ``q = 1 - 1e-6``; or two overlaps for a warm start).
 
         Raises :class:`StateEvolutionNotConverged` at the iteration cap unless
         ``raise_on_failure=False``; then the point is flagged with NaN test error.
