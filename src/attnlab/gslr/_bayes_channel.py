@@ -194,8 +194,10 @@ def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=4096, batch=20
         p = jnp.where(mk, jnp.sum(jnp.prod(Fx, axis=2) * wy, axis=-1), 0.0)
         Jo = -jnp.sum(fx * _leave_one_out_prod(Fx) * wy, axis=-1)  # (b, L, L-1)
         Jo = jnp.where(mk[:, :, None], Jo, 0.0)
-        J = jnp.zeros((om.shape[0], L, L), om.dtype).at[:, rows, others.ravel()].set(
-            Jo.reshape(om.shape[0], -1)
+        J = (
+            jnp.zeros((om.shape[0], L, L), om.dtype)
+            .at[:, rows, others.ravel()]
+            .set(Jo.reshape(om.shape[0], -1))
         )
         J = J - jnp.eye(L) * jnp.sum(Jo, axis=-1)[:, :, None]
         return p, J

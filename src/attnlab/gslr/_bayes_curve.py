@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._validate import check_range
+from attnlab._validate import ParameterError, check_range
 from attnlab.gslr._bayes_se import BayesSEOptions, BayesSEPoint, BayesStateEvolution
 from attnlab.precision import uses_jax
 
@@ -51,7 +51,7 @@ PERFECT = 1e-6  # q_v > 1 - PERFECT counts as perfect recovery
 def _alphas(alphas: Any) -> np.ndarray:
     a = np.asarray(alphas, dtype=float).ravel()
     if a.size == 0:
-        raise ValueError("alphas = []: give at least one alpha in (0, inf)")
+        raise ParameterError("alphas = []: give at least one alpha in (0, inf)")
     for x in a:
         check_range("alpha", x, lo=0, hi=math.inf, lo_open=True, hi_open=True)
     return a

@@ -52,6 +52,7 @@ of correlation :math:`q_k` (Monte-Carlo). At :math:`q = 1` this is the populatio
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -126,6 +127,7 @@ class BayesSEPoint:
     q_k_se: float
     q_v_se: float
     free_entropy: float
+    free_entropy_se: float
     residual: float
     n_iter: int
     converged: bool
@@ -181,20 +183,27 @@ def population_bayes_risk(variant: str, nu: float, L: Any, delta: float, *, key:
 
 
 # -- the state evolution -------------------------------------------------------------------------
+def _effective(q, delta, chi_star, z_star, xi_k, xi_v, noise, mask, eps):
+    """Effective examples at overlaps ``q``: ``(y, omega_chi, omega_z)`` (module docstring)."""
+    q_k, q_v = q[0], q[1]
+    om_k = jnp.where(mask, q_k * chi_star + jnp.sqrt(q_k * (1 - q_k)) * xi_k, 0.0)
+    om_v = jnp.where(mask, q_v * z_star + jnp.sqrt(q_v * (1 - q_v)) * xi_v, 0.0)
+    y = jnp.take_along_axis(z_star, eps[:, None], axis=1)[:, 0] + jnp.sqrt(delta) * noise
+    return y, om_k, om_v
+
+
+@functools.lru_cache(maxsize=8)
 def _se_map(variant: str, n_nodes: int):
     """Jitted ``(q, alpha, nu, delta, draws) -> (qhat, per-sample sum g^2 (n, 2), log Z (n,))``."""
 
-    def fn(q, alpha, nu, delta, chi_star, z_star, xi_k, xi_v, noise, mask, eps):
-        q_k, q_v = q[0], q[1]
-        om_k = jnp.where(mask, q_k * chi_star + jnp.sqrt(q_k * (1 - q_k)) * xi_k, 0.0)
-        om_v = jnp.where(mask, q_v * z_star + jnp.sqrt(q_v * (1 - q_v)) * xi_v, 0.0)
-        y = jnp.take_along_axis(z_star, eps[:, None], axis=1)[:, 0] + jnp.sqrt(delta) * noise
+    def fn(q, alpha, nu, delta, *draws):
+        y, om_k, om_v = _effective(q, delta, *draws)
+        mask = draws[5]
+        V_k, V_v = 1 - q[0], 1 - q[1]
         if variant == "spiked":
-            logZ, g_k, g_v = spiked_channel(y, om_k, om_v, 1 - q_k, 1 - q_v, nu, delta, mask)
+            logZ, g_k, g_v = spiked_channel(y, om_k, om_v, V_k, V_v, nu, delta, mask)
         else:
-            logZ, g_k, g_v = max_channel(
-                y, om_k, om_v, 1 - q_k, 1 - q_v, nu, delta, mask, n_nodes=n_nodes
-            )
+            logZ, g_k, g_v = max_channel(y, om_k, om_v, V_k, V_v, nu, delta, mask, n_nodes=n_nodes)
         per = jnp.stack([jnp.sum(g_k**2, -1), jnp.sum(g_v**2, -1)], -1)
         return alpha * per.mean(0), per, logZ
 
@@ -288,6 +297,18 @@ class BayesStateEvolution:
         q = np.clip([check_range("q_k", q_k, lo=0, hi=1), check_range("q_v", q_v, lo=0, hi=1)],
                     0.0, Q_MAX)  # fmt: skip
         return np.asarray(self._map(jnp.asarray(q), alpha, self.nu, self.delta, *self._draws)[0])
+
+    @uses_jax
+    def effective_examples(self, q_k: float, q_v: float) -> dict[str, np.ndarray]:
+        r"""The Monte-Carlo effective examples at overlaps :math:`(q_k, q_v)`: arrays ``y``
+        ``(n,)``, ``omega_chi``, ``omega_z``, ``chi_star``, ``z_star``, ``mask`` ``(n, L)`` and
+        the position ``eps`` ``(n,)``."""
+        q = jnp.asarray([q_k, q_v])
+        y, om_k, om_v = _effective(q, self.delta, *self._draws)
+        chi_star, z_star, *_, mask, eps = self._draws
+        out = dict(y=y, omega_chi=om_k, omega_z=om_v, chi_star=chi_star, z_star=z_star,
+                   mask=mask, eps=eps)  # fmt: skip
+        return {k: np.asarray(v) for k, v in out.items()}
 
     def _F(self, q: np.ndarray, alpha: float) -> np.ndarray:
         qh = np.asarray(self._map(jnp.asarray(q), alpha, self.nu, self.delta, *self._draws)[0])
@@ -394,11 +415,13 @@ class BayesStateEvolution:
                     "iterations"
                 )
             nan = math.nan
-            return BayesSEPoint(alpha, *q, nan, nan, nan, nan, nan, nan, nan, res, it, False, label)
+            return BayesSEPoint(alpha, *q, *[nan] * 8, res, it, False, label)
         qh, per, logZ = self._map(jnp.asarray(q), alpha, self.nu, self.delta, *self._draws)
         qh = np.asarray(qh)
         te = self.test_error(*q)[0]
         q_se, te_se = self._stderr(q, alpha, np.asarray(per))
-        phi = float(np.sum(-0.5 * q * qh + 0.5 * (qh - np.log1p(qh))) + alpha * jnp.mean(logZ))
+        logZ = np.asarray(logZ)
+        phi = float(np.sum(-0.5 * q * qh + 0.5 * (qh - np.log1p(qh))) + alpha * logZ.mean())
+        phi_se = alpha * float(logZ.std()) / math.sqrt(logZ.size)
         return BayesSEPoint(alpha, *map(float, q), *map(float, qh), float(te), te_se,
-                            *map(float, q_se), phi, res, it, True, label)  # fmt: skip
+                            *map(float, q_se), phi, phi_se, res, it, True, label)  # fmt: skip

@@ -50,6 +50,7 @@ conditional expectation given :math:`X` of :math:`(y-\hat y)^2`: same mean, smal
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -143,11 +144,10 @@ def _fresh_data(key, teacher, variant, nu, L, delta, n):
 def _channel(variant, y, om, c, nu, delta, mask, n_nodes):
     if variant == "spiked":
         return spiked_channel(y, om[..., 0], om[..., 1], c[0], c[1], nu, delta, mask)
-    return max_channel(
-        y, om[..., 0], om[..., 1], c[0], c[1], nu, delta, mask, n_nodes=n_nodes
-    )
+    return max_channel(y, om[..., 0], om[..., 1], c[0], c[1], nu, delta, mask, n_nodes=n_nodes)
 
 
+@functools.lru_cache(maxsize=8)
 def _make_step(variant: str, n_nodes: int):
     """Jitted damped GAMP step (module docstring) ``-> (W, c, g, A, relative change)``."""
 
@@ -240,9 +240,7 @@ def run_gamp(
     opts = options or GAMPOptions()
     alpha = float(alpha)
     n = check_int("N = alpha * dim", max(int(round(alpha * dim)), 1), lo=1)
-    teacher, data = _teacher_and_data(
-        key, variant, nu, L, delta, dim, n, opts.orthonormal_teacher
-    )
+    teacher, data = _teacher_and_data(key, variant, nu, L, delta, dim, n, opts.orthonormal_teacher)
     Wstar = jnp.stack([teacher.k, teacher.v], -1)
     if start == "informed":
         W, c = (1 - INFORMED_VARIANCE) * Wstar, jnp.full(2, INFORMED_VARIANCE)
