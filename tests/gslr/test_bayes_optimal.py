@@ -175,10 +175,9 @@ def test_tilted_channel_claim_on_the_spiked_mean():
     un-normalised channel and the N(0, I) prior (fluctuations ~ sqrt(alpha nu)/D: 10/D), while
     ignoring the tilt would give an 'overlap' alpha nu > 1."""
     alpha, nu, D = 2.0, 1.5, 2000
-    teacher, data = _teacher_and_data(KEY, "spiked", nu, 1, 0.1, D, int(alpha * D), True)
-    X = np.asarray(data.X)[:, 0, :]
-    k_hat = math.sqrt(nu) * X.sum(0) / (math.sqrt(D) * (1 + alpha * nu))
-    m_k = float(k_hat @ np.asarray(teacher.k) / D)
+    Wstar, X, _, _ = _teacher_and_data(KEY, "spiked", nu, 1, 0.1, D, int(alpha * D), True)
+    k_hat = math.sqrt(nu) * np.asarray(X)[:, 0, :].sum(0) / (math.sqrt(D) * (1 + alpha * nu))
+    m_k = float(k_hat @ np.asarray(Wstar)[:, 0] / D)
     q_k = _se("spiked", nu, 1, 0.1).solve(alpha).q_k
     np.testing.assert_allclose(m_k, q_k, atol=10 / D)
     assert m_k * (1 + alpha * nu) > 1.5  # the untilted 'posterior mean' overshoots

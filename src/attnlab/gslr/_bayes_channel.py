@@ -94,7 +94,7 @@ def spiked_channel(y, om_k, om_v, V_k, V_v, nu, delta, mask):
     return logZ, jnp.sqrt(nu) * pi, pi * r / s
 
 
-def gumbel_gauss_tables(V, nu, n_fine=4096, n_inner=240):
+def gumbel_gauss_tables(V, nu, n_fine=2048, n_inner=64):
     r"""CDF :math:`F` and density :math:`f` of :math:`Y = \sqrt V\eta + G/\nu` on a uniform grid.
 
     The grid spans :math:`[-7\sqrt V - 3.3/\nu,\ 7\sqrt V + 25/\nu]` (both tails below 1e-11).
@@ -154,7 +154,7 @@ def _leave_one_out_prod(a):
     return pre * suf
 
 
-def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=4096, batch=2048):
+def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=2048, batch=2048):
     r"""Max-SLR posterior of the position and its Jacobian (module docstring).
 
     .. math:: \hat p_\ell = \mathbb E_{\chi\sim\mathcal N(\omega,V_kI)}
@@ -212,7 +212,7 @@ def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=4096, batch=20
     return p.reshape(-1, L)[:n], J.reshape(-1, L, L)[:n]
 
 
-def max_channel(y, om_k, om_v, V_k, V_v, nu, delta, mask, *, n_nodes=64, n_fine=4096):
+def max_channel(y, om_k, om_v, V_k, V_v, nu, delta, mask, *, n_nodes=64, n_fine=2048):
     r"""Max-SLR channel: :math:`(\log Z, g_\chi, g_z)` (module docstring; arguments as
     :func:`spiked_channel`, ``nu > 0`` finite)."""
     p, J = position_posterior(om_k, mask, V_k, nu, n_nodes=n_nodes, n_fine=n_fine)

@@ -152,8 +152,11 @@ def _teacher_fields(key: Any, variant: str, nu: float, L: Any, n: int):
     """Exact draws of ``(L, eps*, chi*)`` of the data law, as arrays ``(chi*, mask, eps)``."""
     from attnlab.gslr._data import sample_teacher_fields
 
-    f = sample_teacher_fields(key, n=n, model=variant, nu=nu, L=L)
-    return f.chi_star, f.mask, f.eps
+    def draw(k):
+        f = sample_teacher_fields(k, n=n, model=variant, nu=nu, L=L)
+        return f.chi_star, f.mask, f.eps
+
+    return jax.jit(draw)(key)  # one compilation instead of one per operation
 
 
 def _spiked_softmax_moment(nu: float, L: Any, key: Any):
@@ -172,6 +175,7 @@ def _spiked_softmax_moment(nu: float, L: Any, key: Any):
     return moment
 
 
+@uses_jax
 def population_bayes_risk(variant: str, nu: float, L: Any, delta: float, *, key: Any):
     r"""Population Bayes risk :math:`\Delta + 1 - \mathbb E\sum_\ell p_\ell^2` (the
     :math:`\alpha\to\infty` limit) and its standard error, from the population module."""

@@ -124,21 +124,42 @@ class GAMPRun:
 
 
 # -- adapter to the family's sampler (rewired by the lead) --------------------------------------
+@functools.lru_cache(maxsize=32)
+def _sampler(variant, nu, L, delta, n, dim, orthonormal, fresh):
+    """Jitted exact sampler (one compilation per shape instead of one per operation):
+    ``fresh=False``: ``key -> (k*, v*, X, y, mask)``; ``True``: ``(key, k*, v*) -> (X, y, mask)``."""
+    from attnlab.gslr._data import Teacher, sample_slr, sample_teacher
+
+    def data(key, teacher):
+        d = sample_slr(key, n=n, teacher=teacher, model=variant, nu=nu, L=L, delta=delta)
+        return d.X, d.y, d.mask
+
+    if fresh:
+        return jax.jit(lambda key, k, v: data(key, Teacher(k, v)))
+
+    def draw(key):
+        t = sample_teacher(stream(key, "teacher"), dim=dim, orthonormal=orthonormal)
+        return (t.k, t.v, *data(stream(key, "train"), t))
+
+    return jax.jit(draw)
+
+
 def _teacher_and_data(key, variant, nu, L, delta, dim, n, orthonormal):
-    """A teacher ``(k*, v*)`` and ``n`` exact examples ``(X (n, L, D), y, mask)``."""
-    from attnlab.gslr._data import sample_slr, sample_teacher
+    """A teacher ``(k*, v*)`` (shape ``(D, 2)``) and ``n`` exact examples ``(X, y, mask)``."""
+    from attnlab.gslr._data import length_distribution
 
-    teacher = sample_teacher(stream(key, "teacher"), dim=dim, orthonormal=orthonormal)
-    data = sample_slr(
-        stream(key, "train"), n=n, teacher=teacher, model=variant, nu=nu, L=L, delta=delta
-    )
-    return teacher, data
+    L = length_distribution(L)
+    k, v, X, y, mask = _sampler(variant, nu, L, delta, n, dim, orthonormal, False)(key)
+    return jnp.stack([k, v], -1), X, y, mask
 
 
-def _fresh_data(key, teacher, variant, nu, L, delta, n):
-    from attnlab.gslr._data import sample_slr
+def _fresh_data(key, Wstar, variant, nu, L, delta, n):
+    """``n`` fresh examples ``(X, y, mask)`` of the teacher ``Wstar``."""
+    from attnlab.gslr._data import length_distribution
 
-    return sample_slr(key, n=n, teacher=teacher, model=variant, nu=nu, L=L, delta=delta)
+    L = length_distribution(L)
+    sampler = _sampler(variant, nu, L, delta, n, Wstar.shape[0], False, True)
+    return sampler(key, Wstar[:, 0], Wstar[:, 1])
 
 
 def _channel(variant, y, om, c, nu, delta, mask, n_nodes):
@@ -177,20 +198,29 @@ def _predict(variant, W, c, X, mask, nu, n_nodes):
     return jnp.sum(jnp.where(mask, p * om[..., 1], 0.0), axis=-1)
 
 
-def _test_error(key, teacher, variant, nu, L, delta, W, c, opts, batch=4000):
-    r"""Test error on fresh examples, Rao–Blackwellised over the position and the label noise:
-    :math:`\Delta + \sum_\ell P(\varepsilon^*=\ell\mid X)(z^*_\ell - \hat y)^2` per example."""
+@functools.lru_cache(maxsize=8)
+def _make_test_loss(variant: str, n_nodes: int):
+    r"""Jitted per-example :math:`\Delta + \sum_\ell P(\varepsilon^*=\ell\mid X)
+    (z^*_\ell - \hat y)^2` (the conditional expectation of :math:`(y-\hat y)^2` given X)."""
+
+    def loss(W, c, Wstar, X, mask, nu, delta):
+        yhat = _predict(variant, W, c, X, mask, nu, n_nodes)
+        h = jnp.einsum("nld,da->nla", X, Wstar) / jnp.sqrt(X.shape[-1])
+        scale = jnp.sqrt(nu) if variant == "spiked" else nu
+        p = jax.nn.softmax(jnp.where(mask, scale * h[..., 0], -jnp.inf), axis=-1)
+        return delta + jnp.sum(jnp.where(mask, p * (h[..., 1] - yhat[:, None]) ** 2, 0.0), -1)
+
+    return jax.jit(loss)
+
+
+def _test_error(key, Wstar, variant, nu, L, delta, W, c, opts, batch=4000):
+    """Mean and standard error of the Rao–Blackwellised test loss on fresh examples."""
+    loss = _make_test_loss(variant, opts.n_nodes)
     errs = []
-    Wstar = jnp.stack([teacher.k, teacher.v], -1)
-    scale = jnp.sqrt(nu) if variant == "spiked" else nu
     for i, start in enumerate(range(0, opts.n_test, batch)):
         nb = min(batch, opts.n_test - start)
-        d = _fresh_data(jax.random.fold_in(key, i), teacher, variant, nu, L, delta, nb)
-        yhat = _predict(variant, W, c, d.X, d.mask, nu, opts.n_nodes)
-        h = jnp.einsum("nld,da->nla", d.X, Wstar) / jnp.sqrt(d.X.shape[-1])
-        p = jax.nn.softmax(jnp.where(d.mask, scale * h[..., 0], -jnp.inf), axis=-1)
-        sq = jnp.where(d.mask, p * (h[..., 1] - yhat[:, None]) ** 2, 0.0)
-        errs.append(np.asarray(delta + jnp.sum(sq, axis=-1)))
+        X, _, mask = _fresh_data(jax.random.fold_in(key, i), Wstar, variant, nu, L, delta, nb)
+        errs.append(np.asarray(loss(W, c, Wstar, X, mask, nu, delta)))
     e = np.concatenate(errs)
     return float(e.mean()), float(e.std(ddof=1) / math.sqrt(e.size))
 
@@ -240,20 +270,21 @@ def run_gamp(
     opts = options or GAMPOptions()
     alpha = float(alpha)
     n = check_int("N = alpha * dim", max(int(round(alpha * dim)), 1), lo=1)
-    teacher, data = _teacher_and_data(key, variant, nu, L, delta, dim, n, opts.orthonormal_teacher)
-    Wstar = jnp.stack([teacher.k, teacher.v], -1)
+    Wstar, X, y, mask = _teacher_and_data(
+        key, variant, nu, L, delta, dim, n, opts.orthonormal_teacher
+    )
     if start == "informed":
         W, c = (1 - INFORMED_VARIANCE) * Wstar, jnp.full(2, INFORMED_VARIANCE)
     else:
         W, c = jnp.zeros((dim, 2)), jnp.ones(2)
     tau = nu * n / dim if variant == "spiked" else 0.0
     step = _make_step(variant, opts.n_nodes)
-    g = jnp.zeros(data.X.shape[:2] + (2,))
+    g = jnp.zeros(X.shape[:2] + (2,))
     A = 1.0 / c - 1.0
     change, it, ok = math.inf, 0, False
     for it in range(1, opts.max_iter + 1):
         eta = 1.0 if it == 1 else opts.damping  # no memory to damp towards at the first step
-        W, c, g, A, ch = step(W, c, g, A, data.X, data.y, data.mask, nu, delta, tau, eta)
+        W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
         change = float(ch)
         if not math.isfinite(change):
             break
@@ -261,7 +292,7 @@ def run_gamp(
             ok = True
             break
     Wn, Ws = np.asarray(W), np.asarray(Wstar)
-    te, se = _test_error(stream(key, "test"), teacher, variant, nu, L, delta, W, c, opts)
+    te, se = _test_error(stream(key, "test"), Wstar, variant, nu, L, delta, W, c, opts)
     over = Wn.T @ Ws / dim
     norms = np.sum(Wn**2, 0) / dim
     cross = max(abs(over[0, 1]), abs(over[1, 0]), abs(Wn[:, 0] @ Wn[:, 1] / dim))

@@ -27,6 +27,7 @@ from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr._bayes_curve import bayes_se_curve, recovery_thresholds
 from attnlab.gslr._bayes_se import BayesSEOptions, BayesStateEvolution, population_bayes_risk
 from attnlab.gslr._gamp import GAMPOptions, run_gamp
+from attnlab.precision import uses_jax
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
 
@@ -51,6 +52,9 @@ class BayesOptimalConfig(ExperimentConfig):
     r: float = Field(0.5, gt=0, le=100, description="L2 strength of the ERM replica points")
     replica_activations: list[str] = Field(["softmax", "linear"])
     replica_n_mc: int = Field(2000, ge=100, le=1_000_000, description="replica Monte-Carlo")
+    informed_branch: bool = Field(
+        True, description="also solve the state evolution from q = 1 (needed when Delta = 0)"
+    )
     se: BayesSEOptions = BayesSEOptions(n_mc=40_000)
     gamp: GAMPOptions = GAMPOptions()
 
@@ -108,8 +112,7 @@ def _replica_rows(variant, nu, config) -> list[dict[str, Any]]:
         solver = ReplicaSolver(act, model=variant, nu=nu, L=config.L, delta=config.delta,
                                n_mc=config.replica_n_mc, seed=config.seed)  # fmt: skip
         for row in solver.curve(config.alphas_gamp, r=config.r):
-            if row["kept"]:
-                rows.append({"kind": "replica", "activation": act, **row})
+            rows.append({"kind": "replica", "activation": act, **row})
     return rows
 
 
@@ -130,7 +133,8 @@ def _case_tables(case: str, config: BayesOptimalConfig):
     key = stream(root_key(config.seed), f"se-{case}")
     se = BayesStateEvolution(variant, nu, config.L, config.delta, key=key, options=config.se)
     alphas = sorted(set(config.alphas_theory) | set(config.alphas_gamp))
-    rows = [{"kind": "se", **r} for r in bayes_se_curve(se, alphas)]
+    starts = ("uninformed", "informed") if config.informed_branch else ("uninformed",)
+    rows = [{"kind": "se", **r} for r in bayes_se_curve(se, alphas, branches=starts)]
     thr = recovery_thresholds(se, alpha_max=max(max(alphas), 1.5))
     bayes, bayes_se = population_bayes_risk(variant, nu, config.L, config.delta,
                                             key=stream(key, "population"))  # fmt: skip
@@ -183,6 +187,8 @@ def _summary(table: pd.DataFrame, infos: dict[str, dict[str, Any]], comps) -> di
         t = table[table["case"] == case]
         kept = t[(t["kind"] == "se") & t["kept"].astype(bool)].set_index("alpha")
         rep = t[t["kind"] == "replica"]
+        n_rep_failed = int((~rep.get("converged", pd.Series(dtype=bool)).astype(bool)).sum())
+        rep = rep[rep["kept"].astype(bool)] if len(rep) else rep
         gaps = [float(r["test_error"] - kept.loc[r["alpha"], "test_error"])
                 for _, r in rep.iterrows() if r["alpha"] in kept.index]  # fmt: skip
         out[case] = {
@@ -195,6 +201,7 @@ def _summary(table: pd.DataFrame, infos: dict[str, dict[str, Any]], comps) -> di
                                    if g["kept"].astype(bool).any() and
                                    not bool(g[g["branch"] == "uninformed"]["kept"].iloc[0])],
             "gamp_not_converged": int((~t[t["kind"] == "gamp"]["converged"].astype(bool)).sum()),
+            "replica_points_not_converged": n_rep_failed,
         }  # fmt: skip
     out["max_abs_se_minus_gamp_test_error"] = max(
         (abs(c.difference) for c in comps if c.quantity.startswith("test error")), default=None
@@ -221,7 +228,10 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
         plot.simulation_points(ax, g["test_error"].mean().index, g["test_error"].mean(),
                                g["test_error"].std(ddof=1), label=f"GAMP, D={config.dim}")  # fmt: skip
         for i, act in enumerate(config.replica_activations):
-            rep = sub[(sub["kind"] == "replica") & (sub["activation"] == act)]
+            rep = sub[sub["kind"] == "replica"]
+            if rep.empty:
+                continue
+            rep = rep[(rep["activation"] == act) & rep["kept"].astype(bool)]
             ax.plot(rep["alpha"], rep["test_error"], "s:", mfc="none", color=plot.color(i + 1),
                     label=f"ERM {act}, replica (r={config.r:g})")  # fmt: skip
         ax.axhline(float(sub["population_bayes"].iloc[0]), color="k", ls=":", lw=1,
@@ -241,17 +251,18 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
     description="Bayes-optimal test error vs alpha: state evolution, GAMP and ERM replica",
     quick={
         "cases": ["spiked:2", "max:10"],
-        "alphas_theory": [0.5, 2.0, 8.0],
+        "alphas_theory": [0.5, 8.0],
         "alphas_gamp": [3.0],
-        "dim": 300,
+        "dim": 200,
         "n_seeds": 6,
-        "replica_activations": ["softmax"],
-        "replica_n_mc": 500,
-        "se": {"n_mc": 8000, "n_test_mc": 100_000},
-        "gamp": {"n_test": 4000},
+        "replica_activations": [],
+        "informed_branch": False,
+        "se": {"n_mc": 5000, "n_test_mc": 50_000},
+        "gamp": {"n_test": 3000},
     },
     plot=_plot,
 )
+@uses_jax
 def run_bayes_optimal(config: BayesOptimalConfig) -> Result:
     tables, infos, comps, dropped = [], {}, [], []
     for case in config.cases:
