@@ -14,5 +14,7 @@ mc, se = es.monte_carlo_excess_risk(model, stream(keys[0], "mc"), k, v, k_star=k
                                     lam=0.1, n=100_000)  # fmt: skip
 start = es.excess_risk(model, es.overlaps(k, v, ks, vs), lam=0.1)
 print(f"risk at the start: closed form {float(start):.4f}, Monte-Carlo {mc:.4f} ± {se:.4f}")
-print(f"after PGD: |κ| = {np.abs(run.log.kappa[:, -1]).mean():.3f}, "
-      f"ℰ = {run.log.risk[:, -1].mean():.4f}, oracle {es.oracle_excess_risk(model, lam=0.1):.4f}")
+print(
+    f"after PGD: |κ| = {np.abs(run.log.kappa[:, -1]).mean():.3f}, "
+    f"ℰ = {run.log.risk[:, -1].mean():.4f}, oracle {es.oracle_excess_risk(model, lam=0.1):.4f}"
+)
