@@ -159,9 +159,9 @@ def lanczos_top(
     the space ``K_m(B, D)`` contains ``K_m(A_j, v)`` for every ``j`` and every start ``v`` in
     ``span D`` (``A_j`` differs from ``B`` only inside ``span D``), so Rayleigh–Ritz of each
     ``A_j`` on it is at least as accurate as ``m`` Lanczos steps on ``A_j`` alone from such a
-    start, and costs no product with the data beyond those of ``B``. Because ``D`` lies in the first block, ``A_j Q_m = Q_m H_j + Q_{m+1} B_{m+1} E_mᵀ``
-    exactly, with ``H_j`` the block-tridiagonal projection of ``B`` plus the projected
-    perturbation; the residual of a Ritz pair ``(θ, Q_m s)`` is ``‖B_{m+1} s_{last block}‖``.
+    start, and costs no product with the data beyond those of ``B``. Because ``D`` lies in the
+    first block, ``A_j Q_m = Q_m H_j + Q_{m+1} B_{m+1} E_mᵀ`` exactly, with ``H_j`` the
+    block-tridiagonal projection of ``B`` plus the projected perturbation; the residual of a Ritz pair ``(θ, Q_m s)`` is ``‖B_{m+1} s_{last block}‖``.
     An operator is converged when each of its top ``k`` pairs has ``‖A v − θ v‖ ≤ tol |θ|``
     (then ``|θ − λ| ≤ tol² θ²/gap``).
 
@@ -209,9 +209,8 @@ def lanczos_top(
     values, vectors = np.full((K, k), np.nan), np.full((K, d, k), np.nan)
     converged, iterations, residuals = np.zeros(K, bool), np.zeros(K, int), np.full(K, np.inf)
     lanczos = _BlockLanczos(apply, first, cap)
-    for j in range(cap):
-        alive = lanczos.step(j)
-        steps = j + 1
+    for steps in range(1, cap + 1):
+        alive = lanczos.step(steps - 1)
         if steps % check_every and steps < cap and alive:
             continue
         for op in np.flatnonzero(~converged):

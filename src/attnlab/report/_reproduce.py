@@ -300,12 +300,18 @@ def reproduce(
     except KeyboardInterrupt as err:
         record(getattr(err, "outcomes", []))
         raise
-    result = ReproduceOutcome(out_path, quick, record(outcomes), outcomes=outcomes)
+    return _finish(
+        ReproduceOutcome(out_path, quick, record(outcomes), outcomes=outcomes), t0, report
+    )
+
+
+def _finish(result: ReproduceOutcome, t0: float, report: bool) -> ReproduceOutcome:
+    """Stamp the wall time and, when asked, write the report next to the runs."""
     result.wall_s = round(time.perf_counter() - t0, 3)
     if report:
         from attnlab.report._render import write_report
 
-        result.report_html, result.report_md = write_report(out_path)
+        result.report_html, result.report_md = write_report(result.out)
     return result
 
 
