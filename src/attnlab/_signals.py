@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
     "Interrupted",
@@ -69,9 +70,28 @@ def exit_now(code: int, message: str | None = None) -> None:
     os._exit(code)
 
 
-def _handler(signum: int, frame: object) -> None:
+# Functions in which Python prints and drops an exception instead of propagating it (a garbage
+# collector callback, a finaliser): raising there would lose the interrupt and print a traceback.
+_SWALLOWING = frozenset({"_xla_gc_callback", "__del__"})
+
+
+def _swallows_exceptions(frame: Any) -> bool:
+    """Whether one of the innermost frames is a context that drops exceptions."""
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in _SWALLOWING:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _handler(signum: int, frame: Any) -> None:
     if _received:  # a second signal: the user insists
         exit_now(exit_code(_received[0]), f"{signal.Signals(signum).name} again: exiting now")
+    if _swallows_exceptions(frame):  # deliver it again once that context has returned
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     _received.append(signum)
     raise Interrupted(signum)
 

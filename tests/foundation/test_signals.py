@@ -241,3 +241,24 @@ def test_handling_raises_interrupted_in_the_main_thread():
     assert info.value.signum == signal.SIGTERM and isinstance(info.value, KeyboardInterrupt)
     assert _signals.received() == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_a_signal_inside_a_finaliser_is_delivered_again_not_dropped(monkeypatch):
+    # Python drops (and prints) an exception raised in a gc callback or a finaliser; the handler
+    # must not raise there, but send the signal again once that context has returned.
+    from attnlab import _signals
+
+    sent = []
+    monkeypatch.setattr(_signals.os, "kill", lambda pid, signum: sent.append(signum))
+
+    def __del__():  # a frame named like a finaliser's, without a real object to collect
+        _signals._handler(signal.SIGINT, sys._getframe())
+
+    __del__()
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sent == [signal.SIGINT] and _signals.received() is None
+    with pytest.raises(_signals.Interrupted):  # elsewhere the first signal raises at once
+        _signals._handler(signal.SIGINT, sys._getframe())
+    _signals._received.clear()
