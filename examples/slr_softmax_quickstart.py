@@ -58,9 +58,10 @@ def main() -> None:
 
     arr = np.array(rows)
     fig, ax = plot.subplots()
-    ax.plot(arr[:, 0], arr[:, 1], "k--", label="Bayes")
-    ax.plot(arr[:, 0], arr[:, 2], "o-", color=plot.color(0), label="softmax")
-    ax.plot(arr[:, 0], arr[:, 3], "s-", color=plot.color(1), label="linear")
+    ax.plot(arr[:, 0], arr[:, 2], "o-", color=plot.color(0), label="softmax optimum")
+    ax.plot(arr[:, 0], arr[:, 3], "s-", color=plot.color(1), label="linear optimum")
+    # drawn last, on top: the softmax optimum coincides with it and would hide it
+    ax.plot(arr[:, 0], arr[:, 1], "k--", lw=1.2, zorder=4, label="Bayes risk")
     plot.finish(ax, xlabel="ν", ylabel="population risk", title="spiked SLR, L=3")
     path = os.path.join(args.out, "slr_softmax_quickstart.png")
     plot.save_figure(fig, os.path.join(args.out, "slr_softmax_quickstart"), formats=["png"])
