@@ -76,14 +76,9 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
     return {"alignment": fig}
 
 
-@experiment(
-    "pooling-alignment",
-    config=OutlierConfig,
-    description="squared overlaps ⟨û, μ̂⟩² and ⟨û, m̂⟩² of the top eigenvector vs ℓ",
-    quick=QUICK,
-    plot=_plot,
-)
+@experiment("pooling-alignment", quick=QUICK, plot=_plot)
 def run_alignment(config: OutlierConfig) -> Result:
+    """squared overlaps ⟨û, μ̂⟩² and ⟨û, m̂⟩² of the top eigenvector vs ℓ"""
     sim, s = simulate(config)
     model = config.model
     values = {

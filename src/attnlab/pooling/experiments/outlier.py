@@ -113,14 +113,9 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
     return {"outlier": fig}
 
 
-@experiment(
-    "pooling-outlier",
-    config=OutlierConfig,
-    description="top eigenvalue of Ĉ/κ vs ℓ (sample and population) with both thresholds",
-    quick=QUICK,
-    plot=_plot,
-)
+@experiment("pooling-outlier", quick=QUICK, plot=_plot)
 def run_outlier(config: OutlierConfig) -> Result:
+    """top eigenvalue of Ĉ/κ vs ℓ (sample and population) with both thresholds"""
     sim, s = simulate(config)
     model, de, ga, rho = config.model, sim.delta, sim.gamma, sim.rho
     sample_curve = lambda e: outlier_sample(e, de, ga, rho)  # noqa: E731

@@ -94,14 +94,9 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
     return {"weights": fig}
 
 
-@experiment(
-    "pooling-weights",
-    config=WeightsConfig,
-    description="mean vs harmonic vs optimal pooling: harmonic wins for decaying r_t, loses for AR(1)",
-    quick={"d": 500, "trials": 8},
-    plot=_plot,
-)
+@experiment("pooling-weights", quick={"d": 500, "trials": 8}, plot=_plot)
 def run_weights(config: WeightsConfig) -> Result:
+    """mean vs harmonic vs optimal pooling: harmonic wins for decaying r_t, loses for AR(1)"""
     keys = replicate_keys(config.seed, config.trials)
     frames, rows = [], RowSet()
     rhos: dict[str, dict[str, float]] = {}

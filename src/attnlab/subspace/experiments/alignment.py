@@ -211,8 +211,6 @@ def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropp
 
 @experiment(
     "subspace-alignment",
-    config=AlignmentConfig,
-    description="30 SGA runs, θ=0.25, K=100, M=10⁴, d=100: final alignment |⟨q,u⟩| vs theory",
     quick={
         "d": 50,
         "K": 50,
@@ -228,6 +226,7 @@ def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropp
     plot=_plot,
 )
 def run_alignment(config: AlignmentConfig) -> Result:
+    """30 SGA runs, θ=0.25, K=100, M=10⁴, d=100: final alignment |⟨q,u⟩| vs theory"""
     t0 = time.perf_counter()
     traj, frames, finals = _simulate(config)
     sim_seconds = time.perf_counter() - t0

@@ -133,12 +133,11 @@ def _fixed_point_summary(model: SubspaceModel, m: np.ndarray, est) -> dict:
 
 @experiment(
     "subspace-landscape",
-    config=LandscapeConfig,
-    description="φ(m) and (1-m²)φ'(m): exact Monte-Carlo vs large-N closed form, fixed points",
     quick={"M": 2000, "K": 40, "d": 40, "n_grid": 11, "n_samples": 1024},
     plot=_plot,
 )
 def run_landscape(config: LandscapeConfig) -> Result:
+    """φ(m) and (1-m²)φ'(m): exact Monte-Carlo vs large-N closed form, fixed points"""
     frames, rows, summary = [], [], {}
     for sign in config.signs:
         model = config.model.replace(sign=sign)

@@ -111,12 +111,11 @@ def compare_with_ode(
 
 @experiment(
     "subspace-ode",
-    config=OdeConfig,
-    description="SGA |m_n| vs ODE time beside the solution of dm/dt=(1-m²)φ'(m) from the same m_0",
     quick={"d": 50, "K": 50, "M": 2000, "n_seeds": 64, "steps": 600, "c": 3.0, "n0": 150.0},
     plot=_plot,
 )
 def run_ode(config: OdeConfig) -> Result:
+    """SGA |m_n| vs ODE time beside the solution of dm/dt=(1-m²)φ'(m) from the same m_0"""
     traj = run_sga(config)
     phi_prime, source = ode_phi_prime(
         config.model, key=theory_key(config, "phi_prime"), n_samples=config.phi_samples

@@ -224,8 +224,6 @@ def _row(final: np.ndarray, abs_m0: np.ndarray, th: dict, where: str) -> Compari
 
 @experiment(
     "subspace-robustness",
-    config=RobustnessConfig,
-    description="final alignment vs M and θ (both scalings) and the fixed-sign contrast, vs ODE",
     quick={
         "d": 50,
         "K": 50,
@@ -241,6 +239,7 @@ def _row(final: np.ndarray, abs_m0: np.ndarray, th: dict, where: str) -> Compari
     plot=_plot,
 )
 def run_robustness(config: RobustnessConfig) -> Result:
+    """final alignment vs M and θ (both scalings) and the fixed-sign contrast, vs ODE"""
     records, rows, dropped = [], [], []
     listed = {"mid-escape": [], "outside": []}
     for i, (sweep, label, x, model) in enumerate(config.points()):

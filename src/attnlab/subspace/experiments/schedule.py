@@ -243,8 +243,6 @@ def _slowest_escape(config, phi_prime) -> float:
 
 @experiment(
     "subspace-schedule",
-    config=ScheduleConfig,
-    description="mean final alignment against the schedule (c, n0, steps) with the noise floor",
     quick={
         "d": 50,
         "K": 50,
@@ -261,6 +259,7 @@ def _slowest_escape(config, phi_prime) -> float:
     plot=_plot,
 )
 def run_schedule(config: ScheduleConfig) -> Result:
+    """mean final alignment against the schedule (c, n0, steps) with the noise floor"""
     model = config.model
     floor = noise_floor(model, key=theory_key(config), n_samples=config.theory_samples)
     phi_prime, source = ode_phi_prime(model, key=theory_key(config, "phi_prime"), n_samples=2048)
