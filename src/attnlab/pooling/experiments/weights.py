@@ -89,7 +89,8 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
         )
     plot.suptitle(
         fig,
-        f"pooling weights: theory (lines), simulation mean ± sd (points); δ = {s['delta']:.3g}, γ = {s['gamma']:.3g}",
+        "pooling weights: theory (lines), simulation mean ± sd (points); "
+        f"δ = {s['delta']:.3g}, γ = {s['gamma']:.3g}",
     )
     return {"weights": fig}
 
