@@ -22,10 +22,10 @@ from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
     equator_theory,
-    json_ready,
     long_table,
     mc_cost,
     run_sga,
+    sga_result,
     theory_key,
     total_cost,
 )
@@ -139,10 +139,4 @@ def run_ode(config: OdeConfig) -> Result:
         "mean_final_alignment_ode": None if ode is None else ode[:, -1].mean(),
         "max_mean_gap": None if ode is None else np.abs(traj.abs_m.mean(0) - ode.mean(0)).max(),
     }
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary=json_ready(summary),
-        comparisons=rows,
-        seeds=list(range(config.n_seeds)),
-        dropped=dropped,
-    )
+    return sga_result(config, pd.concat(frames, ignore_index=True), summary, rows, dropped)
