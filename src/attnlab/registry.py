@@ -114,7 +114,10 @@ def experiment(
 
 def _annotated_config(name: str, fn: Callable[[Any], Result]) -> type[ExperimentConfig]:
     """The class annotating ``fn``'s ``config`` parameter (resolved in ``fn``'s module)."""
-    hint = typing.get_type_hints(fn).get("config")
+    try:
+        hint = typing.get_type_hints(fn).get("config")
+    except NameError:  # an annotation that does not resolve in fn's module
+        hint = None
     if not (isinstance(hint, type) and issubclass(hint, ExperimentConfig)):
         raise TypeError(
             f"experiment {name!r}: annotate {fn.__name__}'s `config` parameter with its "
