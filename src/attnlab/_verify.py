@@ -66,8 +66,8 @@ def verify_run(path: Path | str) -> str | None:
 
     Parameters
     ----------
-    path : path
-        A run directory.
+    path : str or pathlib.Path
+        The run directory to check, ``<out>/<experiment>-<config hash>``.
 
     Returns
     -------
@@ -106,8 +106,8 @@ def is_complete(path: Path | str) -> bool:
 
     Parameters
     ----------
-    path : path
-        A run directory.
+    path : str or pathlib.Path
+        The run directory.
 
     Returns
     -------

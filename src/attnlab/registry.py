@@ -4,14 +4,12 @@ A model family registers its experiments in the modules of its ``experiments`` s
 (``attnlab/<family>/experiments/<one file per experiment>.py``); the registry discovers them on
 first use, so adding a family means adding a subpackage, nothing else::
 
-    @experiment(
-        "subspace-alignment",
-        config=AlignmentConfig,
-        description="30 SGA runs at theta=0.25, M=10^4: final alignment |<q,u>|",
-        quick={"n_seeds": 4, "steps": 2000},
-        plot=plot_alignment,
-    )
+    @experiment("subspace-alignment", quick={"n_seeds": 4, "steps": 2000}, plot=plot_alignment)
     def run_alignment(config: AlignmentConfig) -> Result: ...
+
+The config class is the one annotating the run function's ``config`` parameter, and the
+one-line description (``attnlab list``, the report) the first paragraph of its docstring, unless
+``config=`` / ``description=`` name them.
 
 ``run`` returns a :class:`attnlab.compare.Result`: a tidy long table (one row per
 observation), headline ``summary`` numbers, and ``comparisons`` — theory against simulation
@@ -23,7 +21,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,15 +72,21 @@ _DISCOVERED = False
 def experiment(
     name: str,
     *,
-    config: type[ExperimentConfig],
-    description: str,
+    config: type[ExperimentConfig] | None = None,
+    description: str | None = None,
     plot: PlotFn | None = None,
     quick: Mapping[str, Any] | None = None,
     family: str | None = None,
 ) -> Callable[[Callable[[Any], Result]], Callable[[Any], Result]]:
-    """Decorator registering ``fn(config) -> Result`` as experiment ``name``."""
+    """Decorator registering ``fn(config) -> Result`` as experiment ``name``.
+
+    ``config`` defaults to the class annotating ``fn``'s ``config`` parameter and
+    ``description`` to the first paragraph of ``fn``'s docstring.
+    """
 
     def register(fn: Callable[[Any], Result]) -> Callable[[Any], Result]:
+        config_cls = config if config is not None else _annotated_config(name, fn)
+        text = description if description is not None else _docstring_summary(name, fn)
         if family:
             fam = family
         elif fn.__module__.startswith("attnlab."):
@@ -90,13 +96,13 @@ def experiment(
         if name in _REGISTRY and _REGISTRY[name].run.__qualname__ != fn.__qualname__:
             raise ValueError(f"experiment {name!r} is already registered")
         # the quick preset must itself be a valid config: fail at import, not at run time
-        preset = build_config(config, dict(quick or {}))
-        _check_cost_implemented(name, fam, config, preset)
+        preset = build_config(config_cls, dict(quick or {}))
+        _check_cost_implemented(name, fam, config_cls, preset)
         _REGISTRY[name] = Experiment(
             name=name,
             family=fam,
-            description=description,
-            config_cls=config,
+            description=text,
+            config_cls=config_cls,
             run=fn,
             plot=plot,
             quick=dict(quick or {}),
@@ -104,6 +110,31 @@ def experiment(
         return fn
 
     return register
+
+
+def _annotated_config(name: str, fn: Callable[[Any], Result]) -> type[ExperimentConfig]:
+    """The class annotating ``fn``'s ``config`` parameter (resolved in ``fn``'s module)."""
+    try:
+        hint = typing.get_type_hints(fn).get("config")
+    except NameError:  # an annotation that does not resolve in fn's module
+        hint = None
+    if not (isinstance(hint, type) and issubclass(hint, ExperimentConfig)):
+        raise TypeError(
+            f"experiment {name!r}: annotate {fn.__name__}'s `config` parameter with its "
+            "ExperimentConfig class, or pass config="
+        )
+    return hint
+
+
+def _docstring_summary(name: str, fn: Callable[[Any], Result]) -> str:
+    """The first paragraph of ``fn``'s docstring, on one line."""
+    summary = " ".join((inspect.getdoc(fn) or "").split("\n\n")[0].split())
+    if not summary:
+        raise TypeError(
+            f"experiment {name!r}: give {fn.__name__} a docstring (its description) "
+            "or pass description="
+        )
+    return summary
 
 
 def _check_cost_implemented(

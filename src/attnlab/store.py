@@ -370,8 +370,8 @@ def load_run(path: Path | str) -> StoredRun:
 
     Parameters
     ----------
-    path : path
-        A run directory.
+    path : str or pathlib.Path
+        The run directory to read (table, summary, manifest).
 
     Returns
     -------
@@ -414,8 +414,8 @@ def read_verdict(path: Path | str) -> dict[str, Any]:
 
     Parameters
     ----------
-    path : path
-        A run directory.
+    path : str or pathlib.Path
+        The run directory whose summary is read.
 
     Returns
     -------

@@ -75,6 +75,36 @@ def test_registration_rules():
         _REGISTRY.pop("test-tiny", None)
 
 
+def test_config_and_description_default_to_the_annotation_and_the_docstring():
+    def run_tiny(config: TinyConfig) -> Result:
+        """tiny check: first paragraph,
+        on two lines.
+
+        Not part of the description.
+        """
+        return Result(table=None)
+
+    def no_doc(config: TinyConfig) -> Result:
+        return Result(table=None)
+
+    def no_annotation(config) -> Result:
+        """x"""
+        return Result(table=None)
+
+    try:
+        experiment("test-defaults", family="test")(run_tiny)
+        exp = get_experiment("test-defaults")
+        assert exp.config_cls is TinyConfig
+        assert exp.description == "tiny check: first paragraph, on two lines."
+        with pytest.raises(TypeError, match="'test-no-doc': give no_doc a docstring"):
+            experiment("test-no-doc", family="test")(no_doc)
+        with pytest.raises(TypeError, match="'test-no-ann': annotate no_annotation's `config`"):
+            experiment("test-no-ann", family="test")(no_annotation)
+        assert "test-no-doc" not in _REGISTRY and "test-no-ann" not in _REGISTRY
+    finally:
+        _REGISTRY.pop("test-defaults", None)
+
+
 def test_cli_list_shows_every_experiment():
     res = CliRunner().invoke(app, ["list"])
     assert res.exit_code == 0, res.output

@@ -118,6 +118,17 @@ AllowLargeOpt = Annotated[
     typer.Option("--allow-large", help="run even what exceeds the machine's memory or work limit"),
 ]
 Engine = Literal["local", "process", "dask"]
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="where the runs go")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="dask scheduler address or scheduler file (--engine dask)"),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="parallel workers (process / dask engines)")
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="exit 1 unless every run's verdict is PASSED")
+]
 TimeoutOpt = Annotated[
     float,
     typer.Option("--timeout", help="seconds to wait for a dask scheduler and its first worker"),

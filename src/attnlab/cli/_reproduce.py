@@ -10,12 +10,16 @@ import typer
 from attnlab.cli._app import (
     AllowLargeOpt,
     DpiOpt,
-    Engine,
+    EngineOpt,
+    ForceOpt,
     FormatOpt,
     NoProgressOpt,
+    SchedulerOpt,
     SingleFileOpt,
+    StrictOpt,
     StyleOpt,
     TimeoutOpt,
+    WorkersOpt,
     app,
     fail,
     figure_options,
@@ -38,17 +42,11 @@ def reproduce_cmd(
         Path | None,
         typer.Option("--out", help="results root (default: results/quick or results/full)"),
     ] = None,
-    engine: Annotated[Engine, typer.Option("--engine", help="where the runs go")] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="dask scheduler address (--engine dask)")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="parallel workers (process / dask engines)")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="redo complete runs")] = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="exit 1 unless every run's verdict is PASSED")
-    ] = False,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    strict: StrictOpt = False,
     gallery: Annotated[
         Path | None,
         typer.Option("--gallery", help="also write this Markdown gallery (e.g. docs/gallery.md)"),

@@ -11,11 +11,14 @@ import typer
 from attnlab.cli._app import (
     AllowLargeOpt,
     DpiOpt,
-    Engine,
+    EngineOpt,
     ForceOpt,
     FormatOpt,
+    SchedulerOpt,
+    StrictOpt,
     StyleOpt,
     TimeoutOpt,
+    WorkersOpt,
     app,
     figure_options,
     user_errors,
@@ -25,14 +28,9 @@ from attnlab.cli._app import (
 @app.command("sweep")
 def sweep_cmd(
     file: Annotated[Path, typer.Argument(help="sweep TOML file (experiment, \\[base], \\[grid])")],
-    engine: Annotated[Engine, typer.Option("--engine", help="where the points run")] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="dask scheduler address or scheduler file"),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="processes (process engine, LocalCluster)")
-    ] = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="root directory (default: the file's out)")
     ] = None,
@@ -43,9 +41,7 @@ def sweep_cmd(
     progress: Annotated[
         bool, typer.Option(help="show progress bars (else one line per finished run)")
     ] = True,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="exit 1 unless every point's verdict is PASSED")
-    ] = False,
+    strict: StrictOpt = False,
     yes: Annotated[
         bool, typer.Option("--yes", help="run a sweep larger than --max-points")
     ] = False,

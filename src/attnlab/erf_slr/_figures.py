@@ -100,8 +100,9 @@ def training_figure(result: Result, config: Any) -> dict:
     ----------
     result : attnlab.compare.Result
         The run (its tidy table and summary).
-    config
-        The run's config.
+    config : TrainingConfig or SGDConfig
+        The run's config: the model (for the oracle and best-linear risks), λ₀ and whether it
+        decays, the step size, how many trajectories to draw.
 
     Returns
     -------
@@ -131,8 +132,8 @@ def oracle_figure(result: Result, config: Any) -> dict:
     ----------
     result : attnlab.compare.Result
         The run (its tidy table and summary).
-    config
-        The run's config.
+    config : OracleConfig
+        The run's config: λ = lam_scale · d^(−lam_power) and L, for the title.
 
     Returns
     -------
@@ -182,8 +183,8 @@ def limit_figure(result: Result, config: Any) -> dict:
     ----------
     result : attnlab.compare.Result
         The run (its tidy table and summary).
-    config
-        The run's config.
+    config : SGDLimitConfig
+        The run's config: step scale, λ schedule, L and seeds per d, for the title.
 
     Returns
     -------

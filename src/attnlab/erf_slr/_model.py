@@ -203,6 +203,7 @@ def initialisation(name: str) -> SphereInit | ManifoldInit:
     Parameters
     ----------
     name : {"sphere", "manifold"}
+        A random point of the sphere, or of the invariant manifold ℳ.
 
     Returns
     -------
@@ -217,6 +218,7 @@ def sgd_simulator(name: str) -> Reduced | Direct:
     Parameters
     ----------
     name : {"reduced", "direct"}
+        The exact chain of the overlaps (cost independent of d) or the d-dimensional vectors.
 
     Returns
     -------

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -242,11 +243,26 @@ def floor_row(config: SGDConfig, log: TrainLog, summary: dict, floor: float):
     )
 
 
-def _final_heldout(config: TrainingConfig, training: Training, keys) -> tuple:
-    return heldout_excess(
+def _train(config: TrainingConfig, algorithm: Callable[..., Training], **options: Any) -> tuple:
+    """``algorithm`` (:func:`projected_gd` or :func:`online_sgd`) run on the config's replicates,
+    and the held-out excess risk (mean, standard error) of each final (k, v)."""
+    keys = replicate_keys(config.seed, config.n_seeds)
+    training = algorithm(
+        config.model, keys, temperature=config.temperature(), step_size=config.step_size,
+        steps=config.steps, init=initialisation(config.init), log_every=config.log_every, **options,
+    )  # fmt: skip
+    heldout, se = heldout_excess(
         config.model, keys, training.k, training.v, k_star=training.problem.k_star,
         v_star=training.problem.v_star, lam=float(training.log.lam[-1]), n=config.n_test,
     )  # fmt: skip
+    return training, heldout, se
+
+
+def _result(config: TrainingConfig, log: Any, rows: list, summary: dict, start: float) -> Result:
+    """The run's Result: its log as a table, the rows that could be made, the wall time."""
+    summary["runtime_s"] = time.perf_counter() - start
+    return Result(training_table(log), summary, [r for r in rows if r is not None],
+                  seeds=list(range(config.n_seeds)))  # fmt: skip
 
 
 # -- the two pipelines -----------------------------------------------------------------------------
@@ -256,26 +272,20 @@ def run_pgd_reference(config: TrainingConfig) -> Result:
     Parameters
     ----------
     config : TrainingConfig
+        Model, temperature, step size, steps, initialisation, seeds and test-set size.
 
     Returns
     -------
     attnlab.compare.Result
     """
     start = time.perf_counter()
-    keys = replicate_keys(config.seed, config.n_seeds)
-    training = projected_gd(
-        config.model, keys, temperature=config.temperature(), step_size=config.step_size,
-        steps=config.steps, init=initialisation(config.init), log_every=config.log_every,
-    )  # fmt: skip
-    heldout, se = _final_heldout(config, training, keys)
+    training, heldout, se = _train(config, projected_gd)
     summary = _summary(config, training.log, heldout)
     rows = [heldout_row(config, training.log, heldout, se)]
     if config.init == "manifold":
         rows.append(manifold_row(summary))
     rows.append(oracle_row(config, training.log, summary))
-    summary["runtime_s"] = time.perf_counter() - start
-    return Result(training_table(training.log), summary, [r for r in rows if r is not None],
-                  seeds=list(range(config.n_seeds)))  # fmt: skip
+    return _result(config, training.log, rows, summary, start)
 
 
 def run_sgd_reference(config: SGDConfig) -> Result:
@@ -286,20 +296,17 @@ def run_sgd_reference(config: SGDConfig) -> Result:
     Parameters
     ----------
     config : SGDConfig
+        As :class:`TrainingConfig`, with the batch, the simulator and the noise floor's samples.
 
     Returns
     -------
     attnlab.compare.Result
     """
     start = time.perf_counter()
-    keys = replicate_keys(config.seed, config.n_seeds)
-    training = online_sgd(
-        config.model, keys, temperature=config.temperature(), step_size=config.step_size,
-        steps=config.steps, batch=config.batch, init=initialisation(config.init),
-        simulator=sgd_simulator(config.simulator), n_test=config.n_test,
-        log_every=config.log_every,
-    )  # fmt: skip
-    heldout, se = _final_heldout(config, training, keys)
+    simulator = sgd_simulator(config.simulator)
+    training, heldout, se = _train(
+        config, online_sgd, batch=config.batch, simulator=simulator, n_test=config.n_test
+    )
     summary = _summary(config, training.log, heldout)
     floor = sgd_noise_floor(
         config.model, root_key(config.seed), lam=summary["final_lambda"],
@@ -310,6 +317,4 @@ def run_sgd_reference(config: SGDConfig) -> Result:
     summary["heldout_test_excess_se"] = se.tolist()
     rows = [heldout_row(config, training.log, heldout, se)]
     rows.append(floor_row(config, training.log, summary, floor))
-    summary["runtime_s"] = time.perf_counter() - start
-    return Result(training_table(training.log), summary, [r for r in rows if r is not None],
-                  seeds=list(range(config.n_seeds)))  # fmt: skip
+    return _result(config, training.log, rows, summary, start)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
@@ -76,12 +76,6 @@ def validate_correlation(R: Any, *, atol: float = 1e-8) -> np.ndarray:
             f"R is not a correlation matrix: smallest eigenvalue {lam_min:.3g} < 0 (not PSD)"
         )
     return (a + a.T) / 2
-
-
-def _power_matrix(p: float, L: int) -> np.ndarray:
-    """``p^{|s−t|}`` (L × L)."""
-    t = np.arange(check_int("L", L, lo=1))
-    return p ** np.abs(t[:, None] - t[None, :]).astype(float)
 
 
 def kind_shorthand(kinds: dict[str, type]) -> Any:
@@ -155,7 +149,23 @@ class HiddenLabel(Params):
         return s * _plus_minus(rng, (n, L), (1 + r) / 2)
 
 
-class MarkovLabels(Params):
+class _LagOneLaw(Params):
+    """A label law set by one lag-one correlation ``p`` (field of the subclass) through the
+    matrix ``p^{|s−t|}``: of the labels themselves, or of a latent Gaussian."""
+
+    law_title: ClassVar[str]
+
+    def describe(self) -> str:
+        """A short description for titles (``AR(1), p = 0.5``)."""
+        return f"{self.law_title}, p = {self.p:g}"
+
+    def power_matrix(self, L: int) -> np.ndarray:
+        """``p^{|s−t|}`` (L × L)."""
+        t = np.arange(check_int("L", L, lo=1))
+        return self.p ** np.abs(t[:, None] - t[None, :]).astype(float)
+
+
+class MarkovLabels(_LagOneLaw):
     r"""Stationary two-state chain keeping the label with probability ``(1 + p)/2``.
 
     .. math:: R_{st} = p^{|s - t|}.
@@ -168,14 +178,11 @@ class MarkovLabels(Params):
 
     kind: Literal["markov"] = "markov"
     p: float = Field(0.5, ge=-1, le=1, description="lag-one correlation: R_st = p^|s-t|")
-
-    def describe(self) -> str:
-        """A short description for titles."""
-        return f"AR(1), p = {self.p:g}"
+    law_title: ClassVar[str] = "AR(1)"
 
     def correlation(self, L: int) -> np.ndarray:
         """``R_st = p^{|s−t|}``."""
-        return _power_matrix(self.p, L)
+        return self.power_matrix(L)
 
     def sample(self, key: Any, n: int, L: int) -> np.ndarray:
         """``n`` label paths, an ``(n, L)`` int8 array of ±1, from one jax ``key``."""
@@ -186,7 +193,7 @@ class MarkovLabels(Params):
         return np.cumprod(steps, axis=1, dtype=np.int8)
 
 
-class CopulaLabels(Params):
+class CopulaLabels(_LagOneLaw):
     r"""Gaussian-copula paths: ``y = sign(g)``, ``g ~ N(0, K)``, ``K_st = p^{|s−t|}``.
 
     .. math:: R = \tfrac{2}{\pi} \arcsin K.
@@ -199,22 +206,15 @@ class CopulaLabels(Params):
 
     kind: Literal["copula"] = "copula"
     p: float = Field(0.5, gt=-1, lt=1, description="latent correlation: K_st = p^|s-t|")
-
-    def describe(self) -> str:
-        """A short description for titles."""
-        return f"Gaussian copula, p = {self.p:g}"
-
-    def latent(self, L: int) -> np.ndarray:
-        """``K_st = p^{|s−t|}``."""
-        return _power_matrix(self.p, L)
+    law_title: ClassVar[str] = "Gaussian copula"
 
     def correlation(self, L: int) -> np.ndarray:
-        """``R = (2/π) arcsin K``."""
-        return 2 / np.pi * np.arcsin(np.clip(self.latent(L), -1, 1))
+        """``R = (2/π) arcsin K``, ``K_st = p^{|s−t|}`` (:meth:`power_matrix`)."""
+        return 2 / np.pi * np.arcsin(np.clip(self.power_matrix(L), -1, 1))
 
     def sample(self, key: Any, n: int, L: int) -> np.ndarray:
         """``n`` label paths, an ``(n, L)`` int8 array of ±1, from one jax ``key``."""
-        K = self.latent(L)
+        K = self.power_matrix(L)
         chol = np.linalg.cholesky(K + 1e-12 * np.eye(L))
         g = numpy_generator(key).standard_normal((n, L)) @ chol.T
         return np.where(g >= 0, 1, -1).astype(np.int8)

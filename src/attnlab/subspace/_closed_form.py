@@ -115,6 +115,7 @@ def beta_limit(model: SubspaceModel) -> float:
     Parameters
     ----------
     model : SubspaceModel
+        Only its number of tokens N enters.
 
     Returns
     -------
@@ -149,6 +150,7 @@ def closed_form_valid(model: SubspaceModel, m: Any) -> np.ndarray:
     Parameters
     ----------
     model : SubspaceModel
+        Any β (for β at or beyond :func:`beta_limit` no m is valid).
     m : float or array in [−1, 1]
 
     Returns
@@ -217,6 +219,7 @@ def phi_closed_form(model: SubspaceModel, m: Any, **kwargs: Any) -> np.ndarray:
     Parameters
     ----------
     model : SubspaceModel
+        β below :func:`beta_limit` (the closed form's domain), else a ParameterError.
     m : float or array in [−1, 1]
     **kwargs
         ``outside`` of :func:`closed_form_function`.
@@ -234,6 +237,7 @@ def phi_prime_closed_form(model: SubspaceModel, m: Any, **kwargs: Any) -> np.nda
     Parameters
     ----------
     model : SubspaceModel
+        As for :func:`phi_closed_form`.
     m : float or array in [−1, 1]
     **kwargs
         ``outside`` of :func:`closed_form_function`.
@@ -251,6 +255,7 @@ def phi_second_at_zero(model: SubspaceModel) -> float:
     Parameters
     ----------
     model : SubspaceModel
+        Any sign law, β below :func:`beta_limit`.
 
     Returns
     -------

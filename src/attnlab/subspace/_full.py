@@ -67,7 +67,7 @@ def attention_gradient(q: Any, X: Any, beta: float) -> tuple[np.ndarray, float]:
 
 
 @functools.lru_cache(maxsize=64)
-def _program(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
+def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
     """Compiled ``(state, params) -> (state, (m, loss))`` running ``nb`` logging blocks for all
     seeds; params = (θ_d, β, c, n0, p)."""
     dt = jnp.dtype(dtype)
@@ -125,20 +125,6 @@ def final_overlap(state: tuple[Any, ...]) -> np.ndarray:
     """m = ⟨q, u⟩ of a full-simulator state, per seed."""
     q, u = state[0], state[1]
     return np.asarray(jnp.sum(q * u, axis=-1))
-
-
-def program(models, schedule, *, batch, log_every, log_loss, dtype):
-    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`
-    (``models``: one per seed, sharing d, K, M and the sign law)."""
-    dt = jnp.dtype(dtype)
-    params = (
-        jnp.asarray([m.theta_d for m in models], dt),
-        jnp.asarray([m.beta for m in models], dt),
-        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
-    )
-    model = models[0]
-    static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
-    return lambda nb: functools.partial(_program(*static, nb), params=params)
 
 
 @uses_jax

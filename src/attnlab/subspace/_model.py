@@ -32,7 +32,7 @@ class SubspaceModel(Params):
     Parameters
     ----------
     d : int
-        Ambient dimension, ``>= 2``.
+        Ambient dimension (q and the tokens are vectors of R^d), ``>= 2``.
     K : int
         Informative tokens per sequence, ``>= 1``.
     M : int

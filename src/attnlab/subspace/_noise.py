@@ -173,10 +173,12 @@ class NoiseFloor:
         ----------
         schedule : RobbinsMonro or Constant
         n : int or array
+            Steps after the escape (the prediction is that of the stationary regime near ±1).
 
         Returns
         -------
         numpy.ndarray
+            E[1 − |m_n|] at each step.
         """
         return stationary_misalignment(
             schedule, n, noise=self.noise, phi_prime_pole=self.phi_prime_pole
@@ -230,6 +232,7 @@ def noise_floor(model: SubspaceModel, *, key: Any, n_samples: int, batch: int = 
     ----------
     model : SubspaceModel
     key : jax key
+        Its streams "phi" and "noise" draw the two estimates.
     n_samples : int
         Draws for each of the two estimates.
     batch : int

@@ -218,7 +218,7 @@ def update(m, g2, gc2, step):
 
 
 @functools.lru_cache(maxsize=64)
-def _program(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
+def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
     """Compiled ``(state, params) -> (state, (m, loss))`` running ``nb`` logging blocks;
     state = (m (S,), data keys (S,), n); params = (θ_d, β, c, n0, p)."""
     dt = jnp.dtype(dtype)
@@ -269,17 +269,3 @@ def initial_state(keys: Any, m0: Any, dtype: str) -> tuple[Any, ...]:
 def final_overlap(state: tuple[Any, ...]) -> np.ndarray:
     """m of a reduced-simulator state, per seed."""
     return np.asarray(state[0])
-
-
-def program(models, schedule, *, batch, log_every, log_loss, dtype):
-    """``n_blocks -> (state -> (state, logs))`` for :func:`attnlab.subspace._trajectory.run_chunks`
-    (``models``: one per seed, sharing d, K, M and the sign law)."""
-    dt = jnp.dtype(dtype)
-    params = (
-        jnp.asarray([m.theta_d for m in models], dt),
-        jnp.asarray([m.beta for m in models], dt),
-        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
-    )
-    model = models[0]
-    static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
-    return lambda nb: functools.partial(_program(*static, nb), params=params)

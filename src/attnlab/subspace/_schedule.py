@@ -14,13 +14,53 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from attnlab._validate import check_int
+from attnlab._validate import ParameterError, check_int
 from attnlab.config import Params
 
 __all__ = ["Constant", "Full", "Reduced", "RobbinsMonro", "Schedule", "Simulator"]
 
 
-class RobbinsMonro(Params):
+class _StepSchedule(Params):
+    """A schedule a_n = c / (n + n0)^p given by its :meth:`coefficients` (c, n0, p)."""
+
+    def coefficients(self) -> tuple[float, float, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step_sizes(self, n: object) -> np.ndarray:
+        """a_n = c / (n + n0)^p at the step indices ``n``, (c, n0, p) = :meth:`coefficients`.
+
+        Parameters
+        ----------
+        n : int or array
+            Step indices, finite and ``>= 0``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        c, n0, p = self.coefficients()
+        n = np.asarray(n, dtype=float)
+        if not np.all(np.isfinite(n)) or np.any(n < 0):
+            raise ParameterError(f"n = {n!r}: step indices must be finite and >= 0")
+        return c / (n + n0) ** p
+
+    def times(self, steps: int) -> np.ndarray:
+        """ODE times t_n = Σ_{k<n} a_k for n = 0, ..., ``steps`` (t_n = n a for a constant step).
+
+        Parameters
+        ----------
+        steps : int
+
+        Returns
+        -------
+        numpy.ndarray
+            Length ``steps + 1``.
+        """
+        steps = check_int("steps", steps, lo=0)
+        return np.concatenate([[0.0], np.cumsum(self.step_sizes(np.arange(steps)))])
+
+
+class RobbinsMonro(_StepSchedule):
     """Robbins–Monro steps a_n = c / (n + n0)^p, p ∈ (1/2, 1].
 
     Parameters
@@ -48,34 +88,6 @@ class RobbinsMonro(Params):
         """
         return self.c, self.n0, self.p
 
-    def step_sizes(self, n: object) -> np.ndarray:
-        """a_n = c / (n + n0)^p at the step indices ``n``.
-
-        Parameters
-        ----------
-        n : int or array
-            Step indices, finite and ``>= 0``.
-
-        Returns
-        -------
-        numpy.ndarray
-        """
-        return _step_sizes(self, n)
-
-    def times(self, steps: int) -> np.ndarray:
-        """ODE times t_n = Σ_{k<n} a_k for n = 0, ..., ``steps``.
-
-        Parameters
-        ----------
-        steps : int
-
-        Returns
-        -------
-        numpy.ndarray
-            Length ``steps + 1``.
-        """
-        return _times(self, steps)
-
     def relaxation_correction(self, n: float) -> float:
         """p / (a_n (n + n0)): the decay rate of a_n relative to a_n (it enters the
         quasi-stationary noise floor; 1/c for p = 1).
@@ -92,7 +104,7 @@ class RobbinsMonro(Params):
         return self.p / (float(self.step_sizes(n)) * (n + self.n0))
 
 
-class Constant(Params):
+class Constant(_StepSchedule):
     """Constant steps a_n = a (no convergence: the contrast case).
 
     Parameters
@@ -112,34 +124,6 @@ class Constant(Params):
         """
         return self.a, 1.0, 0.0
 
-    def step_sizes(self, n: object) -> np.ndarray:
-        """a_n = a at the step indices ``n``.
-
-        Parameters
-        ----------
-        n : int or array
-            Step indices, finite and ``>= 0``.
-
-        Returns
-        -------
-        numpy.ndarray
-        """
-        return _step_sizes(self, n)
-
-    def times(self, steps: int) -> np.ndarray:
-        """ODE times t_n = n a for n = 0, ..., ``steps``.
-
-        Parameters
-        ----------
-        steps : int
-
-        Returns
-        -------
-        numpy.ndarray
-            Length ``steps + 1``.
-        """
-        return _times(self, steps)
-
     def relaxation_correction(self, n: float) -> float:
         """0: a constant step does not decay.
 
@@ -156,21 +140,6 @@ class Constant(Params):
 
 
 Schedule = RobbinsMonro | Constant
-
-
-def _step_sizes(schedule: Schedule, n: object) -> np.ndarray:
-    c, n0, p = schedule.coefficients()
-    n = np.asarray(n, dtype=float)
-    if not np.all(np.isfinite(n)) or np.any(n < 0):
-        from attnlab._validate import ParameterError
-
-        raise ParameterError(f"n = {n!r}: step indices must be finite and >= 0")
-    return c / (n + n0) ** p
-
-
-def _times(schedule: Schedule, steps: int) -> np.ndarray:
-    steps = check_int("steps", steps, lo=0)
-    return np.concatenate([[0.0], np.cumsum(_step_sizes(schedule, np.arange(steps)))])
 
 
 class Full(Params):

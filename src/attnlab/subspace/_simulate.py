@@ -13,7 +13,13 @@ from attnlab.rng import as_key_batch
 from attnlab.subspace import _full, _reduced
 from attnlab.subspace._model import SubspaceModel
 from attnlab.subspace._schedule import Constant, Full, Reduced, RobbinsMonro, Schedule, Simulator
-from attnlab.subspace._trajectory import Trajectory, assemble, check_run, run_chunks
+from attnlab.subspace._trajectory import (
+    Trajectory,
+    assemble,
+    blocked_program,
+    check_run,
+    run_chunks,
+)
 
 __all__ = ["simulate"]
 
@@ -113,8 +119,14 @@ def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0)
         state = _full.initial_state(model, keys, dtype)
     else:
         state = _reduced.initial_state(keys, _initial_overlaps(model, keys, m0, dtype), dtype)
-    program = kind.program(
-        models, schedule, batch=batch, log_every=log_every, log_loss=log_loss, dtype=dtype
+    program = blocked_program(
+        kind.compiled_blocks,
+        models,
+        schedule,
+        batch=batch,
+        log_every=log_every,
+        log_loss=log_loss,
+        dtype=dtype,
     )
     state, logs = run_chunks(
         program,

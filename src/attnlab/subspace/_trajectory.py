@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from attnlab import progress
+from attnlab._jax import jnp
 from attnlab._validate import ParameterError, check_int
 
 __all__ = ["Trajectory"]
@@ -57,6 +59,31 @@ def check_run(steps: int, batch: int, log_every: int) -> tuple[int, int, int]:
             f"log_every = {log_every!r} must divide steps = {steps!r} (the log is on a regular grid)"
         )
     return steps, batch, log_every
+
+
+def blocked_program(
+    compiled_blocks: Callable[..., Callable[..., Any]],
+    models: Sequence[Any],
+    schedule: Any,
+    *,
+    batch: int,
+    log_every: int,
+    log_loss: bool,
+    dtype: str,
+) -> Callable[[int], Callable[..., Any]]:
+    """``n_blocks -> (state -> (state, logs))`` for :func:`run_chunks` from a simulator's
+    ``compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, n_blocks)``, whose
+    compiled loop takes ``params = (θ_d, β, c, n0, p)`` (``models``: one per seed, sharing d, K,
+    M and the sign law)."""
+    dt = jnp.dtype(dtype)
+    params = (
+        jnp.asarray([m.theta_d for m in models], dt),
+        jnp.asarray([m.beta for m in models], dt),
+        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
+    )
+    model = models[0]
+    static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
+    return lambda nb: functools.partial(compiled_blocks(*static, nb), params=params)
 
 
 def run_chunks(

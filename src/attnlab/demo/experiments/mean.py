@@ -103,14 +103,9 @@ def _simulate(config: DemoMeanConfig) -> np.ndarray:
     return np.concatenate(parts)
 
 
-@experiment(
-    "demo-mean",
-    config=DemoMeanConfig,
-    description="built-in check: sample mean of n Gaussian draws vs its N(μ, 1/n) law",
-    quick={"n": 100, "n_seeds": 50},
-    plot=_plot,
-)
+@experiment("demo-mean", quick={"n": 100, "n_seeds": 50}, plot=_plot)
 def run_demo_mean(config: DemoMeanConfig) -> Result:
+    """built-in check: sample mean of n Gaussian draws vs its N(μ, 1/n) law"""
     means = _simulate(config)
     mu, sd = mean_law(config.model, n=config.n)
     return Result(

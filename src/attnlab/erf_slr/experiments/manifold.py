@@ -26,12 +26,7 @@ class ManifoldConfig(TrainingConfig):
     init: Literal["sphere", "manifold"] = Field("manifold", description="initialisation")
 
 
-@experiment(
-    "slr-manifold",
-    config=ManifoldConfig,
-    description="PGD (exact population gradient) from the invariant manifold ℳ, λ = 0.1",
-    quick=PGD_QUICK,
-    plot=training_figure,
-)
+@experiment("slr-manifold", quick=PGD_QUICK, plot=training_figure)
 def run_manifold(config: ManifoldConfig) -> Result:
+    """PGD (exact population gradient) from the invariant manifold ℳ, λ = 0.1"""
     return run_pgd_reference(config)

@@ -78,12 +78,11 @@ def _monte_carlo_row(config: OracleConfig, model, lam, theory, index):
 
 @experiment(
     "slr-oracle",
-    config=OracleConfig,
-    description="oracle excess risk ℰ(k*, v*) → 0 as d grows with λ = d^(−1/4), L fixed",
     quick={"d_values": [100, 316, 10_000, 1_000_000], "n_mc": 8000, "mc_max_d": 316},
     plot=oracle_figure,
 )
 def run_oracle(config: OracleConfig) -> Result:
+    """oracle excess risk ℰ(k*, v*) → 0 as d grows with λ = d^(−1/4), L fixed"""
     rows, comparisons = [], []
     for i, d in enumerate(sorted(config.d_values)):
         model = ErfSLRModel(d=d, L=config.L, gamma=config.gamma)

@@ -17,10 +17,9 @@ from attnlab.registry import experiment
 
 @experiment(
     "slr-sgd",
-    config=SGDConfig,
-    description="online projected SGD (batch 5, d = 80, λ_t = 2/(1 + 1e-4 t), 200k steps)",
     quick={"n_seeds": 6, "steps": 60_000, "log_every": 2000, "n_noise_floor": 4000},
     plot=training_figure,
 )
 def run_sgd(config: SGDConfig) -> Result:
+    """online projected SGD (batch 5, d = 80, λ_t = 2/(1 + 1e-4 t), 200k steps)"""
     return run_sgd_reference(config)

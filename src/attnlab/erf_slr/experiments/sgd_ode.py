@@ -107,16 +107,15 @@ def _shrink_row(gaps: dict, scales: dict) -> Comparison:
     )
 
 
+# quick: two dimensions at the end of the run, where the seed spread resolves 1 − ν; the
+# shrinking is asserted at full size (30 seeds), where the gaps are resolved
 @experiment(
     "slr-sgd-ode",
-    config=SGDLimitConfig,
-    description="online SGD at d = 80, 320, 1280 against the d → ∞ slow ODE of the overlaps",
-    # quick: two dimensions at the end of the run, where the seed spread resolves 1 − ν; the
-    # shrinking is asserted at full size (30 seeds), where the gaps are resolved
     quick={"d_values": [160, 320], "n_seeds": 6, "compare_times": [500.0], "shrink_row": False},
     plot=limit_figure,
 )
 def run_sgd_ode(config: SGDLimitConfig) -> Result:
+    """online SGD at d = 80, 320, 1280 against the d → ∞ slow ODE of the overlaps"""
     limit_model = ErfSLRModel(d=max(config.d_values), L=config.L, gamma=config.gamma,
                               eps=config.eps)  # fmt: skip
     temperature = DecayingTemperature(lam0=config.lam0, decay=config.decay)

@@ -27,10 +27,9 @@ class SphereLargeLambdaConfig(TrainingConfig):
 
 @experiment(
     "slr-sphere-large-lambda",
-    config=SphereLargeLambdaConfig,
-    description="PGD from the sphere at constant λ = 0.9 (120k steps)",
     quick={"n_seeds": 6, "steps": 30_000, "log_every": 1000},
     plot=training_figure,
 )
 def run_sphere_large_lambda(config: SphereLargeLambdaConfig) -> Result:
+    """PGD from the sphere at constant λ = 0.9 (120k steps)"""
     return run_pgd_reference(config)

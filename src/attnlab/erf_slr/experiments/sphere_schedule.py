@@ -25,12 +25,7 @@ class SphereScheduleConfig(TrainingConfig):
     log_every: int = Field(1000, ge=1, le=10**9, description="log every r steps")
 
 
-@experiment(
-    "slr-sphere-schedule",
-    config=SphereScheduleConfig,
-    description="PGD from the sphere with λ_t = 1/(1 + 1e-4 t) (120k steps)",
-    quick={"n_seeds": 6, "log_every": 2000},
-    plot=training_figure,
-)
+@experiment("slr-sphere-schedule", quick={"n_seeds": 6, "log_every": 2000}, plot=training_figure)
 def run_sphere_schedule(config: SphereScheduleConfig) -> Result:
+    """PGD from the sphere with λ_t = 1/(1 + 1e-4 t) (120k steps)"""
     return run_pgd_reference(config)

@@ -18,12 +18,7 @@ class SphereSmallLambdaConfig(TrainingConfig):
     """Projected GD from the sphere at constant λ = 0.1."""
 
 
-@experiment(
-    "slr-sphere-small-lambda",
-    config=SphereSmallLambdaConfig,
-    description="PGD from the sphere at constant λ = 0.1",
-    quick=PGD_QUICK,
-    plot=training_figure,
-)
+@experiment("slr-sphere-small-lambda", quick=PGD_QUICK, plot=training_figure)
 def run_sphere_small_lambda(config: SphereSmallLambdaConfig) -> Result:
+    """PGD from the sphere at constant λ = 0.1"""
     return run_pgd_reference(config)

@@ -16,8 +16,13 @@ from attnlab.pooling import (
     overlap_sample_mu,
 )
 from attnlab.pooling._tolerance import RowSet, spike_rows
-from attnlab.pooling.experiments._shared import long_table, plot_vs_ell
-from attnlab.pooling.experiments.outlier import QUICK, OutlierConfig, simulate
+from attnlab.pooling.experiments._shared import long_table
+from attnlab.pooling.experiments.outlier import (
+    QUICK,
+    OutlierConfig,
+    plot_vs_ell_thresholds,
+    simulate,
+)
 from attnlab.registry import experiment
 
 UNIT = (0.0, 1.0)
@@ -65,25 +70,13 @@ def _curves(s: dict, population: bool) -> list[tuple[str, str, str, object, bool
 def _plot(result: Result, config: OutlierConfig) -> dict:
     s = result.summary
     panels = [(key, label, f, UNIT) for key, _, label, f, _ in _curves(s, config.population)]
-    fig, _ = plot_vs_ell(
-        result.table,
-        s,
-        config.ells,
-        panels,
-        thresholds=[(s["ell_1"], "ℓ₁ (population)"), (s["ell_2"], "ℓ₂ (sample)")],
-        title=f"alignment of the top eigenvector, {config.weights.kind} weights, d = {config.model.d}",
-    )
+    fig, _ = plot_vs_ell_thresholds(result, config, panels, "alignment of the top eigenvector")
     return {"alignment": fig}
 
 
-@experiment(
-    "pooling-alignment",
-    config=OutlierConfig,
-    description="squared overlaps ⟨û, μ̂⟩² and ⟨û, m̂⟩² of the top eigenvector vs ℓ",
-    quick=QUICK,
-    plot=_plot,
-)
+@experiment("pooling-alignment", quick=QUICK, plot=_plot)
 def run_alignment(config: OutlierConfig) -> Result:
+    """squared overlaps ⟨û, μ̂⟩² and ⟨û, m̂⟩² of the top eigenvector vs ℓ"""
     sim, s = simulate(config)
     model = config.model
     values = {

@@ -171,14 +171,9 @@ def _plot(result: Result, config: CausalConfig) -> dict:
     return {"causal": fig}
 
 
-@experiment(
-    "pooling-causal",
-    config=CausalConfig,
-    description="measured causal-attention weights: τ/d → harmonic-type formula, 1/√d → 1/L",
-    quick={"d": 500, "attention_trials": 6},
-    plot=_plot,
-)
+@experiment("pooling-causal", quick={"d": 500, "attention_trials": 6}, plot=_plot)
 def run_causal(config: CausalConfig) -> Result:
+    """measured causal-attention weights: τ/d → harmonic-type formula, 1/√d → 1/L"""
     model = config.model
     key = stream(root_key(config.seed), "weights")
     table = sample_table(model, key)

@@ -8,6 +8,9 @@ of :mod:`attnlab.pooling._tolerance`) → table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -25,6 +28,7 @@ from attnlab.pooling import (
 )
 from attnlab.pooling._tolerance import spike_rows
 from attnlab.pooling.experiments._shared import (
+    Panel,
     PoolingConfig,
     check_ells,
     ell_summary,
@@ -75,6 +79,22 @@ def simulate(config: OutlierConfig) -> tuple[OutlierSimulation, dict]:
     return sim, {**ell_summary(config.model, sim.rho), "kappa": sim.kappa}
 
 
+def plot_vs_ell_thresholds(
+    result: Result, config: OutlierConfig, panels: Sequence[Panel], what: str
+) -> tuple[Any, list[Any]]:
+    """:func:`plot_vs_ell` of an outlier run with both thresholds ℓ₁ (population) and ℓ₂
+    (sample) marked, titled ``what`` with the weights and d."""
+    s = result.summary
+    return plot_vs_ell(
+        result.table,
+        s,
+        config.ells,
+        panels,
+        thresholds=[(s["ell_1"], "ℓ₁ (population)"), (s["ell_2"], "ℓ₂ (sample)")],
+        title=f"{what}, {config.weights.kind} weights, d = {config.model.d}",
+    )
+
+
 def _plot(result: Result, config: OutlierConfig) -> dict:
     s = result.summary
     de, ga, rho = s["delta"], s["gamma"], s["rho"]
@@ -95,14 +115,7 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
                 (0, None),
             )
         )
-    fig, axes = plot_vs_ell(
-        result.table,
-        s,
-        config.ells,
-        panels,
-        thresholds=[(s["ell_1"], "ℓ₁ (population)"), (s["ell_2"], "ℓ₂ (sample)")],
-        title=f"top eigenvalue, {config.weights.kind} weights, d = {config.model.d}",
-    )
+    fig, axes = plot_vs_ell_thresholds(result, config, panels, "top eigenvalue")
     edges = [
         (s["lambda_plus"], r"bulk edge $\lambda_+$"),
         ((1 + np.sqrt(de)) ** 2, r"MP$_\delta$ edge"),
@@ -113,14 +126,9 @@ def _plot(result: Result, config: OutlierConfig) -> dict:
     return {"outlier": fig}
 
 
-@experiment(
-    "pooling-outlier",
-    config=OutlierConfig,
-    description="top eigenvalue of Ĉ/κ vs ℓ (sample and population) with both thresholds",
-    quick=QUICK,
-    plot=_plot,
-)
+@experiment("pooling-outlier", quick=QUICK, plot=_plot)
 def run_outlier(config: OutlierConfig) -> Result:
+    """top eigenvalue of Ĉ/κ vs ℓ (sample and population) with both thresholds"""
     sim, s = simulate(config)
     model, de, ga, rho = config.model, sim.delta, sim.gamma, sim.rho
     sample_curve = lambda e: outlier_sample(e, de, ga, rho)  # noqa: E731

@@ -158,14 +158,9 @@ def _plot(result: Result, config: PhaseConfig) -> dict:
     return {"phase": fig}
 
 
-@experiment(
-    "pooling-phase",
-    config=PhaseConfig,
-    description="theoretical alignment over (ℓ, ρ) with both transition curves, simulated points",
-    quick={"d": 600, "trials": 10, "grid": 100},
-    plot=_plot,
-)
+@experiment("pooling-phase", quick={"d": 600, "trials": 10, "grid": 100}, plot=_plot)
 def run_phase(config: PhaseConfig) -> Result:
+    """theoretical alignment over (ℓ, ρ) with both transition curves, simulated points"""
     de, ga = config.model.realised_delta, config.model.realised_gamma
     E, P = _theory_grid(config, de, ga)
     frames = [

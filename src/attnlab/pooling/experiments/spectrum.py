@@ -154,14 +154,9 @@ def _plot(result: Result, config: SpectrumConfig) -> dict:
     return {"spectrum": fig}
 
 
-@experiment(
-    "pooling-spectrum",
-    config=SpectrumConfig,
-    description="histogram of eig(Ĉ)/κ vs the MP_δ ⊠ MP_γ density, outlier marked",
-    quick={"d": 500, "trials": 12},
-    plot=_plot,
-)
+@experiment("pooling-spectrum", quick={"d": 500, "trials": 12}, plot=_plot)
 def run_spectrum(config: SpectrumConfig) -> Result:
+    """histogram of eig(Ĉ)/κ vs the MP_δ ⊠ MP_γ density, outlier marked"""
     control_labels = HiddenLabel(profile="constant", r0=0.0)  # i.i.d. labels: R = I
     keys = replicate_keys(config.seed, config.trials)
     w = weights_vector(config.weights, config.model.correlation)

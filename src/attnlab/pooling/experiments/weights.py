@@ -89,19 +89,15 @@ def _plot(result: Result, config: WeightsConfig) -> dict:
         )
     plot.suptitle(
         fig,
-        f"pooling weights: theory (lines), simulation mean ± sd (points); δ = {s['delta']:.3g}, γ = {s['gamma']:.3g}",
+        "pooling weights: theory (lines), simulation mean ± sd (points); "
+        f"δ = {s['delta']:.3g}, γ = {s['gamma']:.3g}",
     )
     return {"weights": fig}
 
 
-@experiment(
-    "pooling-weights",
-    config=WeightsConfig,
-    description="mean vs harmonic vs optimal pooling: harmonic wins for decaying r_t, loses for AR(1)",
-    quick={"d": 500, "trials": 8},
-    plot=_plot,
-)
+@experiment("pooling-weights", quick={"d": 500, "trials": 8}, plot=_plot)
 def run_weights(config: WeightsConfig) -> Result:
+    """mean vs harmonic vs optimal pooling: harmonic wins for decaying r_t, loses for AR(1)"""
     keys = replicate_keys(config.seed, config.trials)
     frames, rows = [], RowSet()
     rhos: dict[str, dict[str, float]] = {}

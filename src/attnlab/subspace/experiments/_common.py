@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost, ExperimentConfig, Params
 from attnlab.rng import replicate_keys, root_key, stream
 from attnlab.subspace import Full, Reduced, RobbinsMonro, SubspaceModel, Trajectory, simulate
@@ -38,6 +39,14 @@ class NestedDefaults(ExperimentConfig):
         return out
 
 
+def check_log_grid(config: ExperimentConfig, every: str) -> None:
+    """Refuse a config whose field ``every`` does not divide its ``steps`` (the logs of a run
+    are on a regular grid of steps)."""
+    value = getattr(config, every)
+    if config.steps % value:
+        raise ValueError(f"{every} = {value} must divide steps = {config.steps} (regular log grid)")
+
+
 class SGAConfig(NestedDefaults):
     """The SGA runs of an experiment: model, seeds, steps, schedule, simulator."""
 
@@ -54,10 +63,7 @@ class SGAConfig(NestedDefaults):
 
     @model_validator(mode="after")
     def _log_grid(self) -> SGAConfig:
-        if self.steps % self.log_every:
-            raise ValueError(
-                f"log_every = {self.log_every} must divide steps = {self.steps} (regular log grid)"
-            )
+        check_log_grid(self, "log_every")
         return self
 
     def simulator_object(self) -> Full | Reduced:
@@ -210,6 +216,24 @@ def equator_theory(model: SubspaceModel) -> dict[str, Any]:
         return {"phi2_at_zero": None, "escape_time_theory": None}
     phi2 = phi_second_at_zero(model)
     return {"phi2_at_zero": phi2, "escape_time_theory": escape_time(model) if phi2 > 0 else None}
+
+
+def sga_result(
+    config: SGAConfig,
+    table: pd.DataFrame,
+    summary: dict[str, Any],
+    comparisons: list[Comparison],
+    dropped: list[Dropped],
+) -> Result:
+    """The :class:`Result` of an experiment over seeds ``0, ..., n_seeds − 1`` (summary made
+    JSON-ready by :func:`json_ready`)."""
+    return Result(
+        table=table,
+        summary=json_ready(summary),
+        comparisons=comparisons,
+        seeds=list(range(config.n_seeds)),
+        dropped=dropped,
+    )
 
 
 def json_ready(summary: dict[str, Any]) -> dict[str, Any]:

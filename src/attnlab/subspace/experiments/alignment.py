@@ -38,12 +38,13 @@ from attnlab.subspace import (
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
+    check_log_grid,
     equator_theory,
-    json_ready,
     long_table,
     mc_cost,
     pca_cost,
     run_sga_groups,
+    sga_result,
     theory_key,
     total_cost,
 )
@@ -51,6 +52,21 @@ from attnlab.subspace.experiments._common import (
 # Truong (2026), arXiv 2606.22406: mean final alignment over 30 runs at θ = 0.25, K = 100,
 # M = 10 000, d = 100 (schedule not given)
 PAPER_MEAN_FINAL_ALIGNMENT = 0.9965
+
+
+# the --quick preset: a small model, few seeds and steps
+QUICK = {
+    "d": 50,
+    "K": 50,
+    "M": 1000,
+    "n_seeds": 16,
+    "steps": 600,
+    "c": 6.0,
+    "log_every": 10,
+    "pca_seeds": 8,
+    "baseline_seeds": 4,
+    "headline": False,
+}
 
 
 class AlignmentConfig(SGAConfig):
@@ -70,10 +86,7 @@ class AlignmentConfig(SGAConfig):
 
     @model_validator(mode="after")
     def _pca_grid(self) -> AlignmentConfig:
-        if self.steps % self.pca_log_every:
-            raise ValueError(
-                f"pca_log_every = {self.pca_log_every} must divide steps = {self.steps}"
-            )
+        check_log_grid(self, "pca_log_every")
         return self
 
     def cost(self) -> Cost:
@@ -209,25 +222,9 @@ def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropp
     return rows, dropped, theory
 
 
-@experiment(
-    "subspace-alignment",
-    config=AlignmentConfig,
-    description="30 SGA runs, θ=0.25, K=100, M=10⁴, d=100: final alignment |⟨q,u⟩| vs theory",
-    quick={
-        "d": 50,
-        "K": 50,
-        "M": 1000,
-        "n_seeds": 16,
-        "steps": 600,
-        "c": 6.0,
-        "log_every": 10,
-        "pca_seeds": 8,
-        "baseline_seeds": 4,
-        "headline": False,
-    },
-    plot=_plot,
-)
+@experiment("subspace-alignment", quick=QUICK, plot=_plot)
 def run_alignment(config: AlignmentConfig) -> Result:
+    """30 SGA runs, θ=0.25, K=100, M=10⁴, d=100: final alignment |⟨q,u⟩| vs theory"""
     t0 = time.perf_counter()
     traj, frames, finals = _simulate(config)
     sim_seconds = time.perf_counter() - t0
@@ -272,10 +269,4 @@ def run_alignment(config: AlignmentConfig) -> Result:
     if config.headline:
         summary["paper_mean_final_alignment"] = PAPER_MEAN_FINAL_ALIGNMENT
     table = pd.concat([long_table("sga", traj.step, traj.time, traj.abs_m), *frames])
-    return Result(
-        table=table.reset_index(drop=True),
-        summary=json_ready(summary),
-        comparisons=rows,
-        seeds=list(range(config.n_seeds)),
-        dropped=dropped,
-    )
+    return sga_result(config, table.reset_index(drop=True), summary, rows, dropped)

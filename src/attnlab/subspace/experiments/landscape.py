@@ -67,6 +67,28 @@ def _plot(result: Result, config: LandscapeConfig) -> dict:
     return {"landscape": fig}
 
 
+def _closed_form_row(
+    quantity: str,
+    closed_form: float,
+    estimate: float,
+    standard_error: float,
+    correction: float,
+    correction_reason: str,
+    scale: float,
+    where: str,
+) -> Comparison:
+    """One "Monte-Carlo vs closed form" row: tolerance = the estimate's Monte-Carlo error plus
+    the closed form's finite-N correction bound; informative up to ``scale``."""
+    return Comparison(
+        f"{quantity}: Monte-Carlo vs closed form",
+        closed_form,
+        estimate,
+        monte_carlo(standard_error) + bound(correction, correction_reason),
+        max_tolerance=scale,
+        where=where,
+    )
+
+
 def compare_sign(model: SubspaceModel, m: np.ndarray, est) -> list[Comparison]:
     """φ at m = 0, ½, 1 and φ′ mid-range, Monte-Carlo against the closed form where it applies.
 
@@ -86,26 +108,16 @@ def compare_sign(model: SubspaceModel, m: np.ndarray, est) -> list[Comparison]:
             continue  # Gaussian signs beyond the law-of-large-numbers domain
         k = int(np.searchsorted(mv, m[j]))
         rows.append(
-            Comparison(
-                "φ(m): Monte-Carlo vs closed form",
-                cf[k],
-                ev["phi"][k],
-                monte_carlo(ev["phi_se"][k]) + bound(corr[k], "O(1/N_eff) of the closed form"),
-                max_tolerance=scale,
-                where=f"sign={model.sign}, m={m[j]:.2f}",
-            )
-        )
+            _closed_form_row("φ(m)", cf[k], ev["phi"][k], ev["phi_se"][k], corr[k],
+                             "O(1/N_eff) of the closed form", scale,
+                             f"sign={model.sign}, m={m[j]:.2f}")
+        )  # fmt: skip
     k = int(np.argmin(np.abs(mv - 0.5 * mv.max())))
     rows.append(
-        Comparison(
-            "φ′(m): Monte-Carlo vs closed form",
-            dcf[k],
-            ev["dphi"][k],
-            monte_carlo(ev["dphi_se"][k]) + bound(dcorr[k], "O(1/N_eff) · (1 + 2βθ_d)"),
-            max_tolerance=dscale,
-            where=f"sign={model.sign}, m={mv[k]:.2f}",
-        )
-    )
+        _closed_form_row("φ′(m)", dcf[k], ev["dphi"][k], ev["dphi_se"][k], dcorr[k],
+                         "O(1/N_eff) · (1 + 2βθ_d)", dscale,
+                         f"sign={model.sign}, m={mv[k]:.2f}")
+    )  # fmt: skip
     return rows
 
 
@@ -133,12 +145,11 @@ def _fixed_point_summary(model: SubspaceModel, m: np.ndarray, est) -> dict:
 
 @experiment(
     "subspace-landscape",
-    config=LandscapeConfig,
-    description="φ(m) and (1-m²)φ'(m): exact Monte-Carlo vs large-N closed form, fixed points",
     quick={"M": 2000, "K": 40, "d": 40, "n_grid": 11, "n_samples": 1024},
     plot=_plot,
 )
 def run_landscape(config: LandscapeConfig) -> Result:
+    """φ(m) and (1-m²)φ'(m): exact Monte-Carlo vs large-N closed form, fixed points"""
     frames, rows, summary = [], [], {}
     for sign in config.signs:
         model = config.model.replace(sign=sign)

@@ -22,10 +22,10 @@ from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
     equator_theory,
-    json_ready,
     long_table,
     mc_cost,
     run_sga,
+    sga_result,
     theory_key,
     total_cost,
 )
@@ -111,12 +111,11 @@ def compare_with_ode(
 
 @experiment(
     "subspace-ode",
-    config=OdeConfig,
-    description="SGA |m_n| vs ODE time beside the solution of dm/dt=(1-m²)φ'(m) from the same m_0",
     quick={"d": 50, "K": 50, "M": 2000, "n_seeds": 64, "steps": 600, "c": 3.0, "n0": 150.0},
     plot=_plot,
 )
 def run_ode(config: OdeConfig) -> Result:
+    """SGA |m_n| vs ODE time beside the solution of dm/dt=(1-m²)φ'(m) from the same m_0"""
     traj = run_sga(config)
     phi_prime, source = ode_phi_prime(
         config.model, key=theory_key(config, "phi_prime"), n_samples=config.phi_samples
@@ -140,10 +139,4 @@ def run_ode(config: OdeConfig) -> Result:
         "mean_final_alignment_ode": None if ode is None else ode[:, -1].mean(),
         "max_mean_gap": None if ode is None else np.abs(traj.abs_m.mean(0) - ode.mean(0)).max(),
     }
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary=json_ready(summary),
-        comparisons=rows,
-        seeds=list(range(config.n_seeds)),
-        dropped=dropped,
-    )
+    return sga_result(config, pd.concat(frames, ignore_index=True), summary, rows, dropped)

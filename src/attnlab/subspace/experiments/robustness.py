@@ -42,10 +42,10 @@ from attnlab.subspace import (
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
-    json_ready,
     mc_cost,
     run_sga,
     sga_cost,
+    sga_result,
     theory_key,
     total_cost,
 )
@@ -54,6 +54,21 @@ ESCAPE_STARTED = 0.2  # a final ODE |m| above this (for some seed): the escape h
 CONVERGED = 0.99  # every final ODE |m| above this: converged to the pole
 MAX_STIFFNESS = 0.5  # 2 a_n φ′(1) below this: the linearisation at the pole applies
 MAX_FLOOR = 0.05
+
+
+# the --quick preset: a small model, few seeds and steps
+QUICK = {
+    "d": 50,
+    "K": 50,
+    "M": 1000,
+    "M_values": [100, 1000],
+    "theta_values": [0.1, 0.25, 1.0],
+    "n_seeds": 16,
+    "steps": 400,
+    "log_every": 400,
+    "noise_samples": 256,
+    "phi_samples": 256,
+}
 
 
 class RobustnessConfig(SGAConfig):
@@ -222,25 +237,9 @@ def _row(final: np.ndarray, abs_m0: np.ndarray, th: dict, where: str) -> Compari
     )
 
 
-@experiment(
-    "subspace-robustness",
-    config=RobustnessConfig,
-    description="final alignment vs M and θ (both scalings) and the fixed-sign contrast, vs ODE",
-    quick={
-        "d": 50,
-        "K": 50,
-        "M": 1000,
-        "M_values": [100, 1000],
-        "theta_values": [0.1, 0.25, 1.0],
-        "n_seeds": 16,
-        "steps": 400,
-        "log_every": 400,
-        "noise_samples": 256,
-        "phi_samples": 256,
-    },
-    plot=_plot,
-)
+@experiment("subspace-robustness", quick=QUICK, plot=_plot)
 def run_robustness(config: RobustnessConfig) -> Result:
+    """final alignment vs M and θ (both scalings) and the fixed-sign contrast, vs ODE"""
     records, rows, dropped = [], [], []
     listed = {"mid-escape": [], "outside": []}
     for i, (sweep, label, x, model) in enumerate(config.points()):
@@ -282,10 +281,4 @@ def run_robustness(config: RobustnessConfig) -> Result:
     summary = {f"{r['label']}|{r['sweep']}={r['x']:g}": r["mean_final"] for r in records}
     summary["outside_ode_regime"] = listed["outside"]
     summary["mid_escape_not_compared"] = listed["mid-escape"]
-    return Result(
-        table=pd.DataFrame(records),
-        summary=json_ready(summary),
-        comparisons=rows,
-        seeds=list(range(config.n_seeds)),
-        dropped=dropped,
-    )
+    return sga_result(config, pd.DataFrame(records), summary, rows, dropped)

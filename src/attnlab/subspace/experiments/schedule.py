@@ -36,9 +36,9 @@ from attnlab.subspace import (
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
-    json_ready,
     mc_cost,
     run_sga,
+    sga_result,
     theory_key,
     total_cost,
 )
@@ -47,6 +47,22 @@ from attnlab.subspace.experiments.alignment import PAPER_MEAN_FINAL_ALIGNMENT
 AT_POLE = 1e-3  # every ODE trajectory within this of |m| = 1: the noise-floor theory applies
 MAX_STIFFNESS = 0.5  # 2 a_n φ′(1) below this: the linearisation at the pole applies
 C_GRID = np.geomspace(1.0, 60.0, 60)  # step constants of the theory map
+
+
+# the --quick preset: a small model, few seeds and steps
+QUICK = {
+    "d": 50,
+    "K": 50,
+    "M": 1000,
+    "n_seeds": 32,
+    "steps": 1200,
+    "log_every": 50,
+    "c_values": [6.0, 12.0],
+    "n0_values": [30.0, 30.0],
+    "checkpoints": [600, 1200],
+    "target": 0.98,
+    "headline": False,
+}
 
 
 class ScheduleConfig(SGAConfig):
@@ -241,26 +257,9 @@ def _slowest_escape(config, phi_prime) -> float:
     return float(t[reached[0]]) if len(reached) else math.inf
 
 
-@experiment(
-    "subspace-schedule",
-    config=ScheduleConfig,
-    description="mean final alignment against the schedule (c, n0, steps) with the noise floor",
-    quick={
-        "d": 50,
-        "K": 50,
-        "M": 1000,
-        "n_seeds": 32,
-        "steps": 1200,
-        "log_every": 50,
-        "c_values": [6.0, 12.0],
-        "n0_values": [30.0, 30.0],
-        "checkpoints": [600, 1200],
-        "target": 0.98,
-        "headline": False,
-    },
-    plot=_plot,
-)
+@experiment("subspace-schedule", quick=QUICK, plot=_plot)
 def run_schedule(config: ScheduleConfig) -> Result:
+    """mean final alignment against the schedule (c, n0, steps) with the noise floor"""
     model = config.model
     floor = noise_floor(model, key=theory_key(config), n_samples=config.theory_samples)
     phi_prime, source = ode_phi_prime(model, key=theory_key(config, "phi_prime"), n_samples=2048)
@@ -306,10 +305,4 @@ def run_schedule(config: ScheduleConfig) -> Result:
     }
     if config.headline:
         summary["paper_mean_final_alignment"] = PAPER_MEAN_FINAL_ALIGNMENT
-    return Result(
-        table=pd.concat(frames, ignore_index=True),
-        summary=json_ready(summary),
-        comparisons=rows,
-        seeds=list(range(config.n_seeds)),
-        dropped=dropped,
-    )
+    return sga_result(config, pd.concat(frames, ignore_index=True), summary, rows, dropped)
