@@ -104,6 +104,16 @@ def test_simulation_points_error_bars_clipped(ax):
     np.testing.assert_allclose(lows, [0.0, 0.4])  # 0.05 - 0.1 < 0 is cut at 0
 
 
+def test_simulation_points_asymmetric_error_bars(ax):
+    # (below, above) rows, as subspace-robustness passes them; clipped to the range too
+    container = plot.simulation_points(
+        ax, [1, 2], [0.05, 0.5], [[0.1, 0.2], [0.3, 0.6]], clip=(0, 1)
+    )
+    segments = container.lines[2][0].get_segments()
+    np.testing.assert_allclose([min(seg[:, 1]) for seg in segments], [0.0, 0.3])
+    np.testing.assert_allclose([max(seg[:, 1]) for seg in segments], [0.35, 1.0])
+
+
 def test_a_single_point_curve_gets_a_marker(ax):
     (line,) = plot.theory_line(ax, [2.0], [0.3])
     assert line.get_marker() == "o"

@@ -211,7 +211,8 @@ def simulation_points(
     ax : matplotlib Axes
     x, mean : array_like
     sd : array_like, optional
-        Half-length of the error bars.
+        Half-length of the error bars, the shape of ``mean``; or ``(below, above)``, shape
+        ``(2,) + mean.shape``, for asymmetric bars.
     label, color : str
     clip : (lo, hi), optional
         The range of the quantity: error bars never leave it.
@@ -226,12 +227,16 @@ def simulation_points(
     mean = np.asarray(mean, dtype=float)
     yerr = None
     if sd is not None:
-        sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape)
-        lo, hi = mean - sd, mean + sd
+        sd = np.asarray(sd, dtype=float)
+        below, above = sd if sd.shape == (2, *mean.shape) and mean.ndim else (sd, sd)
+        lo = mean - np.broadcast_to(below, mean.shape)
+        hi = mean + np.broadcast_to(above, mean.shape)
         if clip is not None:
             lo, hi = np.clip(lo, clip[0], clip[1]), np.clip(hi, clip[0], clip[1])
         yerr = np.vstack([mean - lo, hi - mean])
-    return ax.errorbar(np.asarray(x), mean, yerr=yerr, fmt="o", color=color, label=label, **kwargs)
+    kwargs.setdefault("marker", "o")
+    kwargs.setdefault("linestyle", "none")
+    return ax.errorbar(np.asarray(x), mean, yerr=yerr, color=color, label=label, **kwargs)
 
 
 @_styled

@@ -146,16 +146,25 @@ def _plot(result: Result, config: RobustnessConfig) -> dict:
             g = g.sort_values("x")
             x = g.x * shift
             mean, sd = g.mean_final.to_numpy(), g.sd_final.to_numpy()
-            err = np.vstack([np.minimum(sd, mean), np.minimum(sd, 1 - mean)])  # within [0, 1]
             if shift != 1.0:
                 lab = f"{lab} (shifted right)"
-            plot.simulation_points(
-                ax, x, mean, err, label=f"SGA, {lab}", color=plot.color(j), marker=marker
+            plot.simulation_points(  # error bars within |m|'s range [0, 1]
+                ax,
+                x,
+                mean,
+                sd,
+                label=f"SGA, {lab}",
+                color=plot.color(j),
+                marker=marker,
+                clip=(0, 1),
             )
             ax.plot(x, g.ode_final, "x--", color=plot.color(j), lw=1, label=f"ODE, {lab}")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
-        plot.finish(ax, xlabel=xlab, ylabel="final |m|", loc="lower right", fontsize="x-small")
+        legend = {"loc": "center left", "bbox_to_anchor": (1.02, 0.5), "fontsize": "x-small"}
+        plot.finish(  # one legend, beside the right panel (inside it would cover error bars)
+            ax, xlabel=xlab, ylabel="final |m|", legend=ax is axes[1], **legend
+        )
     plot.suptitle(fig, f"final alignment after {config.steps} steps (mean ± sd over seeds)")
     return {"robustness": fig}
 
