@@ -58,6 +58,7 @@ from attnlab.gslr._fixed_point import STRATEGIES, iterate
 from attnlab.gslr._model import GSLRModel
 from attnlab.gslr._population import Population
 from attnlab.gslr._sampler import _fields
+from attnlab.gslr._stability import Replicon, replicon
 from attnlab.gslr._types import Overlaps
 from attnlab.precision import uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -320,6 +321,27 @@ class ReplicaSolver:
         )
         train = float(s.loss) + r * (x[1] + x[4]) / (2 * alpha)
         return ReplicaPoint(alpha, r, *x, te.value, te.stderr, train, *report, True, "converged")
+
+    @uses_jax
+    def replicon(self, point: ReplicaPoint) -> Replicon:
+        """Local stability of a converged fixed point against replica-symmetry breaking: the
+        replicon eigenvalue :math:`\\lambda_{\\rm R}` (stable below 1) on the same effective
+        examples (:mod:`attnlab.gslr._stability`).
+
+        Parameters
+        ----------
+        point : ReplicaPoint
+            A converged point of this solver.
+
+        Returns
+        -------
+        Replicon
+        """
+        if not point.converged:
+            raise ParameterError(f"replicon: the point at α={point.alpha:g} did not converge")
+        return replicon(
+            self.sigma, point.state(), point.alpha, self._samples, n_newton=self.options.n_newton
+        )
 
     def solve_both(
         self, *, alpha: float, r: float, warm: dict[str, ReplicaPoint] | None = None

@@ -8,16 +8,26 @@ branch), no warm starts along α (each fit starts afresh, so the start is what i
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 from pydantic import Field
 
 from attnlab.compare import Result
 from attnlab.config import Cost
-from attnlab.gslr import GSLRModel, InformedInit, RandomInit
+from attnlab.gslr import GSLRModel, InformedInit, RandomInit, ReplicaPoint, ReplicaSolver
 from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
 from attnlab.gslr.experiments.finite import FiniteConfig, case_model, finite_tables, summary_of
 from attnlab.registry import experiment
+from attnlab.rng import root_key, stream
 
 STARTS = ("random", "informed")
+REPLICON_COLUMNS = ("replicon", "replicon_se", "replicon_tail_index", "rs_stable")
+CONCLUSION = (
+    "RS unstable: the replica-symmetric fixed point fails the replicon (de Almeida-Thouless) "
+    "condition at every alpha where ERM from a random start misses it; see the family's theory "
+    "page for the finite-size study."
+)
 
 
 class InitConfig(FiniteConfig):
@@ -80,6 +90,39 @@ def _plot(result: Result, config: InitConfig) -> dict:
     return {"init": fig}
 
 
+def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
+    """Add the replicon eigenvalue, its Monte-Carlo error, the tail index of its per-example
+    terms and the local RS stability (:meth:`~attnlab.gslr.ReplicaSolver.replicon`) to every
+    converged replica row (NaN / False elsewhere), on the effective examples the fixed point
+    was computed with."""
+    table = table.copy()
+    for column in REPLICON_COLUMNS:
+        table[column] = False if column == "rs_stable" else math.nan
+    fields = set(ReplicaPoint.__dataclass_fields__)
+    for (case, activation), sub in table[table["kind"] == "replica"].groupby(
+        ["case", "activation"], sort=False
+    ):
+        key = stream(stream(root_key(config.seed), f"case {case}"), "replica")
+        model = case_model(config.model, case)
+        solver = ReplicaSolver(model, activation, key, options=config.replica)
+        for index, row in sub[sub["converged"].astype(bool)].iterrows():
+            point = ReplicaPoint(**{k: v for k, v in row.items() if k in fields})
+            rep = solver.replicon(point)
+            values = (rep.eigenvalue, rep.eigenvalue_se, rep.tail_index, rep.stable)
+            for column, value in zip(REPLICON_COLUMNS, values, strict=True):
+                table.at[index, column] = value
+    return table
+
+
+def stability_summary(table: pd.DataFrame) -> dict:
+    """α of the kept replica branch where RS is locally unstable, and the largest replicon."""
+    kept = table[(table["kind"] == "replica") & table["kept"].astype(bool)]
+    return {
+        "rs_unstable_alphas": sorted(float(a) for a in kept[~kept["rs_stable"]]["alpha"]),
+        "max_replicon": float(kept["replicon"].max()) if len(kept) else None,
+    }
+
+
 @experiment(
     "slr-init",
     config=InitConfig,
@@ -100,12 +143,14 @@ def run_init(config: InitConfig) -> Result:
     table, comps, dropped = finite_tables(
         config, {"random": RandomInit(), "informed": InformedInit()}
     )
-    summary = summary_of(table, comps)
+    table = add_replicon(table, config)
+    summary = {**summary_of(table, comps), **stability_summary(table)}
     erm = table[table["kind"] == "erm"]
     for start in STARTS:
         summary[f"erm_{start}_mean_test_error"] = float(
             erm[erm["start"] == start]["test_error"].mean()
         )
+    summary["conclusion"] = CONCLUSION
     return Result(
         table=table,
         summary=summary,
