@@ -46,11 +46,13 @@ def test_ridge_case_is_stable_with_its_closed_form():
     )
     point = solver.solve(alpha=alpha, r=r)
     rep = solver.replicon(point)
-    V = point.V_v
+    V = rep.state[5]
+    np.testing.assert_allclose(V, point.V_v, rtol=1e-3)  # re-solved from itself, tol 1e-4
     np.testing.assert_allclose(rep.eigenvalue, alpha * V**2 / (1 + V) ** 2, rtol=1e-10)
     np.testing.assert_allclose(rep.eigenvalue, (1 - r * V) * V / (1 + V), rtol=1e-3)
     np.testing.assert_allclose(rep.matrix[0], 0.0, atol=1e-12)
     assert rep.eigenvalue_se == pytest.approx(0.0, abs=1e-12)
+    assert rep.n_excluded == 0
     assert rep.stable
 
 
@@ -104,10 +106,18 @@ def test_init_experiment_adds_the_replicon_to_converged_replica_rows():
         for p, kept in ((point.to_dict(), True), (failed, False))
     ]
     table = add_replicon(pd.DataFrame(rows), config)
-    V = point.V_v
-    np.testing.assert_allclose(table["replicon"].iloc[0], 2.0 * V**2 / (1 + V) ** 2, rtol=1e-10)
+    V = point.V_v  # the replicon is evaluated at the point re-solved from itself (tol 1e-4)
+    np.testing.assert_allclose(table["replicon"].iloc[0], 2.0 * V**2 / (1 + V) ** 2, rtol=1e-3)
     assert bool(table["rs_stable"].iloc[0]) and not bool(table["rs_stable"].iloc[1])
     assert np.isnan(table["replicon"].iloc[1])
     summary = stability_summary(table)
     assert summary["rs_unstable_alphas"] == []
     assert summary["max_replicon"] == table["replicon"].iloc[0]
+
+
+def test_init_conclusion_follows_the_stability():
+    from attnlab.gslr.experiments.init import conclusion
+
+    assert "stable at every alpha" in conclusion([])
+    text = conclusion([3.0, 8.0])
+    assert "unstable at alpha = 3, 8" in text and "replica-symmetry breaking" in text

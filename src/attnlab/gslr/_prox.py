@@ -165,7 +165,9 @@ def _prox_point(
     return ex, chi, z, s * rho, H
 
 
-def channel_jacobian(sigma: Activation, state: Any, sample: tuple, n_steps: Any) -> Any:
+def channel_jacobian(
+    sigma: Activation, state: Any, sample: tuple, chi_warm: Any, n_steps: Any, prox_tol: float
+) -> tuple[Any, Any]:
     """:math:`J = \\partial f/\\partial\\omega` of one example at its global prox point (a
     full three-start pass), :math:`f = (f^k, f^v)`.
 
@@ -184,21 +186,31 @@ def channel_jacobian(sigma: Activation, state: Any, sample: tuple, n_steps: Any)
     state : array, shape (6,)
     sample : tuple
         As for :func:`channel_statistics`.
+    chi_warm : array, shape (L_max,)
+        A previous prox point (the fixed point's own).
     n_steps : int
         Newton steps per start of the prox.
+    prox_tol : float
+        Largest prox gradient component for the point to count as stationary.
 
     Returns
     -------
-    array, shape (2 L_max, 2 L_max)
+    J : array, shape (2 L_max, 2 L_max)
+    ok : bool array
+        Whether the prox point is a strict local minimum (stationary to ``prox_tol``, :math:`P`
+        positive definite); :math:`J` means nothing where it is not.
     """
     mask = sample[5]
-    _, _, _, _, H = _prox_point(sigma, state, sample, jnp.zeros_like(sample[1]), 3, n_steps)
+    ex, chi, _, _, H = _prox_point(sigma, state, sample, chi_warm, 3, n_steps)
     L = mask.shape[0]
     v_inv = jnp.concatenate([jnp.full(L, 1.0 / state[2]), jnp.full(L, 1.0 / state[5])])
-    P = H + jnp.diag(v_inv)
-    J = v_inv[:, None] * jnp.linalg.inv(P) * v_inv[None, :] - jnp.diag(v_inv)
     valid = jnp.concatenate([mask, mask])
-    return jnp.where(valid[:, None] & valid[None, :], J, 0.0)
+    P = jnp.where(valid[:, None] & valid[None, :], H, 0.0) + jnp.diag(v_inv)
+    J = v_inv[:, None] * jnp.linalg.inv(P) * v_inv[None, :] - jnp.diag(v_inv)
+    grad_G = jax.grad(_reduced, argnums=1)(sigma, chi, ex, state[2], state[5])
+    stationary = jnp.max(jnp.abs(jnp.where(mask, grad_G, 0.0))) <= prox_tol
+    ok = stationary & (jnp.linalg.eigvalsh(P)[0] > 0)
+    return jnp.where(valid[:, None] & valid[None, :], J, 0.0), ok
 
 
 def channel_statistics(

@@ -326,7 +326,8 @@ class ReplicaSolver:
     def replicon(self, point: ReplicaPoint) -> Replicon:
         """Local stability of a converged fixed point against replica-symmetry breaking: the
         replicon eigenvalue :math:`\\lambda_{\\rm R}` (stable below 1) on the same effective
-        examples (:mod:`attnlab.gslr._stability`).
+        examples (:mod:`attnlab.gslr._stability`). The point is first re-solved from itself,
+        which restores its prox points (a few iterations), and the replicon is evaluated there.
 
         Parameters
         ----------
@@ -339,8 +340,15 @@ class ReplicaSolver:
         """
         if not point.converged:
             raise ParameterError(f"replicon: the point at α={point.alpha:g} did not converge")
+        point = self.solve(alpha=point.alpha, r=point.r, start=point)
         return replicon(
-            self.sigma, point.state(), point.alpha, self._samples, n_newton=self.options.n_newton
+            self.sigma,
+            point.state(),
+            point.alpha,
+            self._samples,
+            self._chi,
+            n_newton=4 * self.options.n_newton,
+            prox_tol=self.options.prox_tol,
         )
 
     def solve_both(

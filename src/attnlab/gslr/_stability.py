@@ -56,14 +56,17 @@ class Replicon:
     the per-example contributions :math:`x = \\alpha(V_k^2 |J_{kk}|_F^2 + V_v^2 |J_{vv}|_F^2)`,
     :math:`P(x > t) \\sim t^{-\\kappa}` (from the largest 1 %): for :math:`\\kappa \\le 1`
     their mean, hence :math:`\\lambda_{\\rm R}`, is infinite and the Monte-Carlo value only a
-    lower bound; ``stable`` is :math:`\\lambda_{\\rm R} < 1` with :math:`\\kappa > 1`.
+    lower bound; ``state`` the six order parameters it was evaluated at; ``n_excluded`` counts the effective examples left out because their prox
+    point was not a strict local minimum; ``stable`` is :math:`\\lambda_{\\rm R} < 1` with :math:`\\kappa > 1`.
     """
 
     eigenvalue: float
     eigenvalue_se: float
     matrix: np.ndarray
     tail_index: float
+    n_excluded: int
     stable: bool
+    state: np.ndarray
 
 
 def _per_example(J: Any, L: int) -> Any:
@@ -118,7 +121,14 @@ def _radius(T: np.ndarray) -> float:
 
 
 def replicon(
-    sigma: Activation, state: Any, alpha: float, samples: tuple, *, n_newton: int
+    sigma: Activation,
+    state: Any,
+    alpha: float,
+    samples: tuple,
+    chi_warm: Any,
+    *,
+    n_newton: int,
+    prox_tol: float,
 ) -> Replicon:
     """The replicon eigenvalue of the RS fixed point ``state`` (module docstring).
 
@@ -137,8 +147,14 @@ def replicon(
     samples : tuple
         The effective examples ``(y, chi_star, z_star, g, g_prime, mask)`` (leading axis the
         examples), as the fixed point was computed with.
+    chi_warm : array, shape (n, L_max)
+        The fixed point's prox points (warm starts of the prox).
     n_newton : int
         Newton steps per start of the prox.
+    prox_tol : float
+        Stationarity required of a prox point; examples whose prox point is not a strict local
+        minimum (the Newton iteration stopped short) are left out and counted in
+        ``n_excluded``.
 
     Returns
     -------
@@ -146,10 +162,14 @@ def replicon(
     """
     state = jnp.asarray(state, float)
     L = samples[1].shape[1]
-    per = jax.jit(
-        jax.vmap(lambda s: _per_example(channel_jacobian(sigma, state, s, n_newton), L)),
-    )(samples)
-    per = np.asarray(per, dtype=float)
+
+    def one(sample: tuple, chi: Any) -> tuple[Any, Any]:
+        J, ok = channel_jacobian(sigma, state, sample, chi, n_newton, prox_tol)
+        return _per_example(J, L), ok
+
+    per, ok = jax.jit(jax.vmap(one))(samples, jnp.asarray(chi_warm, float))
+    ok = np.asarray(ok, dtype=bool)
+    per = np.asarray(per, dtype=float)[ok]
     V = np.array([float(state[2]), float(state[5])])
     scale = alpha * np.array([V[0] ** 2, V[1] ** 2, V[0] * V[1]])[:, None]
     T = scale * per.mean(axis=0)
@@ -159,4 +179,4 @@ def replicon(
     value = _radius(T)
     tail = hill_tail_index(scale[0, 0] * per[:, 0, 0] + scale[1, 0] * per[:, 1, 1])
     stable = bool(value < 1.0 and not tail <= 1.0)
-    return Replicon(value, se, T, tail, stable)
+    return Replicon(value, se, T, tail, int((~ok).sum()), stable, np.asarray(state, float))
