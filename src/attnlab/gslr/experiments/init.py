@@ -44,7 +44,11 @@ class InitConfig(FiniteConfig):
 
     def cost(self) -> Cost:
         base = super().cost()
-        return Cost(base.memory_bytes, 2 * base.flops, base.what + " × 2 starts")
+        # the replicon of each replica point: a warm re-solve (~20 iterations) and one pass of
+        # 2L x 2L Jacobians with 4x the Newton steps over the effective examples
+        points = len(self.cases) * len(self.activations) * 2 * len(self.replica_alphas())
+        replicon = points * 30 * self.replica.n_mc * 3e4 * self.model.max_length
+        return Cost(base.memory_bytes, 2 * base.flops + replicon, base.what + " × 2 starts")
 
 
 def _plot(result: Result, config: InitConfig) -> dict:
