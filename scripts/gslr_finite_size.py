@@ -135,10 +135,11 @@ def main() -> None:
     p.add_argument("--alphas", type=float, nargs="+", default=[3.0, 5.0, 8.0])
     p.add_argument("--n-test", type=int, default=10_000)
     p.add_argument("--out", type=Path, default=Path("gslr_finite_size.csv"))
+    p.add_argument("--no-replica", action="store_true", help="skip the replica columns")
     args = p.parse_args()
     alphas = sorted(args.alphas)
     t0 = time.time()
-    replica = replica_values(alphas)
+    replica = {} if args.no_replica else replica_values(alphas)
     print(f"replica done ({time.time() - t0:.0f} s): {replica}", flush=True)
     rows: list[dict] = []
     for dim, n_seeds in zip(args.dims, args.seeds, strict=True):

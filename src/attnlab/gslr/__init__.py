@@ -56,6 +56,7 @@ from attnlab.gslr._sampler import (
     sample_teacher,
     sample_teacher_fields,
 )
+from attnlab.gslr._stability import Replicon
 from attnlab.gslr._study import compare_replica_erm, erm_curve, erm_tolerance
 from attnlab.gslr._types import Estimate, Overlaps, PopulationOptimum
 
@@ -76,6 +77,7 @@ __all__ = [
     "ReplicaOptions",
     "ReplicaPoint",
     "ReplicaSolver",
+    "Replicon",
     "SLRData",
     "Teacher",
     "TeacherFields",

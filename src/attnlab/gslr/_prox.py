@@ -39,7 +39,7 @@ from typing import Any
 from attnlab._jax import jax, jnp
 from attnlab.gslr._activations import Activation
 
-__all__ = ["UNROLL_MAX", "channel_statistics", "prox"]
+__all__ = ["UNROLL_MAX", "channel_jacobian", "channel_statistics", "prox"]
 
 UNROLL_MAX = 5  # unrolled L x L linear algebra for L_max <= 5; LAPACK for 2L x 2L and beyond
 STEPS = (1.0, 0.5, 0.2, 0.05, 0.01)
@@ -143,6 +143,76 @@ def _loss(sigma: Activation, chi: Any, z: Any, y: Any, mask: Any) -> Any:
     return 0.5 * (y - jnp.sum(s * z)) ** 2
 
 
+def _prox_point(
+    sigma: Activation, state: Any, sample: tuple, chi_warm: Any, n_starts: Any, n_steps: Any
+) -> tuple:
+    """Cavity means, prox point :math:`(\\hat\\chi, \\hat z)`, :math:`\\rho` and the loss
+    Hessian :math:`H` at the prox point of one example."""
+    m_k, q_k, V_k, m_v, q_v, V_v = (state[i] for i in range(6))
+    y, chis, zs, g, gp, mask = sample
+    s_k = jnp.sqrt(jnp.maximum(q_k - m_k**2, 0.0))
+    s_v = jnp.sqrt(jnp.maximum(q_v - m_v**2, 0.0))
+    omk = jnp.where(mask, m_k * chis + s_k * g, 0.0)
+    omv = jnp.where(mask, m_v * zs + s_v * gp, 0.0)
+    ex = (y, omk, omv, mask)
+    chi = prox(sigma, chi_warm, ex, V_k, V_v, n_starts, n_steps)
+    s = sigma(chi[None], mask[None])[0]
+    rho = (y - jnp.sum(s * omv)) / (1.0 + V_v * jnp.sum(s * s))
+    z = omv + V_v * s * rho
+    L = chi.shape[0]
+    joint = functools.partial(lambda w: _loss(sigma, w[:L], w[L:], y, mask))
+    H = jax.jacrev(jax.grad(joint))(jnp.concatenate([chi, z]))
+    return ex, chi, z, s * rho, H
+
+
+def channel_jacobian(
+    sigma: Activation, state: Any, sample: tuple, chi_warm: Any, n_steps: Any, prox_tol: float
+) -> tuple[Any, Any]:
+    """:math:`J = \\partial f/\\partial\\omega` of one example at its global prox point (a
+    full three-start pass), :math:`f = (f^k, f^v)`.
+
+    Differentiating the prox stationarity condition :math:`\\nabla\\ell(\\hat x) +
+    \\mathbf V^{-1}(\\hat x - \\omega) = 0` gives :math:`\\partial\\hat x/\\partial\\omega =
+    P^{-1}\\mathbf V^{-1}` with :math:`P = \\mathbf V^{-1} + H`, hence
+
+    .. math:: J = \\mathbf V^{-1} P^{-1} \\mathbf V^{-1} - \\mathbf V^{-1},
+
+    a symmetric :math:`2L \\times 2L` matrix (order :math:`\\chi_1..\\chi_L, z_1..z_L`), zero on
+    the rows and columns of padded tokens.
+
+    Parameters
+    ----------
+    sigma : callable
+    state : array, shape (6,)
+    sample : tuple
+        As for :func:`channel_statistics`.
+    chi_warm : array, shape (L_max,)
+        A previous prox point (the fixed point's own).
+    n_steps : int
+        Newton steps per start of the prox.
+    prox_tol : float
+        Largest prox gradient component for the point to count as stationary.
+
+    Returns
+    -------
+    J : array, shape (2 L_max, 2 L_max)
+    ok : bool array
+        Whether the prox point is a strict local minimum (stationary to ``prox_tol``, :math:`P`
+        positive definite); :math:`J` means nothing where it is not.
+    """
+    mask = sample[5]
+    ex, chi, _, _, H = _prox_point(sigma, state, sample, chi_warm, 3, n_steps)
+    L = mask.shape[0]
+    v_inv = jnp.concatenate([jnp.full(L, 1.0 / state[2]), jnp.full(L, 1.0 / state[5])])
+    valid = jnp.concatenate([mask, mask])
+    P = jnp.where(valid[:, None] & valid[None, :], H, 0.0) + jnp.diag(v_inv)
+    J = v_inv[:, None] * jnp.linalg.inv(P) * v_inv[None, :] - jnp.diag(v_inv)
+    grad_G = jax.grad(_reduced, argnums=1)(sigma, chi, ex, state[2], state[5])
+    stationary = jnp.max(jnp.abs(jnp.where(mask, grad_G, 0.0))) <= prox_tol
+    ok = stationary & (jnp.linalg.eigvalsh(P)[0] > 0)
+    return jnp.where(valid[:, None] & valid[None, :], J, 0.0), ok
+
+
 def channel_statistics(
     sigma: Activation, state: Any, sample: tuple, chi_warm: Any, n_starts: Any, n_steps: Any
 ) -> tuple[Any, Any]:
@@ -168,22 +238,12 @@ def channel_statistics(
         component, and 1 if :math:`P` was not positive definite.
     chi_hat : array, shape (L_max,)
     """
-    m_k, q_k, V_k, m_v, q_v, V_v = (state[i] for i in range(6))
-    y, chis, zs, g, gp, mask = sample
-    s_k = jnp.sqrt(jnp.maximum(q_k - m_k**2, 0.0))
-    s_v = jnp.sqrt(jnp.maximum(q_v - m_v**2, 0.0))
-    omk = jnp.where(mask, m_k * chis + s_k * g, 0.0)
-    omv = jnp.where(mask, m_v * zs + s_v * gp, 0.0)
-    ex = (y, omk, omv, mask)
-    chi = prox(sigma, chi_warm, ex, V_k, V_v, n_starts, n_steps)
-    s = sigma(chi[None], mask[None])[0]
-    rho = (y - jnp.sum(s * omv)) / (1.0 + V_v * jnp.sum(s * s))
-    z = omv + V_v * s * rho
+    V_k, V_v = state[2], state[5]
+    _, chis, zs, _, _, mask = sample
+    ex, chi, z, fv, H = _prox_point(sigma, state, sample, chi_warm, n_starts, n_steps)
+    y, omk = ex[0], ex[1]
     fk = (chi - omk) / V_k
-    fv = s * rho
     L = chi.shape[0]
-    joint = functools.partial(lambda w: _loss(sigma, w[:L], w[L:], y, mask))
-    H = jax.jacrev(jax.grad(joint))(jnp.concatenate([chi, z]))
     Vdiag = jnp.concatenate([jnp.full(L, V_k), jnp.full(L, V_v)])
     Lf, pd = _cholesky(H + jnp.diag(1.0 / Vdiag), 1e-9 / jnp.maximum(V_k, V_v))
     dg = 1.0 - _inverse_diagonal(Lf) / Vdiag

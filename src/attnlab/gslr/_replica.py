@@ -58,6 +58,7 @@ from attnlab.gslr._fixed_point import STRATEGIES, iterate
 from attnlab.gslr._model import GSLRModel
 from attnlab.gslr._population import Population
 from attnlab.gslr._sampler import _fields
+from attnlab.gslr._stability import Replicon, replicon
 from attnlab.gslr._types import Overlaps
 from attnlab.precision import uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -320,6 +321,35 @@ class ReplicaSolver:
         )
         train = float(s.loss) + r * (x[1] + x[4]) / (2 * alpha)
         return ReplicaPoint(alpha, r, *x, te.value, te.stderr, train, *report, True, "converged")
+
+    @uses_jax
+    def replicon(self, point: ReplicaPoint) -> Replicon:
+        """Local stability of a converged fixed point against replica-symmetry breaking: the
+        replicon eigenvalue :math:`\\lambda_{\\rm R}` (stable below 1) on the same effective
+        examples (:mod:`attnlab.gslr._stability`). The point is first re-solved from itself,
+        which restores its prox points (a few iterations), and the replicon is evaluated there.
+
+        Parameters
+        ----------
+        point : ReplicaPoint
+            A converged point of this solver.
+
+        Returns
+        -------
+        Replicon
+        """
+        if not point.converged:
+            raise ParameterError(f"replicon: the point at α={point.alpha:g} did not converge")
+        point = self.solve(alpha=point.alpha, r=point.r, start=point)
+        return replicon(
+            self.sigma,
+            point.state(),
+            point.alpha,
+            self._samples,
+            self._chi,
+            n_newton=4 * self.options.n_newton,
+            prox_tol=self.options.prox_tol,
+        )
 
     def solve_both(
         self, *, alpha: float, r: float, warm: dict[str, ReplicaPoint] | None = None
