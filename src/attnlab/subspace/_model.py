@@ -46,6 +46,8 @@ class SubspaceModel(Params):
     beta : float
         Inverse temperature β of the softmax, ``>= 0``.
 
+    Notes
+    -----
     The defaults are the headline configuration: θ = 0.25, K = 100, M = 10 000, d = 100.
     """
 

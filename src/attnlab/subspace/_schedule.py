@@ -72,6 +72,8 @@ class RobbinsMonro(_StepSchedule):
     p : float
         Exponent in (1/2, 1].
 
+    Notes
+    -----
     The defaults (c = 9, n0 = 30, p = 1) are the headline experiment's schedule.
     """
 
