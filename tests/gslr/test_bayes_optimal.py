@@ -246,9 +246,7 @@ def test_bayes_error_tends_to_the_population_bayes_risk(variant, nu):
     se = _se(variant, nu, 3, 0.1, n_test_mc=400_000)
     limit, limit_se = se.test_error(1.0, 1.0)
     pop = bayes_risk(_model(variant, nu, 3, 0.1), key=KEY)
-    np.testing.assert_allclose(
-        limit, pop.value, atol=4 * math.hypot(limit_se, pop.stderr) + 1e-8
-    )
+    np.testing.assert_allclose(limit, pop.value, atol=4 * math.hypot(limit_se, pop.stderr) + 1e-8)
     errs = [se.solve(a).test_error for a in (10.0, 100.0, 1000.0)]
     gaps = np.array(errs) - limit
     assert np.all(gaps > 0) and gaps[0] > gaps[1] > gaps[2]

@@ -126,7 +126,9 @@ def _teacher_and_data(model: GSLRModel, key: Any, dim: int, n: int):
     """A teacher ``(k*, v*)`` (shape ``(D, 2)``) and ``n`` exact examples ``(X, y, mask)``."""
     t = sample_teacher(model, stream(key, "teacher"), dim=dim)
     d = sample_data(model, stream(key, "train"), t, n=n)
-    return jnp.stack([jnp.asarray(t.k), jnp.asarray(t.v)], -1), *map(jnp.asarray, (d.X, d.y, d.mask))
+    return jnp.stack([jnp.asarray(t.k), jnp.asarray(t.v)], -1), *map(
+        jnp.asarray, (d.X, d.y, d.mask)
+    )
 
 
 def _fresh_data(model: GSLRModel, key: Any, Wstar: Any, n: int):

@@ -37,6 +37,7 @@ from attnlab.gslr import (
     recovery_thresholds,
     run_gamp,
 )
+from attnlab.gslr.experiments._plotting import alpha_axis
 from attnlab.gslr.experiments.finite import case_model
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
@@ -256,7 +257,7 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
         info = result.summary.get(case, {})
         plot.threshold_lines(ax, [info.get("perfect_it"), info.get("perfect_alg")],
                              ["α_IT (perfect v)", "α_alg (perfect v)"])  # fmt: skip
-        ax.set_xscale("log")
+        alpha_axis(ax, se["alpha"])
         model = case_model(config.model, case)
         plot.finish(ax, xlabel="α = N/D", ylabel="test error", fontsize=6,
                     title=f"{model.label()}; weak recovery at every α > 0")  # fmt: skip
@@ -268,15 +269,15 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
     config=BayesOptimalConfig,
     description="Bayes-optimal test error vs α: state evolution, GAMP and the ERM replica curve",
     quick={
-        "cases": ["spiked:2", "max:10"],
-        "alphas_theory": [0.5, 8.0],
+        "cases": ["spiked:2"],
+        "alphas_theory": [0.5, 1.0, 2.0, 5.0, 8.0],
         "alphas_gamp": [3.0],
         "dim": 200,
-        "n_seeds": 6,
+        "n_seeds": 5,
         "replica_activations": [],
         "informed_branch": False,
-        "se": {"n_mc": 5000, "n_test_mc": 50_000},
-        "gamp": {"n_test": 3000},
+        "se": {"n_mc": 4000, "n_test_mc": 20_000},
+        "gamp": {"n_test": 2000, "tol": 1e-4, "n_nodes": 32},
     },
     plot=_plot,
 )
