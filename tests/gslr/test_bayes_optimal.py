@@ -9,7 +9,6 @@ import pytest
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
-from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
 from attnlab.gslr import (
     BayesSEOptions,
     BayesStateEvolution,
@@ -24,6 +23,7 @@ from attnlab.gslr import (
     recovery_thresholds,
     run_gamp,
 )
+from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
 from attnlab.gslr._gamp import _teacher_and_data
 from attnlab.precision import _enable_x64
 from attnlab.rng import replicate_keys, root_key

@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from attnlab._jax import jax, jnp
 from attnlab import progress
+from attnlab._jax import jax, jnp
 from attnlab._validate import check_choice, check_int, check_range
 from attnlab.config import Params
 from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
