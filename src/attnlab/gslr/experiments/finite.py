@@ -200,7 +200,7 @@ BRANCH_OF = {"random": "uninformed", "informed": "informed"}
 
 def bayes_optimal_rows(config: FiniteConfig) -> list[dict[str, Any]]:
     """The Bayes-optimal test error on the replica α grid for every case where the theory is
-    defined (not max-SLR at ν = ∞, whose position law is not smooth)."""
+    defined (not max-SLR at ν = 0, where the scores carry no signal and the theory is refused)."""
     rows: list[dict[str, Any]] = []
     for case in config.cases:
         model = case_model(config.model, case)
