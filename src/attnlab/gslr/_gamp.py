@@ -22,7 +22,7 @@ Iteration (one 2-vector :math:`\hat W_i` per coordinate, diagonal variances :mat
     B_i = \frac1{\sqrt D}\sum_{\mu\ell} x_{\mu\ell i}\,g_{\mu\ell} + (A - \tau e_k)\circ\hat W_i,\\
     \hat W_i &= B_i/(1 + A), \qquad c = 1/(1 + A).
 
-Damping (as in damped GAMP, Rangan et al.): the new :math:`g` and :math:`A` are mixed with the
+Damping (as in damped GAMP, Rangan et al.; step 0.3 by default): the new :math:`g` and :math:`A` are mixed with the
 previous ones, :math:`g \leftarrow (1-\eta)g^{\rm old} + \eta g`, :math:`A \leftarrow
 (1-\eta)A^{\rm old} + \eta A`, and so is :math:`\hat W`; :math:`c = 1/(1+A)` follows the damped
 :math:`A`. Damping only :math:`\hat W` and :math:`c` leaves a period-2 oscillation when several
@@ -91,9 +91,9 @@ class GAMPOptions(Params):
         Fresh test examples for the test error.
     """
 
-    max_iter: int = Field(400, ge=1, le=100_000)
+    max_iter: int = Field(1000, ge=1, le=100_000)
     tol: float = Field(1e-6, gt=0, lt=1)
-    damping: float = Field(0.5, gt=0, le=1)
+    damping: float = Field(0.3, gt=0, le=1)
     n_nodes: int = Field(64, ge=16, le=4096)
     n_test: int = Field(20_000, ge=100, le=10_000_000)
 
