@@ -9,23 +9,43 @@ import pytest
 
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
-from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
-from attnlab.gslr._bayes_curve import bayes_optimal_curve, bayes_se_curve, recovery_thresholds
-from attnlab.gslr._bayes_se import (
+from attnlab.gslr import (
     BayesSEOptions,
     BayesStateEvolution,
+    GAMPOptions,
+    GSLRModel,
+    ReplicaOptions,
+    ReplicaSolver,
     StateEvolutionNotConverged,
-    population_bayes_risk,
+    bayes_optimal_curve,
+    bayes_risk,
+    bayes_se_curve,
+    recovery_thresholds,
+    run_gamp,
 )
-from attnlab.gslr._gamp import GAMPOptions, _teacher_and_data, run_gamp
+from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
+from attnlab.gslr._gamp import _teacher_and_data
+from attnlab.precision import _enable_x64
 from attnlab.rng import replicate_keys, root_key
 
 KEY = root_key(11)
 
 
+@pytest.fixture(autouse=True)
+def _x64():
+    """The channel functions are raw jax (their callers enter attnlab's float64 context):
+    the tests that call them directly enter it too."""
+    with _enable_x64(True):
+        yield
+
+
+def _model(variant, nu, L, delta):
+    return GSLRModel(variant=variant, nu=nu, L=L, delta=delta)
+
+
 def _se(variant, nu, L, delta, n_mc=20_000, **kw):
     return BayesStateEvolution(
-        variant, nu, L, delta, key=KEY, options=BayesSEOptions(n_mc=n_mc, **kw)
+        _model(variant, nu, L, delta), key=KEY, options=BayesSEOptions(n_mc=n_mc, **kw)
     )
 
 
@@ -175,7 +195,7 @@ def test_tilted_channel_claim_on_the_spiked_mean():
     un-normalised channel and the N(0, I) prior (fluctuations ~ sqrt(alpha nu)/D: 10/D), while
     ignoring the tilt would give an 'overlap' alpha nu > 1."""
     alpha, nu, D = 2.0, 1.5, 2000
-    Wstar, X, _, _ = _teacher_and_data(KEY, "spiked", nu, 1, 0.1, D, int(alpha * D), True)
+    Wstar, X, _, _ = _teacher_and_data(_model("spiked", nu, 1, 0.1), KEY, D, int(alpha * D))
     k_hat = math.sqrt(nu) * np.asarray(X)[:, 0, :].sum(0) / (math.sqrt(D) * (1 + alpha * nu))
     m_k = float(k_hat @ np.asarray(Wstar)[:, 0] / D)
     q_k = _se("spiked", nu, 1, 0.1).solve(alpha).q_k
@@ -225,8 +245,8 @@ def test_bayes_error_tends_to_the_population_bayes_risk(variant, nu):
     (spiked: quadrature, 1e-8; max: 4 combined Monte-Carlo standard errors)."""
     se = _se(variant, nu, 3, 0.1, n_test_mc=400_000)
     limit, limit_se = se.test_error(1.0, 1.0)
-    pop, pop_se = population_bayes_risk(variant, nu, 3, 0.1, key=KEY)
-    np.testing.assert_allclose(limit, pop, atol=4 * math.hypot(limit_se, pop_se) + 1e-8)
+    pop = bayes_risk(_model(variant, nu, 3, 0.1), key=KEY)
+    np.testing.assert_allclose(limit, pop.value, atol=4 * math.hypot(limit_se, pop.stderr) + 1e-8)
     errs = [se.solve(a).test_error for a in (10.0, 100.0, 1000.0)]
     gaps = np.array(errs) - limit
     assert np.all(gaps > 0) and gaps[0] > gaps[1] > gaps[2]
@@ -243,11 +263,11 @@ def test_bayes_error_tends_to_the_population_bayes_risk(variant, nu):
 def test_bayes_curve_lies_below_the_erm_replica_prediction(activations, alphas, n_mc):
     """Spiked nu = 2, L = 3, Delta = 0.1, r = 0.5: the replica test error of softmax (and
     linear) attention exceeds the Bayes-optimal one by more than 4 combined standard errors."""
-    from attnlab.gslr._replica import ReplicaSolver
-
     bayes = {r["alpha"]: r for r in bayes_se_curve(_se("spiked", 2.0, 3, 0.1), alphas)}
     for act in activations:
-        solver = ReplicaSolver(act, model="spiked", nu=2.0, L=3, delta=0.1, n_mc=n_mc, seed=1)
+        solver = ReplicaSolver(
+            _model("spiked", 2.0, 3, 0.1), act, root_key(1), options=ReplicaOptions(n_mc=n_mc)
+        )
         for row in solver.curve(alphas, r=0.5):
             if row["kept"]:
                 b = bayes[row["alpha"]]
@@ -279,29 +299,34 @@ def test_free_entropy_is_the_log_evidence_for_one_token():
 
 def test_bayes_optimal_curve_for_other_figures():
     a = [0.5, 2.0, 8.0]
-    curve = bayes_optimal_curve("spiked", 1.0, 3, 0.0, a, key=KEY,
-                                options=BayesSEOptions(n_mc=5000))  # fmt: skip
+    curve = bayes_optimal_curve(
+        _model("spiked", 1.0, 3, 0.0), a, key=KEY, options=BayesSEOptions(n_mc=5000)
+    )
     assert curve.shape == (3,) and np.all(np.isfinite(curve))
     assert np.all(np.diff(curve) < 0) and curve[-1] < 1.0
 
 
+SPIKED = GSLRModel(variant="spiked", nu=1.0, L=3, delta=0.1)
+
+
 @pytest.mark.parametrize(
-    "call",
+    "call, match",
     [
-        lambda: BayesStateEvolution("mixed", 1.0, 3, 0.1, key=KEY),
-        lambda: BayesStateEvolution("max", math.inf, 3, 0.1, key=KEY),
-        lambda: BayesStateEvolution("max", 0.0, 3, 0.1, key=KEY),
-        lambda: BayesStateEvolution("spiked", 1.0, 3, -0.1, key=KEY),
-        lambda: BayesStateEvolution("spiked", 1.0, 0, 0.1, key=KEY),
-        lambda: BayesSEOptions(n_mc=10),
-        lambda: _se("spiked", 1.0, 3, 0.1, n_mc=1000).solve(0.0),
-        lambda: run_gamp("spiked", 1.0, 3, 0.1, alpha=1.0, dim=1, key=KEY),
-        lambda: run_gamp("spiked", 1.0, 3, 0.1, alpha=1.0, dim=50, key=KEY, start="x"),
-        lambda: bayes_optimal_curve("spiked", 1.0, 3, 0.1, [], key=KEY),
+        (lambda: BayesStateEvolution("spiked", key=KEY), "model = 'spiked'"),
+        (lambda: BayesStateEvolution(_model("max", math.inf, 3, 0.1), key=KEY), "nu = inf"),
+        (lambda: BayesStateEvolution(_model("max", 0.0, 3, 0.1), key=KEY), "nu = 0.0"),
+        (lambda: BayesSEOptions(n_mc=10), "n_mc"),
+        (lambda: _se("spiked", 1.0, 3, 0.1, n_mc=1000).solve(0.0), "alpha"),
+        (lambda: run_gamp(SPIKED, alpha=1.0, dim=1, key=KEY), "dim"),
+        (lambda: run_gamp(SPIKED, alpha=0.0, dim=50, key=KEY), "alpha"),
+        (lambda: run_gamp(SPIKED, alpha=1.0, dim=50, key=KEY, start="x"), "start"),
+        (lambda: bayes_optimal_curve(SPIKED, [], key=KEY), "alphas"),
     ],
 )
-def test_bad_inputs_get_one_line_errors(call):
-    with pytest.raises(ParameterError) as err:
+def test_bad_inputs_get_one_line_errors(call, match):
+    """Each names the parameter and the value in one line (the model's own fields are
+    validated by GSLRModel)."""
+    with pytest.raises((ParameterError, ValueError), match=match) as err:
         call()
     assert "\n" not in str(err.value)
 
@@ -311,8 +336,12 @@ def _gamp_runs(variant, nu, alpha, dim, n_seeds, seed=5, **opts):
     keys = replicate_keys(seed, n_seeds)
     return [
         run_gamp(
-            variant, nu, 3, 0.1, alpha=alpha, dim=dim, key=keys[s], options=GAMPOptions(**opts)
-        )  # fmt: skip
+            _model(variant, nu, 3, 0.1),
+            alpha=alpha,
+            dim=dim,
+            key=keys[s],
+            options=GAMPOptions(**opts),
+        )
         for s in range(n_seeds)
     ]
 
@@ -345,11 +374,15 @@ def test_gamp_starts_agree_and_caps_are_reported():
     (relative change tol 1e-6, so overlaps within 1e-4); a cap of 2 iterations is reported."""
     key = replicate_keys(6, 1)[0]
     opts = GAMPOptions(n_test=500)
-    a, b = (run_gamp("spiked", 2.0, 3, 0.1, alpha=2.0, dim=200, key=key, start=s, options=opts)
-            for s in ("uninformed", "informed"))  # fmt: skip
+    model = _model("spiked", 2.0, 3, 0.1)
+    a, b = (
+        run_gamp(model, alpha=2.0, dim=200, key=key, start=s, options=opts)
+        for s in ("uninformed", "informed")
+    )
     np.testing.assert_allclose([a.m_k, a.m_v], [b.m_k, b.m_v], atol=1e-4)
-    capped = run_gamp("spiked", 2.0, 3, 0.1, alpha=2.0, dim=200, key=key,
-                      options=GAMPOptions(max_iter=2, n_test=500))  # fmt: skip
+    capped = run_gamp(
+        model, alpha=2.0, dim=200, key=key, options=GAMPOptions(max_iter=2, n_test=500)
+    )
     assert not capped.converged and capped.n_iter == 2
 
 

@@ -7,7 +7,7 @@ import pytest
 from attnlab._validate import ParameterError
 from attnlab.registry import get_experiment
 
-NAMES = ["slr-population", "slr-finite", "slr-init"]
+NAMES = ["slr-population", "slr-finite", "slr-init", "slr-bayes-optimal"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -25,6 +25,7 @@ def test_registered_with_quick_preset_and_cost(name):
         ("slr-finite", {"dim": 10**6, "alphas_erm": [1000.0]}),
         ("slr-finite", {"n_seeds": 10**4, "replica.n_mc": 10**7}),
         ("slr-init", {"dim": 10**6}),
+        ("slr-bayes-optimal", {"dim": 20_000, "alphas_gamp": [1e4]}),
         ("slr-population", {"n_mc": 10**7, "max_nus": [1.0] * 200}),
     ],
 )
@@ -45,7 +46,7 @@ def test_huge_configs_cost_more_than_the_machine(name, overrides):
         {"nu": float("nan")},
         {"delta": float("inf")},
         {"n_seeds": 1},
-        {"n_mc": 10},
+        {"replica.n_mc": 10},
         {"init": "teacher"},
     ],
 )
@@ -76,7 +77,8 @@ def test_pure_noise_labels_are_not_a_pass():
     cfg = exp.make_config(
         {
             "delta": 1e6,
-            "n_mc": 200,
+            "replica.n_mc": 200,
+            "bayes_se.n_mc": 1000,
             "n_test": 200,
             "dim": 50,
             "n_seeds": 2,
@@ -89,3 +91,34 @@ def test_pure_noise_labels_are_not_a_pass():
     res = exp.run(cfg)
     assert res.status != "passed"
     assert res.reasons and all(("uninformative" in r) or ("dropped" in r) for r in res.reasons)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"cases": ["max:0"]}, {"cases": ["mixed:1"]}, {"alphas_gamp": [-1.0]}, {"n_seeds": 1}],
+)
+def test_bayes_optimal_config_rejects_bad_values(overrides):
+    with pytest.raises(ParameterError) as err:
+        get_experiment("slr-bayes-optimal").make_config(overrides, quick=True)
+    assert "\n" not in str(err.value)
+
+
+def test_finite_bayes_optimal_floor():
+    """The floor drawn on slr-finite: one finite value per α of the replica grid for the cases
+    where it is defined (max-SLR at ν = 0 is skipped), decreasing in α and below the trivial
+    predictor's Δ + 1 = 1."""
+    from attnlab.gslr.experiments.finite import bayes_optimal_rows
+
+    cfg = get_experiment("slr-finite").make_config(
+        {
+            "cases": ["spiked:2", "max:0"],
+            "alphas_theory": [0.5, 4.0],
+            "alphas_erm": [8.0],
+            "bayes_se.n_mc": 2000,
+        },
+        quick=True,
+    )
+    rows = bayes_optimal_rows(cfg)
+    assert [r["case"] for r in rows] == ["spiked:2"] * 3
+    errors = [r["test_error"] for r in rows]
+    assert all(0 < e < 1 for e in errors) and errors[0] > errors[1] > errors[2]

@@ -35,6 +35,7 @@ import numpy as np
 
 from attnlab._validate import ParameterError, check_range
 from attnlab.gslr._bayes_se import BayesSEOptions, BayesSEPoint, BayesStateEvolution
+from attnlab.gslr._model import GSLRModel
 from attnlab.precision import uses_jax
 
 __all__ = [
@@ -110,29 +111,24 @@ def bayes_se_curve(
 
 @uses_jax
 def bayes_optimal_curve(
-    variant: str,
-    nu: float,
-    L: Any,
-    delta: float,
+    model: GSLRModel,
     alphas: Any,
     *,
     key: Any,
     options: BayesSEOptions | None = None,
 ) -> np.ndarray:
-    r"""Bayes-optimal test error :math:`\Delta + 1 - q_v S(q_k)` at each ``alpha``.
+    r"""Bayes-optimal test error :math:`\mathcal E_{\rm Bayes}(\alpha) = \Delta + 1 -
+    q_v S(q_k)` at each ``alpha``.
 
     The state evolution is solved from both starts and the branch of larger free entropy kept
     (module docstring). For drawing the information-theoretic floor beside ERM curves.
 
     Parameters
     ----------
-    variant : {"spiked", "max"}
-    nu, delta : float
-        Signal strength, label-noise variance.
-    L : int, list of int or mapping
-        Sequence length (fixed or random).
+    model : GSLRModel
+        Spiked-SLR, or max-SLR with :math:`0 < \nu < \infty`.
     alphas : array_like
-        Sample ratios.
+        Sample ratios, each in :math:`(0, \infty)`.
     key : jax key
         Randomness of the Monte-Carlo effective examples.
     options : BayesSEOptions, optional
@@ -143,7 +139,7 @@ def bayes_optimal_curve(
         Test errors in the order of ``alphas`` (NaN where no branch converged).
     """
     a = _alphas(alphas)
-    se = BayesStateEvolution(variant, nu, L, delta, key=key, options=options)
+    se = BayesStateEvolution(model, key=key, options=options)
     rows = [r for r in bayes_se_curve(se, a) if r["kept"]]
     by_alpha = {r["alpha"]: r["test_error"] for r in rows}
     return np.array([by_alpha.get(float(x), math.nan) for x in a])

@@ -63,17 +63,20 @@ from pydantic import Field
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_range
 from attnlab.config import Params
+from attnlab.gslr._activations import softmax_activation
 from attnlab.gslr._bayes_channel import max_channel, spiked_channel
+from attnlab.gslr._model import GSLRModel
+from attnlab.gslr._population import Population
+from attnlab.gslr._sampler import sample_teacher_fields
 from attnlab.precision import uses_jax
-from attnlab.rng import numpy_generator, stream
+from attnlab.rng import stream
 
 __all__ = [
     "BayesSEOptions",
     "BayesSEPoint",
     "BayesStateEvolution",
     "StateEvolutionNotConverged",
-    "check_variant",
-    "population_bayes_risk",
+    "check_model",
 ]
 
 Q_MAX = 1.0 - 1e-15  # overlaps are kept in [0, Q_MAX]
@@ -137,53 +140,38 @@ class BayesSEPoint:
         return asdict(self)
 
 
-def check_variant(variant: str, nu: Any, delta: Any) -> tuple[str, float, float]:
-    """Validate ``(variant, nu, delta)``: spiked ``nu in [0, inf)``; max ``nu in (0, inf)``."""
-    variant = check_choice("variant", variant, ("spiked", "max"))
-    if variant == "max":
-        nu = check_range("nu", nu, lo=0, hi=math.inf, lo_open=True, hi_open=True)
-    else:
-        nu = check_range("nu", nu, lo=0, hi=math.inf, hi_open=True)
-    return variant, nu, check_range("delta", delta, lo=0, hi=math.inf, hi_open=True)
+def check_model(model: GSLRModel) -> GSLRModel:
+    """A model the Bayes-optimal theory covers: spiked with any finite ``nu``, max with
+    ``0 < nu < inf`` (``nu = 0`` max-SLR has no signal in the scores; ``nu = inf`` has a
+    deterministic position and a non-smooth channel)."""
+    if not isinstance(model, GSLRModel):
+        raise ParameterError(f"model = {model!r}: must be a GSLRModel")
+    if model.variant == "max" and not 0 < model.nu < math.inf:
+        raise ParameterError(
+            f"nu = {model.nu!r} is out of range for max-SLR: must be in (0, inf) "
+            "(the Bayes-optimal theory needs a smooth softmax position law)"
+        )
+    return model
 
 
-# -- adapters to the family's sampler and population module (rewired by the lead) ---------------
-def _teacher_fields(key: Any, variant: str, nu: float, L: Any, n: int):
-    """Exact draws of ``(L, eps*, chi*)`` of the data law, as arrays ``(chi*, mask, eps)``."""
-    from attnlab.gslr._data import sample_teacher_fields
-
-    def draw(k):
-        f = sample_teacher_fields(k, n=n, model=variant, nu=nu, L=L)
-        return f.chi_star, f.mask, f.eps
-
-    return jax.jit(draw)(key)  # one compilation instead of one per operation
+def _teacher_fields(model: GSLRModel, key: Any, n: int):
+    """Exact draws of ``(L, eps*, chi*)`` of the data law, as jax arrays ``(chi*, mask, eps)``."""
+    f = sample_teacher_fields(model, key, n=n)
+    return jnp.asarray(f.chi_star), jnp.asarray(f.mask), jnp.asarray(f.eps)
 
 
-def _spiked_softmax_moment(nu: float, L: Any, key: Any):
+def _spiked_softmax_moment(model: GSLRModel, key: Any):
     r""":math:`q_k\mapsto\mathbb E\sum_\ell\mathrm{softmax}(\sqrt\nu\,\omega_\chi)_\ell^2` for
-    spiked-SLR (population quadrature at ``m = sqrt(nu) q_k``, ``q = nu q_k``)."""
-    from attnlab.gslr._activations import softmax_activation
-    from attnlab.gslr._population import PopulationModel
-
-    seed = int(numpy_generator(key).integers(2**31))
-    pm = PopulationModel(model="spiked", nu=nu, L=L, delta=0.0, seed=seed)
+    spiked-SLR: the population second moment of softmax at overlaps
+    :math:`(m, q) = (\sqrt\nu q_k, \nu q_k)` (quadrature when the population module has it)."""
+    pop = Population(model, key=key)
+    root = math.sqrt(model.nu)
 
     def moment(q_k: float) -> tuple[float, float]:
-        mo = pm.moments(softmax_activation, m_k=math.sqrt(nu) * q_k, q_k=nu * q_k)
-        return mo.b, math.sqrt(mo.var_b)
+        b = pop.moments(softmax_activation, m_k=root * q_k, q_k=model.nu * q_k)[1]
+        return b.value, b.stderr
 
     return moment
-
-
-@uses_jax
-def population_bayes_risk(variant: str, nu: float, L: Any, delta: float, *, key: Any):
-    r"""Population Bayes risk :math:`\Delta + 1 - \mathbb E\sum_\ell p_\ell^2` (the
-    :math:`\alpha\to\infty` limit) and its standard error, from the population module."""
-    from attnlab.gslr._population import bayes_risk
-
-    seed = int(numpy_generator(key).integers(2**31))
-    val, se = bayes_risk(variant, nu, L, delta, with_error=True, seed=seed)
-    return float(val), float(se)
 
 
 # -- the state evolution -------------------------------------------------------------------------
@@ -246,52 +234,44 @@ def _residual(q: np.ndarray, Fq: np.ndarray) -> float:
 
 
 class BayesStateEvolution:
-    r"""Bayes-optimal state evolution of one ``(variant, nu, L, delta)`` (module docstring).
+    r"""Bayes-optimal state evolution of one model (module docstring).
 
     Parameters
     ----------
-    variant : {"spiked", "max"}
-    nu : float
-        Signal strength (max-SLR: finite and positive).
-    L : int, list of int or mapping
-        Sequence length, fixed or random (see :func:`attnlab.gslr.length_distribution`).
-    delta : float
-        Label-noise variance :math:`\Delta \ge 0`.
+    model : GSLRModel
+        Spiked-SLR (any finite :math:`\nu`) or max-SLR (:math:`0 < \nu < \infty`); fixed or
+        random :math:`L`, label noise :math:`\Delta \ge 0`.
     key : jax key
         Randomness of the Monte-Carlo effective examples (common random numbers).
     options : BayesSEOptions, optional
     """
 
     @uses_jax
-    def __init__(self, variant: str, nu: float, L: Any, delta: float, *, key: Any,
-                 options: BayesSEOptions | None = None) -> None:  # fmt: skip
-        from attnlab.gslr._data import length_distribution
-
-        self.variant, self.nu, self.delta = check_variant(variant, nu, delta)
-        self.dist = length_distribution(L)
+    def __init__(
+        self, model: GSLRModel, *, key: Any, options: BayesSEOptions | None = None
+    ) -> None:
+        self.model = check_model(model)
+        self.variant, self.nu, self.delta = model.variant, float(model.nu), float(model.delta)
         self.options = options or BayesSEOptions()
         n = self.options.n_mc
-        chi_star, mask, eps = _teacher_fields(
-            stream(key, "fields"), self.variant, self.nu, self.dist, n
-        )
+        chi_star, mask, eps = _teacher_fields(model, stream(key, "fields"), n)
         shape = chi_star.shape
         normal = [jax.random.normal(stream(key, t), shape) for t in ("z", "xi_k", "xi_v")]
         noise = jax.random.normal(stream(key, "noise"), (n,))
         self._draws = (chi_star, normal[0] * mask, *normal[1:], noise, mask, eps)
         self._map = _se_map(self.variant, self.options.n_nodes)
         if self.variant == "spiked":
-            self._moment = _spiked_softmax_moment(self.nu, self.dist, stream(key, "test"))
+            self._moment = _spiked_softmax_moment(model, stream(key, "test"))
         else:
             m = self.options.n_test_mc
-            _, tmask, _ = _teacher_fields(stream(key, "test-L"), "spiked", 0.0, self.dist, m)
+            lengths_only = model.replace(variant="spiked", nu=0.0)
+            _, tmask, _ = _teacher_fields(lengths_only, stream(key, "test-L"), m)
             draws = [jax.random.normal(stream(key, f"test-{i}"), tmask.shape) for i in range(3)]
             self._moment = _max_overlap_moment((*draws, tmask), self.nu)
-        self._key = key
 
     def where(self, alpha: float | None = None) -> str:
         """A one-line description of the parameter point."""
-        at = "" if alpha is None else f", alpha={alpha:g}"
-        return f"{self.variant}, nu={self.nu:g}, {self.dist.label()}, delta={self.delta:g}{at}"
+        return self.model.label() + ("" if alpha is None else f", alpha={alpha:g}")
 
     @uses_jax
     def hats(self, alpha: float, q_k: float, q_v: float) -> np.ndarray:

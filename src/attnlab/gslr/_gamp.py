@@ -22,7 +22,7 @@ Iteration (one 2-vector :math:`\hat W_i` per coordinate, diagonal variances :mat
     B_i = \frac1{\sqrt D}\sum_{\mu\ell} x_{\mu\ell i}\,g_{\mu\ell} + (A - \tau e_k)\circ\hat W_i,\\
     \hat W_i &= B_i/(1 + A), \qquad c = 1/(1 + A).
 
-Damping (as in damped GAMP, Rangan et al.): the new :math:`g` and :math:`A` are mixed with the
+Damping (as in damped GAMP, Rangan et al.; step 0.3 by default): the new :math:`g` and :math:`A` are mixed with the
 previous ones, :math:`g \leftarrow (1-\eta)g^{\rm old} + \eta g`, :math:`A \leftarrow
 (1-\eta)A^{\rm old} + \eta A`, and so is :math:`\hat W`; :math:`c = 1/(1+A)` follows the damped
 :math:`A`. Damping only :math:`\hat W` and :math:`c` leaves a period-2 oscillation when several
@@ -58,11 +58,14 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from attnlab import progress
 from attnlab._jax import jax, jnp
-from attnlab._validate import check_choice, check_int
+from attnlab._validate import check_choice, check_int, check_range
 from attnlab.config import Params
 from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
-from attnlab.gslr._bayes_se import check_variant
+from attnlab.gslr._bayes_se import check_model
+from attnlab.gslr._model import GSLRModel
+from attnlab.gslr._sampler import Teacher, sample_data, sample_teacher
 from attnlab.precision import uses_jax
 from attnlab.rng import stream
 
@@ -86,17 +89,13 @@ class GAMPOptions(Params):
         Quadrature nodes of the max-SLR position posterior.
     n_test : int
         Fresh test examples for the test error.
-    orthonormal_teacher : bool
-        Teacher with :math:`\\|k^*\\|^2 = \\|v^*\\|^2 = D`, :math:`k^*\\perp v^*` (removes the
-        :math:`O(1/\\sqrt D)` teacher-norm fluctuations; same :math:`D\\to\\infty` limit).
     """
 
-    max_iter: int = Field(400, ge=1, le=100_000)
+    max_iter: int = Field(1000, ge=1, le=100_000)
     tol: float = Field(1e-6, gt=0, lt=1)
-    damping: float = Field(0.5, gt=0, le=1)
+    damping: float = Field(0.3, gt=0, le=1)
     n_nodes: int = Field(64, ge=16, le=4096)
     n_test: int = Field(20_000, ge=100, le=10_000_000)
-    orthonormal_teacher: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,43 +122,20 @@ class GAMPRun:
         return asdict(self)
 
 
-# -- adapter to the family's sampler (rewired by the lead) --------------------------------------
-@functools.lru_cache(maxsize=32)
-def _sampler(variant, nu, L, delta, n, dim, orthonormal, fresh):
-    """Jitted exact sampler (one compilation per shape instead of one per operation):
-    ``fresh=False``: ``key -> (k*, v*, X, y, mask)``; ``True``: ``(key, k*, v*) -> (X, y, mask)``."""
-    from attnlab.gslr._data import Teacher, sample_slr, sample_teacher
-
-    def data(key, teacher):
-        d = sample_slr(key, n=n, teacher=teacher, model=variant, nu=nu, L=L, delta=delta)
-        return d.X, d.y, d.mask
-
-    if fresh:
-        return jax.jit(lambda key, k, v: data(key, Teacher(k, v)))
-
-    def draw(key):
-        t = sample_teacher(stream(key, "teacher"), dim=dim, orthonormal=orthonormal)
-        return (t.k, t.v, *data(stream(key, "train"), t))
-
-    return jax.jit(draw)
-
-
-def _teacher_and_data(key, variant, nu, L, delta, dim, n, orthonormal):
+def _teacher_and_data(model: GSLRModel, key: Any, dim: int, n: int):
     """A teacher ``(k*, v*)`` (shape ``(D, 2)``) and ``n`` exact examples ``(X, y, mask)``."""
-    from attnlab.gslr._data import length_distribution
+    t = sample_teacher(model, stream(key, "teacher"), dim=dim)
+    d = sample_data(model, stream(key, "train"), t, n=n)
+    return jnp.stack([jnp.asarray(t.k), jnp.asarray(t.v)], -1), *map(
+        jnp.asarray, (d.X, d.y, d.mask)
+    )
 
-    L = length_distribution(L)
-    k, v, X, y, mask = _sampler(variant, nu, L, delta, n, dim, orthonormal, False)(key)
-    return jnp.stack([k, v], -1), X, y, mask
 
-
-def _fresh_data(key, Wstar, variant, nu, L, delta, n):
-    """``n`` fresh examples ``(X, y, mask)`` of the teacher ``Wstar``."""
-    from attnlab.gslr._data import length_distribution
-
-    L = length_distribution(L)
-    sampler = _sampler(variant, nu, L, delta, n, Wstar.shape[0], False, True)
-    return sampler(key, Wstar[:, 0], Wstar[:, 1])
+def _fresh_data(model: GSLRModel, key: Any, Wstar: Any, n: int):
+    """``n`` fresh examples ``(X, mask)`` of the teacher ``Wstar``."""
+    W = np.asarray(Wstar)
+    d = sample_data(model, key, Teacher(W[:, 0], W[:, 1]), n=n)
+    return jnp.asarray(d.X), jnp.asarray(d.mask)
 
 
 def _channel(variant, y, om, c, nu, delta, mask, n_nodes):
@@ -213,24 +189,21 @@ def _make_test_loss(variant: str, n_nodes: int):
     return jax.jit(loss)
 
 
-def _test_error(key, Wstar, variant, nu, L, delta, W, c, opts, batch=4000):
+def _test_error(model: GSLRModel, key: Any, Wstar: Any, W: Any, c: Any, opts: Any, batch=4000):
     """Mean and standard error of the Rao–Blackwellised test loss on fresh examples."""
-    loss = _make_test_loss(variant, opts.n_nodes)
+    loss = _make_test_loss(model.variant, opts.n_nodes)
     errs = []
     for i, start in enumerate(range(0, opts.n_test, batch)):
         nb = min(batch, opts.n_test - start)
-        X, _, mask = _fresh_data(jax.random.fold_in(key, i), Wstar, variant, nu, L, delta, nb)
-        errs.append(np.asarray(loss(W, c, Wstar, X, mask, nu, delta)))
+        X, mask = _fresh_data(model, stream(key, f"test batch {i}"), Wstar, nb)
+        errs.append(np.asarray(loss(W, c, Wstar, X, mask, model.nu, model.delta)))
     e = np.concatenate(errs)
     return float(e.mean()), float(e.std(ddof=1) / math.sqrt(e.size))
 
 
 @uses_jax
 def run_gamp(
-    variant: str,
-    nu: float,
-    L: Any,
-    delta: float,
+    model: GSLRModel,
     *,
     alpha: float,
     dim: int,
@@ -243,15 +216,13 @@ def run_gamp(
 
     Parameters
     ----------
-    variant : {"spiked", "max"}
-    nu, delta : float
-        Signal strength (max-SLR: finite, positive) and label-noise variance.
-    L : int, list of int or mapping
-        Sequence length (fixed or random).
+    model : GSLRModel
+        Spiked-SLR (finite :math:`\nu`) or max-SLR (:math:`0 < \nu < \infty`); its ``teacher``
+        field chooses Gaussian or orthonormal teachers.
     alpha : float
-        Sample ratio :math:`N/D`.
+        Sample ratio :math:`N/D > 0`.
     dim : int
-        Dimension :math:`D`.
+        Dimension :math:`D \ge 2`.
     key : jax key
         Randomness of the teacher, the training and the test data.
     start : {"uninformed", "informed"}
@@ -264,35 +235,36 @@ def run_gamp(
         cross overlap, the test error :math:`\mathbb E(y-\hat y)^2` with its standard error, and
         the convergence report (``converged = False`` at the iteration cap).
     """
-    variant, nu, delta = check_variant(variant, nu, delta)
+    model = check_model(model)
     dim = check_int("dim", dim, lo=2)
+    alpha = check_range("alpha", alpha, lo=0, lo_open=True, hi=1e6)
     start = check_choice("start", start, ("uninformed", "informed"))
     opts = options or GAMPOptions()
-    alpha = float(alpha)
     n = check_int("N = alpha * dim", max(int(round(alpha * dim)), 1), lo=1)
-    Wstar, X, y, mask = _teacher_and_data(
-        key, variant, nu, L, delta, dim, n, opts.orthonormal_teacher
-    )
+    Wstar, X, y, mask = _teacher_and_data(model, key, dim, n)
+    nu, delta = float(model.nu), float(model.delta)
     if start == "informed":
         W, c = (1 - INFORMED_VARIANCE) * Wstar, jnp.full(2, INFORMED_VARIANCE)
     else:
         W, c = jnp.zeros((dim, 2)), jnp.ones(2)
-    tau = nu * n / dim if variant == "spiked" else 0.0
-    step = _make_step(variant, opts.n_nodes)
+    tau = nu * n / dim if model.variant == "spiked" else 0.0
+    step = _make_step(model.variant, opts.n_nodes)
     g = jnp.zeros(X.shape[:2] + (2,))
     A = 1.0 / c - 1.0
     change, it, ok = math.inf, 0, False
-    for it in range(1, opts.max_iter + 1):
-        eta = 1.0 if it == 1 else opts.damping  # no memory to damp towards at the first step
-        W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
-        change = float(ch)
-        if not math.isfinite(change):
-            break
-        if change < opts.tol:
-            ok = True
-            break
+    with progress.track(f"GAMP {model.label()}, alpha={alpha:g}, D={dim}", opts.max_iter) as bar:
+        for it in range(1, opts.max_iter + 1):
+            eta = 1.0 if it == 1 else opts.damping  # no memory to damp towards at the first step
+            W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
+            change = float(ch)
+            bar.advance(1)
+            if not math.isfinite(change):
+                break
+            if change < opts.tol:
+                ok = True
+                break
     Wn, Ws = np.asarray(W), np.asarray(Wstar)
-    te, se = _test_error(stream(key, "test"), Wstar, variant, nu, L, delta, W, c, opts)
+    te, se = _test_error(model, stream(key, "test"), Wstar, W, c, opts)
     over = Wn.T @ Ws / dim
     norms = np.sum(Wn**2, 0) / dim
     cross = max(abs(over[0, 1]), abs(over[1, 0]), abs(Wn[:, 0] @ Wn[:, 1] / dim))

@@ -3,7 +3,9 @@ replica-symmetric curve.
 
 Pipeline, for each case (variant and ν) and activation: theory (Bayes risk and population
 optimum, :class:`~attnlab.gslr.Population`; the replica curve on both branches,
-:meth:`~attnlab.gslr.ReplicaSolver.curve`) → simulation (:func:`~attnlab.gslr.erm_curve`, ERM
+:meth:`~attnlab.gslr.ReplicaSolver.curve`; the Bayes-optimal test error at each α,
+:func:`~attnlab.gslr.bayes_optimal_curve`, the information-theoretic floor under every
+estimator) → simulation (:func:`~attnlab.gslr.erm_curve`, ERM
 over seeds on nested training sets) → compare (:func:`~attnlab.gslr.compare_replica_erm`: the
 replica branch with the lower training objective against the mean ERM test error) → table.
 """
@@ -19,6 +21,7 @@ from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr import (
     LBFGS,
+    BayesSEOptions,
     GSLRModel,
     InformedInit,
     MonteCarlo,
@@ -26,6 +29,7 @@ from attnlab.gslr import (
     RandomInit,
     ReplicaOptions,
     ReplicaSolver,
+    bayes_optimal_curve,
     check_activation_names,
     compare_replica_erm,
     erm_curve,
@@ -64,6 +68,10 @@ class FiniteConfig(ExperimentConfig):
     erm_dtype: Literal["float64", "float32"] = Field("float64", description="ERM token dtype")
     n_test: int = Field(20_000, ge=100, le=10**8, description="fresh test samples per fit")
     headline: bool = Field(True, description="flag the softmax rows as headline")
+    bayes_optimal: bool = Field(
+        True, description="draw the Bayes-optimal test error (state evolution) along α"
+    )
+    bayes_se: BayesSEOptions = BayesSEOptions(n_mc=20_000, n_test_mc=100_000)
 
     @field_validator("alphas_theory", "alphas_erm")
     @classmethod
@@ -94,7 +102,21 @@ class FiniteConfig(ExperimentConfig):
         replica_flops = replica * 50 * self.replica.n_mc * 3e4 * self.model.max_length
         test = self.n_test * self.model.max_length * self.dim
         memory = 8.0 * (2 * tokens + test) + 8.0 * 20 * self.replica.n_mc * self.model.max_length
-        return Cost(memory, erm_flops + replica_flops, f"{fits} ERM fits of {tokens:.3g} tokens")
+        bayes_flops = (
+            self.bayes_optimal
+            * len(self.cases)
+            * 2
+            * len(self.replica_alphas())
+            * 60
+            * self.bayes_se.n_mc
+            * self.model.max_length**2
+            * self.bayes_se.n_nodes
+        )
+        return Cost(
+            memory,
+            erm_flops + replica_flops + bayes_flops,
+            f"{fits} ERM fits of {tokens:.3g} tokens",
+        )
 
 
 def case_model(base: GSLRModel, case: str) -> GSLRModel:
@@ -176,6 +198,25 @@ def finite_tables(
 BRANCH_OF = {"random": "uninformed", "informed": "informed"}
 
 
+def bayes_optimal_rows(config: FiniteConfig) -> list[dict[str, Any]]:
+    """The Bayes-optimal test error on the replica α grid for every case where the theory is
+    defined (not max-SLR at ν = 0, where the scores carry no signal and the theory is refused)."""
+    rows: list[dict[str, Any]] = []
+    for case in config.cases:
+        model = case_model(config.model, case)
+        if model.variant == "max" and not 0 < model.nu < float("inf"):
+            continue
+        key = stream(root_key(config.seed), f"case {case}, bayes-optimal")
+        alphas = config.replica_alphas()
+        errors = bayes_optimal_curve(model, alphas, key=key, options=config.bayes_se)
+        rows += [
+            {"case": case, "variant": model.variant, "nu": model.nu, "kind": "bayes_optimal",
+             "alpha": a, "test_error": float(e)}
+            for a, e in zip(alphas, errors, strict=True)
+        ]  # fmt: skip
+    return rows
+
+
 def summary_of(table: pd.DataFrame, comps: list[Comparison]) -> dict[str, Any]:
     """Counts of the solvers' outcomes and the largest replica-ERM difference."""
     rep = table[table["kind"] == "replica"]
@@ -188,6 +229,25 @@ def summary_of(table: pd.DataFrame, comps: list[Comparison]) -> dict[str, Any]:
         "erm_fits": int(len(erm)),
         "erm_not_converged": int((~erm["converged"].astype(bool)).sum()),
         "max_abs_replica_minus_erm": max((abs(c.difference) for c in comps), default=None),
+    }
+
+
+def bayes_optimal_summary(table: pd.DataFrame, floor: pd.DataFrame) -> dict[str, Any]:
+    """The Bayes-optimal test error per case and α, and the smallest margin by which a kept
+    replica point lies above it (negative would contradict Bayes optimality)."""
+    if floor.empty:
+        return {"bayes_optimal": {}}
+    rep = table[(table["kind"] == "replica") & table["kept"].astype(bool)]
+    merged = rep.merge(floor[["case", "alpha", "test_error"]], on=["case", "alpha"],
+                       suffixes=("", "_bayes"))  # fmt: skip
+    margin = (merged["test_error"] - merged["test_error_bayes"]).min() if len(merged) else None
+    by_case = {
+        case: {f"{a:g}": float(e) for a, e in zip(f["alpha"], f["test_error"], strict=True)}
+        for case, f in floor.groupby("case")
+    }
+    return {
+        "bayes_optimal": by_case,
+        "min_replica_minus_bayes_optimal": None if margin is None else float(margin),
     }
 
 
@@ -234,6 +294,10 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
                 )
         label = "Bayes risk" + (f" = {', '.join(at_bayes)} population optimum" if at_bayes else "")
         bayes_band(ax, None, bayes, label=label)
+        floor = sub[sub["kind"] == "bayes_optimal"].sort_values("alpha")
+        if not floor.empty:
+            ax.plot(floor["alpha"], floor["test_error"], "--", color="k", lw=1.2,
+                    label="Bayes-optimal at α (state evolution)", zorder=2)  # fmt: skip
         alpha_axis(ax, sub["alpha"])
         model = case_model(config.model, case)
         plot.finish(
@@ -265,9 +329,14 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
 def run_finite(config: FiniteConfig) -> Result:
     init = InformedInit() if config.init == "informed" else RandomInit()
     table, comps, dropped = finite_tables(config, {config.init: init})
+    summary = summary_of(table, comps)
+    if config.bayes_optimal:
+        floor = pd.DataFrame(bayes_optimal_rows(config))
+        summary.update(bayes_optimal_summary(table, floor))
+        table = pd.concat([table, floor], ignore_index=True)
     return Result(
         table=table,
-        summary=summary_of(table, comps),
+        summary=summary,
         comparisons=comps,
         seeds=list(range(config.n_seeds)),
         dropped=dropped,
