@@ -133,18 +133,9 @@ def iterate(
         grew = (~full & ~s.last_aa & (base_res > s.prev)) | reject
         eta = jnp.where(grew, jnp.maximum(0.7 * s.eta, 0.1), s.eta)
         stored = jnp.where(reject, 0, s.stored)
-        damped = (1 - eta) * base + eta * base_new
-        if memory:
-            step, f = _anderson(base, base_new, eta, s.xs, s.fs, stored)
-            scale = jnp.maximum(jnp.abs(base), 1e-2)
-            length = jnp.max(jnp.abs(step - base) / scale)
-            cap = 30.0 * jnp.max(jnp.abs(damped - base) / scale)
-            use_aa = (stored > 0) & jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
-            use_aa = use_aa & (base_res < anderson_start)
-            use_aa = use_aa & (length <= cap)
-            step = jnp.where(use_aa, step, damped)
-        else:
-            step, f, use_aa = damped, jnp.zeros_like(base), jnp.array(False)
+        step, f, use_aa = _next_step(
+            memory, base, base_new, base_res, eta, s, stored, anderson_start
+        )
         x = jnp.where(converged, new, jnp.where(small, s.x, step))
         x = x.at[1].set(jnp.maximum(x[1], x[0] ** 2)).at[4].set(jnp.maximum(x[4], x[3] ** 2))
         it = s.it + 1
@@ -174,25 +165,31 @@ def iterate(
             last_aa=use_aa & ~small,
         )
 
-    hist = jnp.zeros((max(memory, 1), x0.shape[0]))
-    init = _Loop(
-        x0,
-        chi0,
-        damping,
-        jnp.inf,
-        0,
-        0,
-        jnp.inf,
-        jnp.inf,
-        jnp.nan,
-        False,
-        hist,
-        hist,
-        0,
-        x0,
-        x0,
-        jnp.inf,
-        False,
+    return jax.lax.while_loop(
+        lambda s: s.status == 0, body, _initial_loop(x0, chi0, damping, memory)
     )
-    init = jax.tree.map(jnp.asarray, init)
-    return jax.lax.while_loop(lambda s: s.status == 0, body, init)
+
+
+def _initial_loop(x0: Any, chi0: Any, damping: Any, memory: int) -> _Loop:
+    """The loop state before the first step: no history, no accepted point yet."""
+    hist = jnp.zeros((max(memory, 1), x0.shape[0]))
+    inf = jnp.inf
+    init = _Loop(x0, chi0, damping, inf, 0, 0, inf, inf, jnp.nan, False, hist, hist, 0, x0, x0,
+                 inf, False)  # fmt: skip
+    return jax.tree.map(jnp.asarray, init)
+
+
+def _next_step(memory, base, base_new, base_res, eta, s, stored, anderson_start):
+    """The damped step :math:`(1 - \\eta) x + \\eta F(x)`, or the Anderson step when the
+    history allows it: finite, positive variances, within 30 damped step lengths, and the
+    residual below ``anderson_start``. Returns (step, F(x) - x for the history, used Anderson)."""
+    damped = (1 - eta) * base + eta * base_new
+    if not memory:
+        return damped, jnp.zeros_like(base), jnp.array(False)
+    step, f = _anderson(base, base_new, eta, s.xs, s.fs, stored)
+    scale = jnp.maximum(jnp.abs(base), 1e-2)
+    length = jnp.max(jnp.abs(step - base) / scale)
+    cap = 30.0 * jnp.max(jnp.abs(damped - base) / scale)
+    use_aa = (stored > 0) & jnp.all(jnp.isfinite(step)) & (step[2] > 0) & (step[5] > 0)
+    use_aa = use_aa & (base_res < anderson_start) & (length <= cap)
+    return jnp.where(use_aa, step, damped), f, use_aa

@@ -41,6 +41,7 @@ class InitConfig(FiniteConfig):
     r: float = Field(0.05, ge=0, le=1e6, description="L2 penalty r")
     warm_start: bool = Field(False, description="no warm starts: the start is what is tested")
     headline: bool = Field(True, description="flag the random-start rows as headline")
+    bayes_optimal: bool = Field(False, description="slr-init does not draw the Bayes-optimal curve")
 
     def cost(self) -> Cost:
         base = super().cost()
