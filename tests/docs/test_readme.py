@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 MARKER = re.compile(r"<!-- (readme-test: skip: .+|readme-test: file \S+|snippet: \S+) -->")
@@ -117,6 +119,7 @@ def test_demo_snippet_runs(tmp_path):
     assert "simulation 0.5" in proc.stdout
 
 
+@pytest.mark.slow  # ~70 s: the snippets and the demo block have their own default tests
 def test_every_readme_block_runs(tmp_path):
     """Run the README's blocks in order in one folder, as a new user would type them."""
     env = _shims(tmp_path / "bin")

@@ -106,6 +106,7 @@ TINY_SGD = {"n_seeds": 2, "d": 16, "L": 4, "steps": 60, "log_every": 20, "n_test
             "n_noise_floor": 500}  # fmt: skip
 
 
+@pytest.mark.slow  # ~40 s: every erf-SLR experiment end to end at toy size
 def test_tiny_runs(tmp_path):
     # tiny sizes: every comparison these runs declare must pass (the test sets are large enough
     # for the closed-form-vs-test-MSE row to resolve 10 % of the risk), and the files must exist
