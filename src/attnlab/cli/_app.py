@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
@@ -117,7 +117,16 @@ AllowLargeOpt = Annotated[
     bool,
     typer.Option("--allow-large", help="run even what exceeds the machine's memory or work limit"),
 ]
-Engine = Literal["local", "process", "dask"]
+
+
+class Engine(enum.StrEnum):
+    """Where the runs go (an Enum: typer < 0.15 cannot build options from Literal types)."""
+
+    local = "local"
+    process = "process"
+    dask = "dask"
+
+
 EngineOpt = Annotated[Engine, typer.Option("--engine", help="where the runs go")]
 SchedulerOpt = Annotated[
     str | None,

@@ -11,6 +11,7 @@ import typer
 from attnlab.cli._app import (
     AllowLargeOpt,
     DpiOpt,
+    Engine,
     EngineOpt,
     ForceOpt,
     FormatOpt,
@@ -28,7 +29,7 @@ from attnlab.cli._app import (
 @app.command("sweep")
 def sweep_cmd(
     file: Annotated[Path, typer.Argument(help="sweep TOML file (experiment, \\[base], \\[grid])")],
-    engine: EngineOpt = "local",
+    engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     out: Annotated[
@@ -77,7 +78,7 @@ def sweep_cmd(
         ):
             outcomes = run_tasks(
                 tasks,
-                engine=engine,
+                engine=Engine(engine).value,
                 scheduler=scheduler,
                 workers=workers,
                 progress=False,
