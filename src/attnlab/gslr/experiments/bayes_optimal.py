@@ -38,7 +38,7 @@ from attnlab.gslr import (
     run_gamp,
 )
 from attnlab.gslr.experiments._plotting import alpha_axis
-from attnlab.gslr.experiments.finite import case_model
+from attnlab.gslr.experiments.finite import case_model, sorted_alphas
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
 
@@ -70,12 +70,7 @@ class BayesOptimalConfig(ExperimentConfig):
     gamp: GAMPOptions = GAMPOptions()
     headline: bool = Field(True, description="flag the test-error rows as headline")
 
-    @field_validator("alphas_theory", "alphas_gamp")
-    @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < x <= 1e4 for x in v):
-            raise ValueError("α values must be in (0, 1e4]")
-        return sorted(v)
+    _positive = field_validator("alphas_theory", "alphas_gamp")(sorted_alphas)
 
     @field_validator("cases")
     @classmethod

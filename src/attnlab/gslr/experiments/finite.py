@@ -44,6 +44,13 @@ from attnlab.rng import replicate_keys, root_key, stream
 MAX_TOLERANCE = 0.1
 
 
+def sorted_alphas(v: list[float]) -> list[float]:
+    """A non-empty α grid in (0, 1e4], sorted (a config field validator)."""
+    if not v or any(not 0 < x <= 1e4 for x in v):
+        raise ValueError("α values must be in (0, 1e4]")
+    return sorted(v)
+
+
 class FiniteConfig(ExperimentConfig):
     """ERM vs replica along α; ``model`` gives L and Δ (variant and ν are set per case)."""
 
@@ -73,12 +80,7 @@ class FiniteConfig(ExperimentConfig):
     )
     bayes_se: BayesSEOptions = BayesSEOptions(n_mc=20_000, n_test_mc=100_000)
 
-    @field_validator("alphas_theory", "alphas_erm")
-    @classmethod
-    def _alphas(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < x <= 1e4 for x in v):
-            raise ValueError("α values must be in (0, 1e4]")
-        return sorted(v)
+    _alphas = field_validator("alphas_theory", "alphas_erm")(sorted_alphas)
 
     @field_validator("cases")
     @classmethod
