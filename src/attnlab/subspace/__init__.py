@@ -6,7 +6,8 @@
   step whatever d; :class:`Full`: the tokens themselves, O(N·d));
 - theory: the exact Monte-Carlo objective φ(m) (:func:`phi_monte_carlo`), its large-N closed
   forms (:func:`phi_closed_form`), the ODE dm/dt = (1 − m²)φ′(m) (:func:`solve_ode`) and its
-  fixed points, the noise floor at the pole (:func:`noise_floor`);
+  fixed points, the noise floor at the pole (:func:`noise_floor`), the law of the escape from
+  the equator at finite d (:func:`escape_law`);
 - baselines: PCA of the tokens seen (:func:`pca_alignment`), small-β and β = 0 attention;
 - experiments (``attnlab.subspace.experiments``): subspace-alignment, -ode, -robustness,
   -landscape, -schedule.
@@ -16,6 +17,8 @@ from attnlab.subspace._baselines import *  # noqa: F403
 from attnlab.subspace._baselines import __all__ as _all_baselines
 from attnlab.subspace._closed_form import *  # noqa: F403
 from attnlab.subspace._closed_form import __all__ as _all_closed_form
+from attnlab.subspace._escape import *  # noqa: F403
+from attnlab.subspace._escape import __all__ as _all_escape
 from attnlab.subspace._full import *  # noqa: F403
 from attnlab.subspace._full import __all__ as _all_full
 from attnlab.subspace._model import *  # noqa: F403
@@ -38,6 +41,7 @@ from attnlab.subspace._trajectory import __all__ as _all_trajectory
 __all__ = [
     *_all_baselines,
     *_all_closed_form,
+    *_all_escape,
     *_all_full,
     *_all_model,
     *_all_noise,
