@@ -1,6 +1,7 @@
 """Experiments: registered with quick presets; quick runs pass informative rows (slow);
 the quickstart example runs at toy size."""
 
+import numpy as np
 import pytest
 
 from attnlab.registry import all_experiments
@@ -61,3 +62,17 @@ def test_quickstart_example_toy(run_example, tmp_path):
     assert "equator m=+0.000 stable=False" in out and "pole m=+1.000 stable=True" in out
     mean = float(out.split("mean final alignment = ")[1].split()[0])
     assert 0.8 < mean <= 1.0  # toy: θ=0.5, t≈5.9 ≫ escape time 1.3; noise floor ≈ 0.04
+
+
+def test_runs_still_at_the_equator_are_set_aside_only_when_rare():
+    from attnlab.subspace.experiments._common import left_equator
+
+    final = np.array([0.99] * 29 + [0.28])
+    mask, phrase = left_equator(final)
+    assert mask.sum() == 29 and "1 still below" in phrase
+    # more than one run and more than a tenth below 1/2: nothing is set aside, the rows show it
+    final = np.array([0.99] * 26 + [0.1] * 4)
+    mask, phrase = left_equator(final)
+    assert mask.all() and "too many" in phrase
+    mask, phrase = left_equator(np.full((3, 4), 0.9))
+    assert mask.all() and phrase == ""

@@ -2,7 +2,13 @@
 
 Pipeline: simulate (30 runs with the exact reduced simulator; small-β and β = 0 attention on the
 same model; PCA of the tokens seen) → theory (ODE from the median m_0, noise floor at the pole,
-BBP limit of PCA) → compare → table.
+the law of the escape from the equator, BBP limit of PCA) → compare → table.
+
+A run that the early steps leave close to the equator escapes late: the escape law gives the
+probability that a run is still below |m| = 1/2 at the last step (≈ 0.2 % here, so about one
+draw of 30 runs in fifteen holds one). The final alignment is therefore compared on the runs that
+left the equator, with the pole's noise floor; the escape steps of all runs are compared with the
+escape law, and the runs still at the equator are counted beside its prediction.
 
 Schedule a_n = 9/(n + 30), 1000 steps: φ″(0) ≈ 0.26, so leaving the equator from |m_0| ≈ d^{−1/2}
 takes log(d)/(2φ″(0)) ≈ 9 in ODE time, up to ≈ 25 for the unluckiest of 30 seeds; the schedule
@@ -21,13 +27,23 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from attnlab.compare import Comparison, Dropped, Result, bound, finite_or_none, heuristic
+from attnlab.compare import (
+    Comparison,
+    Dropped,
+    Result,
+    bound,
+    finite_or_none,
+    heuristic,
+    monte_carlo,
+)
 from attnlab.config import Cost
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys
 from attnlab.subspace import (
     Full,
     Reduced,
+    escape_fraction,
+    escape_law,
     noise_floor,
     ode_phi_prime,
     pca_alignment,
@@ -37,9 +53,11 @@ from attnlab.subspace import (
 )
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
+    ESCAPE_LEVEL,
     SGAConfig,
     check_log_grid,
     equator_theory,
+    left_equator,
     long_table,
     mc_cost,
     pca_cost,
@@ -52,6 +70,7 @@ from attnlab.subspace.experiments._common import (
 # Truong (2026), arXiv 2606.22406: mean final alignment over 30 runs at θ = 0.25, K = 100,
 # M = 10 000, d = 100 (schedule not given)
 PAPER_MEAN_FINAL_ALIGNMENT = 0.9965
+KS_LEVEL = 1e-3  # false-alarm probability of the escape-step comparison (DKW bound)
 
 
 # the --quick preset: a small model, few seeds and steps
@@ -59,7 +78,7 @@ QUICK = {
     "d": 50,
     "K": 50,
     "M": 1000,
-    "n_seeds": 16,
+    "n_seeds": 24,
     "steps": 600,
     "c": 6.0,
     "log_every": 10,
@@ -80,6 +99,9 @@ class AlignmentConfig(SGAConfig):
     baseline_seeds: int = Field(4, ge=2, description="runs of the small-β and β = 0 baselines")
     small_beta: float = Field(0.2, gt=0, description="β of the small-β attention baseline")
     theory_samples: int = Field(4096, ge=16, description="Monte-Carlo draws of the pole theory")
+    escape_samples: int = Field(
+        2048, ge=16, description="Monte-Carlo draws at the equator for the escape law"
+    )
     headline: bool = Field(
         True, description="compare the mean final |m| with the paper's claim (headline model)"
     )
@@ -95,7 +117,7 @@ class AlignmentConfig(SGAConfig):
             pca_cost(
                 self.model, self.pca_seeds, self.steps, self.pca_log_every, self.pca_simulator
             ),
-            mc_cost(self.model, 2 * self.theory_samples),
+            mc_cost(self.model, 2 * self.theory_samples + 2 * self.escape_samples),
         )
 
 
@@ -103,7 +125,7 @@ def _plot(result: Result, config: AlignmentConfig) -> dict:
     from attnlab import plot
 
     t = result.table
-    fig, (ax, hist_ax) = plot.subplots(1, 2, width=4.6)
+    fig, (ax, hist_ax, escape_ax) = plot.subplots(1, 3, width=3.4)
     sga = t[t.method == "sga"]
     for i, (_, g) in enumerate(sga.groupby("seed")):
         ax.plot(
@@ -127,6 +149,20 @@ def _plot(result: Result, config: AlignmentConfig) -> dict:
     plot.integer_ticks(hist_ax, "y")
     title = f"mean {final.mean():.4f}, min {final.min():.4f}"
     plot.finish(hist_ax, xlabel="final |m|", ylabel="runs", title=title)
+    sim, law = t[t.method == "escape_sga"], t[t.method == "escape_law"]
+    if len(law):
+        escape_ax.step(
+            sim.step, sim.escape_fraction, where="post", color=plot.color(0), label="SGA runs"
+        )
+        plot.theory_line(escape_ax, law.step, law.escape_fraction, label="escape law")
+        escape_ax.set_xscale("symlog", linthresh=max(1, config.log_every))
+        escape_ax.set_ylim(0, 1.02)
+    plot.finish(
+        escape_ax,
+        xlabel="step n",
+        ylabel="P(|m| has reached 1/2 by n)",
+        title=f"escape: {s.get('runs_not_escaped', '?')} run(s) still below 1/2",
+    )
     return {"alignment": fig}
 
 
@@ -162,33 +198,98 @@ def _simulate(config: AlignmentConfig) -> tuple[Any, list[pd.DataFrame], dict]:
     return traj, frames, finals
 
 
+def _escape(config: AlignmentConfig, traj: Any, phi_prime: Any) -> tuple[list, list, dict, Any]:
+    """The escape steps of all runs against the escape law, the runs still at the equator
+    beside its prediction, and the two escape curves for the figure."""
+    quantity = "escape steps (|m| ≥ 1/2): KS distance to the escape law"
+    try:
+        law = escape_law(
+            config.model,
+            config.schedule,
+            config.steps,
+            phi_prime=phi_prime,
+            key=theory_key(config, "escape"),
+            n_samples=config.escape_samples,
+            batch=config.batch,
+        )
+    except ValueError as err:  # asymmetric signs or an equator that does not repel
+        return [], [Dropped(quantity, "", str(err))], {}, None
+    steps, n = np.asarray(traj.step), traj.abs_m.shape[0]
+    empirical = escape_fraction(traj.abs_m, ESCAPE_LEVEL)
+    theory = law.escape_cdf(steps, ESCAPE_LEVEL)
+    band = max(
+        float(np.abs(law.escape_cdf(steps, ESCAPE_LEVEL, shift=z) - theory).max())
+        for z in (-1.0, 1.0)
+    )
+    row = Comparison(
+        quantity,
+        0.0,
+        float(np.abs(empirical - theory).max()),
+        bound(
+            math.sqrt(math.log(2 / KS_LEVEL) / (2 * n)),
+            f"DKW: P(KS > ε) ≤ 2 exp(−2nε²) = {KS_LEVEL:g} over {n} runs",
+        )
+        + monte_carlo(band, z=2, what="Monte-Carlo (growth of |m| at the equator)"),
+        max_tolerance=0.5,
+        note="a single deterministic escape step (no spread) is at KS distance 1/2 from the law",
+    )
+    p_stuck = float(law.probability_below(ESCAPE_LEVEL, config.steps)[0])
+    summary = {
+        "runs_not_escaped": int(np.sum(traj.final_alignment < ESCAPE_LEVEL)),
+        "not_escaped_probability_theory": p_stuck,
+        "expected_runs_not_escaped": n * p_stuck,
+        "probability_some_run_not_escaped": 1 - (1 - p_stuck) ** n,
+        "not_escaped_mean_contribution": law.mean_below(ESCAPE_LEVEL, config.steps),
+        "median_escape_step_theory": float(np.interp(0.5, theory, steps)),
+        "phi2_at_zero_mc": law.phi_second,
+    }
+    every = np.arange(config.steps + 1)  # the law at every step, for the figure
+    frame = pd.DataFrame(
+        {
+            "method": ["escape_sga"] * len(steps) + ["escape_law"] * len(every),
+            "step": np.concatenate([steps, every]),
+            "escape_fraction": np.concatenate([empirical, law.escape_cdf(every, ESCAPE_LEVEL)]),
+        }
+    )
+    return [row], [], summary, frame
+
+
 def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropped], dict]:
+    """Rows of the final alignment: the runs that left the equator against the pole theory,
+    PCA against its BBP limit, β = 0 against no motion."""
     rows, dropped, theory = [], [], {}
+    mask, where = left_equator(final)
+    escaped = final[mask]
+    if len(escaped) < 2:
+        dropped.append(Dropped("mean final |m|", where, "fewer than 2 runs left the equator"))
+        escaped = np.full(2, np.nan)
     if config.headline:
         rows.append(
             Comparison(
-                "mean final |m| (almost-sure limit 1)",
+                "mean final |m| of the runs that left the equator (almost-sure limit 1)",
                 1.0,
-                final.mean(),
+                escaped.mean(),
                 heuristic(0.01, "acceptance: mean final |m| ≥ 0.99 (the paper reports 0.9965)"),
                 max_tolerance=1.0 / len(final),
-                simulation_sd=final.std(ddof=1),
+                where=where,
+                simulation_sd=escaped.std(ddof=1),
                 headline=True,
-                note="a run still at the equator lowers the mean by ≈ 1/n_seeds: the largest "
-                "informative tolerance",
+                note="the runs still at the equator are compared with the escape law",
             )
         )
     pred = float(floor.misalignment(config.schedule, config.steps)[0])
     theory["predicted_mean_final_alignment"] = finite_or_none(1 - pred)
+    theory["mean_final_alignment_escaped_runs"] = finite_or_none(float(escaped.mean()))
     if math.isfinite(pred):
         rows.append(
             Comparison(
                 "mean final 1 − |m| (noise floor)",
                 pred,
-                (1 - final).mean(),
-                floor.tolerance(config.schedule, config.steps, 1 - final),
+                (1 - escaped).mean(),
+                floor.tolerance(config.schedule, config.steps, 1 - escaped),
                 max_tolerance=0.5 * pred,
-                simulation_sd=(1 - final).std(ddof=1),
+                where=where,
+                simulation_sd=(1 - escaped).std(ddof=1),
                 note="a E_g/(2(2φ′(1) − p/(a(n+n0)))); informative while the floor is resolved",
             )
         )
@@ -243,6 +344,14 @@ def run_alignment(config: AlignmentConfig) -> Result:
     )
     final = traj.final_alignment
     rows, dropped, theory = _compare(config, final, floor, finals)
+    escape_rows, escape_dropped, escape_summary, escape_frame = _escape(config, traj, phi_prime)
+    rows, dropped = [*escape_rows, *rows], [*escape_dropped, *dropped]
+    frames.append(escape_frame)
+    if escape_summary and theory["predicted_mean_final_alignment"] is not None:
+        p = escape_summary["not_escaped_probability_theory"]
+        theory["predicted_mean_final_alignment_all_runs"] = (1 - p) * theory[
+            "predicted_mean_final_alignment"
+        ] + escape_summary["not_escaped_mean_contribution"]
     summary = {
         "mean_final_alignment": final.mean(),
         "sd_final_alignment": final.std(ddof=1),
@@ -252,6 +361,7 @@ def run_alignment(config: AlignmentConfig) -> Result:
         "simulator": config.simulator,
         "final_ode_time": traj.time[-1],
         **theory,
+        **escape_summary,
         "phi_prime_pole_mc": floor.phi_prime_pole,
         "pole_gradient_noise": floor.noise,
         "ode_phi_prime": source,

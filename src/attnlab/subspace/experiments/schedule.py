@@ -36,6 +36,7 @@ from attnlab.subspace import (
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
+    left_equator,
     mc_cost,
     run_sga,
     sga_result,
@@ -71,7 +72,9 @@ class ScheduleConfig(SGAConfig):
 
     n_seeds: int = Field(12, ge=2, description="independent runs per schedule")
     steps: int = Field(3000, ge=1, description="SGA steps of every schedule")
-    log_every: int = Field(50, ge=1, description="log m_n every r steps")
+    log_every: int = Field(
+        10, ge=1, description="log m_n every r steps (≈ a relaxation time at the pole)"
+    )
     c_values: list[float] = Field([9.0, 18.0, 9.0], min_length=1, description="step constants c")
     n0_values: list[float] = Field([30.0, 30.0, 300.0], min_length=1, description="offsets n0")
     checkpoints: list[int] = Field(
@@ -185,15 +188,18 @@ def _checkpoint_rows(config, schedule, traj, phi_prime, floor, delay):
     records, rows, listed = [], [], []
     for n in config.checkpoints:
         win = _window(traj, n)
-        mis = (1 - traj.abs_m[:, win]).mean(1)
+        mask, runs = left_equator(traj.abs_m[:, win])  # runs at the pole over the window
+        mis = (1 - traj.abs_m[mask][:, win]).mean(1)
         start = max(float(traj.time[win[0]]) - delay, 0.0)
-        ode = np.abs(solve_ode(traj.m[:, 0], [start, *traj.time[win]], phi_prime=phi_prime))
+        m0 = traj.m[mask, 0]
+        ode = np.abs(solve_ode(m0, [start, *traj.time[win]], phi_prime=phi_prime))
         steps = traj.step[win]
         pred = float(np.mean(floor.misalignment(schedule, steps) + (1 - ode[:, 1:]).mean(0)))
         ok = (
             ode[:, 0].min() > 1 - AT_POLE and floor.stiffness(schedule, steps[0])[0] < MAX_STIFFNESS
         )
         where = f"{_label(schedule)}, n ∈ ({steps[0] - config.log_every}, {n}]"
+        where = f"{where}; {runs}" if runs else where
         if ok and math.isfinite(pred):
             rows.append(
                 Comparison(
