@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jnp, normal
 from attnlab.compare import Tolerance, heuristic, standard_error
 from attnlab.precision import default_dtype, uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -72,9 +72,9 @@ def _wishart(key: Any, dof: int, d: int, dt: Any) -> Any:
     if dof >= d:
         kd, ko = jax.random.split(key)
         diag = jnp.sqrt(_chi2(kd, dof - jnp.arange(d, dtype=dt), dt))
-        L = jnp.tril(jax.random.normal(ko, (d, d), dt), -1) + jnp.diag(diag)
+        L = jnp.tril(normal(ko, (d, d), dt), -1) + jnp.diag(diag)
         return L @ L.T
-    Z = jax.random.normal(key, (dof, d), dt)
+    Z = normal(key, (dof, d), dt)
     return Z.T @ Z
 
 
@@ -92,7 +92,7 @@ def _reduced_pca(d, K, M, sign, steps, log_every, dtype):
                 spike2 = theta_d**2 * _chi2(ks, n_inf, dt)
             else:
                 spike2 = jnp.asarray(theta_d**2 * n_inf, dt)
-            v = jax.random.normal(kx, (d,), dt).at[0].add(jnp.sqrt(spike2))
+            v = normal(kx, (d,), dt).at[0].add(jnp.sqrt(spike2))
             S = S + _wishart(kw, n_tok - 1, d, dt) + jnp.outer(v, v)
             return S, jnp.abs(jnp.linalg.eigh(S)[1][0, -1])
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import progress
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jnp, normal
 from attnlab._validate import ParameterError, check_int
 from attnlab.precision import uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -82,7 +82,7 @@ def _mc_program(d, K, M, sign, n_grid, chunk, n_chunks):
 
     def per_draw(key, m, theta_d, beta):
         eps = _signs(stream(key, "eps"), K, sign, dt)
-        g = jax.random.normal(stream(key, "g"), (N,), dt)
+        g = normal(stream(key, "g"), (N,), dt)
         g_inf = g[:K]
         if M:  # nuisance tokens do not depend on m: their softmax sums once per draw
             s_nui = beta * g[K:]

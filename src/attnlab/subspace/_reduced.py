@@ -71,7 +71,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jnp, normal
 from attnlab.rng import stream
 
 __all__: list[str] = []
@@ -115,7 +115,7 @@ def _chi2_from_normals(z: Any, dof: Any) -> Any:
 def _chi2(key: Any, dof: Any, dtype: Any) -> Any:
     """χ²_dof draws (elementwise in ``dof``) from one key (:func:`_chi2_from_normals`)."""
     dof = jnp.asarray(dof, dtype)
-    return _chi2_from_normals(jax.random.normal(key, (*dof.shape, CHI2_NORMALS), dtype), dof)
+    return _chi2_from_normals(normal(key, (*dof.shape, CHI2_NORMALS), dtype), dof)
 
 
 def _gram_size(d: int, batch: int) -> int:
@@ -156,7 +156,7 @@ def draw_step(key: Any, d: int, K: int, N: int, batch: int, sign: str, dtype: An
     """The random numbers of one step of one seed, as one array of standard normals: signs
     (B, K), g, h, ρ (B, N) and the Gram matrix (2B, 2B) of the complement noise."""
     per = 3 * N + K
-    z = jax.random.normal(key, (batch * per + _gram_size(d, batch),), dtype)
+    z = normal(key, (batch * per + _gram_size(d, batch),), dtype)
     tokens = z[: batch * per].reshape(batch, per)
     eps = _signs_from_normals(tokens[:, 3 * N :], sign)
     g, h, rho = tokens[:, :N], tokens[:, N : 2 * N], tokens[:, 2 * N : 3 * N]
@@ -255,7 +255,7 @@ def initial_overlap(keys: Any, d: int, dtype: str) -> Any:
     dt = jnp.dtype(dtype)
 
     def one(k):
-        z = jax.random.normal(stream(k, "m0"), (1 + CHI2_NORMALS,), dt)
+        z = normal(stream(k, "m0"), (1 + CHI2_NORMALS,), dt)
         return z[0] / jnp.sqrt(z[0] * z[0] + _chi2_from_normals(z[1:], d - 1))
 
     return jax.vmap(one)(keys)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jnp, normal
 from attnlab._validate import ParameterError, check_int
 from attnlab.precision import default_dtype, uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -20,7 +20,7 @@ __all__ = ["sample_direction", "sample_signs", "sample_tokens"]
 
 
 def _unit(key: Any, d: int, dtype: Any) -> Any:
-    v = jax.random.normal(key, (d,), dtype=dtype)
+    v = normal(key, (d,), dtype)
     return v / jnp.linalg.norm(v)
 
 
@@ -30,13 +30,13 @@ def _signs(key: Any, K: int, sign: str, dtype: Any) -> Any:
     if sign == "sequence":
         return jax.random.rademacher(key, (), dtype=dtype) * jnp.ones((K,), dtype)
     if sign == "gaussian":
-        return jax.random.normal(key, (K,), dtype=dtype)
+        return normal(key, (K,), dtype)
     return jnp.ones((K,), dtype)  # fixed
 
 
 def _tokens(key: Any, u: Any, K: int, M: int, theta_d: Any, sign: str, dtype: Any) -> Any:
     d = u.shape[-1]
-    z = jax.random.normal(stream(key, "z"), (K + M, d), dtype=dtype)
+    z = normal(stream(key, "z"), (K + M, d), dtype)
     eps = _signs(stream(key, "eps"), K, sign, dtype)
     spike = jnp.concatenate([theta_d * eps, jnp.zeros((M,), dtype)])
     return z + spike[:, None] * u[None, :]

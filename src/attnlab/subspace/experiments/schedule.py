@@ -68,9 +68,11 @@ QUICK = {
 
 class ScheduleConfig(SGAConfig):
     """Final alignment against the schedule a_n = c/(n + n0): the headline model, three
-    schedules (the headline c = 9, n0 = 30 first), 12 runs each."""
+    schedules (the headline c = 9, n0 = 30 first), 24 runs each."""
 
-    n_seeds: int = Field(12, ge=2, description="independent runs per schedule")
+    n_seeds: int = Field(
+        24, ge=2, description="independent runs per schedule (rare excursions from the pole)"
+    )
     steps: int = Field(3000, ge=1, description="SGA steps of every schedule")
     log_every: int = Field(
         10, ge=1, description="log m_n every r steps (≈ a relaxation time at the pole)"
