@@ -8,8 +8,24 @@ from attnlab.pooling import (
     EigenConvergenceError,
     covariance_eigenvalues,
     lanczos_top,
+    thin_product,
     top_eigenpairs,
 )
+
+
+@pytest.mark.parametrize("columns", [1, 2, 4, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thin_product_equals_the_matrix_product(columns, dtype):
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((70, 40)).astype(dtype)
+    B = rng.standard_normal((40, columns)).astype(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(thin_product(A, B), A @ B, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(thin_product(A.T, B[:, 0] @ A.T), A.T @ (B[:, 0] @ A.T), rtol=rtol)
+    Y = rng.standard_normal((70, columns)).astype(dtype)
+    out = thin_product(A.T, Y)
+    assert out.dtype == dtype and out.shape == (40, columns)
+    np.testing.assert_allclose(out, A.T @ Y, rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize(("N", "d"), [(30, 12), (12, 30)])

@@ -36,6 +36,7 @@ from attnlab.pooling._eigen import (
     EigenConvergenceError,
     covariance_eigenvalues,
     lanczos_top,
+    thin_product,
     top_eigenpairs,
 )
 from attnlab.pooling._model import PoolingModel
@@ -154,7 +155,7 @@ def sample_top(
         X0 = sample.noise
 
         def gram(V: np.ndarray) -> np.ndarray:
-            return X0.T @ (X0 @ V) / N
+            return thin_product(X0.T, thin_product(X0, V)) / N
 
         b = X0.T @ u
     uu, root = float(u @ u), np.sqrt(ells)
@@ -205,7 +206,7 @@ def population_top(
     V, half, root = table.V, table.V // 2, np.sqrt(ells)
 
     def within_class(B: np.ndarray) -> np.ndarray:  # W B = (ZᵀZ − (V/2)(z̄₊z̄₊ᵀ + z̄₋z̄₋ᵀ)) B / V
-        out = Z.T @ (Z @ B.astype(Z.dtype, copy=False)) - half * (
+        out = thin_product(Z.T, thin_product(Z, B.astype(Z.dtype, copy=False))) - half * (
             np.outer(plus, plus @ B) + np.outer(minus, minus @ B)
         )
         return out / V
