@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
+from attnlab.pooling._blas import one_blas_thread, row_blocks, thread_pool
 
 __all__ = [
     "EigenConvergenceError",
@@ -43,7 +44,8 @@ def thin_product(A: Any, B: np.ndarray) -> np.ndarray:
     BLAS's matrix–matrix kernel first copies ``A`` into packed panels; for a handful of
     columns that copy costs more than streaming ``A`` once per column through the
     matrix–vector kernel (both are bound by reading ``A`` from memory). Wider blocks use the
-    matrix–matrix product.
+    matrix–matrix product. A large ``A`` is split into row blocks computed side by side
+    (:func:`attnlab.pooling._blas.row_blocks`).
 
     Parameters
     ----------
@@ -58,8 +60,16 @@ def thin_product(A: Any, B: np.ndarray) -> np.ndarray:
     if B.ndim == 1 or B.shape[1] > THIN_COLUMNS:
         return A @ B
     out = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
-    for j in range(B.shape[1]):
-        out[:, j] = A @ B[:, j]
+
+    def block(rows: slice) -> None:
+        for j in range(B.shape[1]):
+            out[rows, j] = A[rows] @ B[:, j]
+
+    blocks = row_blocks(A.shape[0], A.nbytes)
+    if len(blocks) == 1:
+        block(blocks[0])
+    else:
+        list(thread_pool().map(block, blocks))
     return out
 
 
@@ -236,7 +246,14 @@ def lanczos_top(
     cap = min(max_iter, d // p - 1)
     G = first @ D  # projection of D on the first block
     shifts = G @ M @ G.T  # (K, p, p)
-    K = M.shape[0]
+    with one_blas_thread():
+        return _iterate(apply, first, cap, k, tol, check_every, shifts)
+
+
+def _iterate(apply, first, cap, k, tol, check_every, shifts) -> TopEigenpairs:
+    """The block Lanczos iteration of :func:`lanczos_top` (one BLAS thread)."""
+    p, d = first.shape
+    K = shifts.shape[0]
     values, vectors = np.full((K, k), np.nan), np.full((K, d, k), np.nan)
     converged, iterations, residuals = np.zeros(K, bool), np.zeros(K, int), np.full(K, np.inf)
     lanczos = _BlockLanczos(apply, first, cap)

@@ -32,6 +32,7 @@ import numpy as np
 
 from attnlab._validate import ParameterError, check_range
 from attnlab.pooling._attention import SCALINGS, attention_weights_from_grams, sequence_grams
+from attnlab.pooling._blas import with_one_blas_thread
 from attnlab.pooling._eigen import (
     EigenConvergenceError,
     covariance_eigenvalues,
@@ -121,6 +122,7 @@ def _squared_overlaps(vectors: np.ndarray, directions: np.ndarray) -> np.ndarray
     )
 
 
+@with_one_blas_thread
 def sample_top(
     sample: PooledSample, ells: Any, *, tol: float | None = None, max_iter: int = LANCZOS_MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,6 +176,7 @@ def sample_top(
     return values, res.vectors[:, :, 0].T, res.converged
 
 
+@with_one_blas_thread
 def population_top(
     table: VocabularyTable,
     rho: float,

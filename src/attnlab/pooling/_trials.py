@@ -17,14 +17,12 @@ as those of a sequential loop, in the same order.
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
-from threadpoolctl import threadpool_limits
-
 from attnlab import progress
+from attnlab.pooling._blas import cores, one_blas_thread, within_trials
 from attnlab.precision import uses_jax
 
 __all__ = ["map_trials"]
@@ -34,7 +32,7 @@ T = TypeVar("T")
 
 def trial_workers(trials: int) -> int:
     """Threads used for ``trials`` independent trials: ``min(trials, cores)``."""
-    return max(1, min(trials, os.cpu_count() or 1))
+    return max(1, min(trials, cores()))
 
 
 def map_trials(trial: Callable[[int], T], trials: int, description: str) -> list[T]:
@@ -54,9 +52,14 @@ def map_trials(trial: Callable[[int], T], trials: int, description: str) -> list
     list
         The trials' results, in trial order.
     """
-    run = uses_jax(trial)
+    jax_trial = uses_jax(trial)
+
+    def run(i: int) -> T:
+        with within_trials():  # no row blocks inside: the trials occupy the cores
+            return jax_trial(i)
+
     workers = trial_workers(trials)
-    with threadpool_limits(limits=1, user_api="blas"), progress.track(description, trials) as bar:
+    with one_blas_thread(), progress.track(description, trials) as bar:
         if workers == 1:
             results = []
             for i in range(trials):
