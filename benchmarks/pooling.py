@@ -8,12 +8,18 @@ Each measurement first checks that the fast path gives the same numbers as the r
    tokens) plus the top eigenpair of Ĉ at one ℓ by block Lanczos, against the same trial with
    the dense ``eigh`` of the d × d covariance (the eigenpairs must agree to 1e-8); again with a
    float32 table (``attnlab.precision.precision("float32")``; agreement with the dense float64
-   eigh of the same data to 1e-6);
-2. the top eigenpair at every ℓ of a 12-point grid from one block Krylov space, against 12
+   eigh of the same data to 1e-6); the note splits the time into sampling and eigen-analysis;
+2. the table products of a Lanczos step (``Z V`` and ``Zᵀ Y`` for a two-column block, d = 4000,
+   V = 8000) column by column (:func:`attnlab.pooling.thin_product`) against one BLAS
+   matrix–matrix product each (same numbers to 1e-12);
+3. trials side by side (:func:`attnlab.pooling._trials.map_trials`: one BLAS thread per trial,
+   trials in threads) against the sequential loop with BLAS's own threading, on 6 full spectra
+   at d = 1000 (``--quick``: 4 at d = 400; identical eigenvalues to 1e-10);
+4. the top eigenpair at every ℓ of a 12-point grid from one block Krylov space, against 12
    separate Lanczos runs on the formed data matrices (same eigenvalues to 1e-8);
-3. theory points per second: outlier and overlaps over a 200 × 200 (ℓ, ρ) grid and the
+5. theory points per second: outlier and overlaps over a 200 × 200 (ℓ, ρ) grid and the
    MP_δ ⊠ MP_γ density over (λ, δ), against a per-point ``np.roots`` loop (same density);
-4. without ``--quick``: the wall time of each pooling experiment at full size (no figures),
+6. without ``--quick``: the wall time of each pooling experiment at full size (no figures),
    against the times measured before the redesign on the 2-core machine (issue 12).
 
 On a shared, oversubscribed machine run it with ``OMP_NUM_THREADS=1``: threaded BLAS degrades
@@ -32,15 +38,20 @@ from attnlab.pooling import (
     HiddenLabel,
     MeanWeights,
     PoolingModel,
+    covariance_eigenvalues,
     mp_product_density,
     outlier_sample,
     overlap_sample_m,
     overlap_sample_mu,
     sample_pooled,
     sample_top,
+    simulate_spectra,
+    thin_product,
     top_eigenpairs,
 )
+from attnlab.pooling._blas import one_blas_thread, within_trials
 from attnlab.precision import precision
+from attnlab.rng import replicate_keys
 
 # full-size wall times before the redesign (issue 12, 2-core machine, seconds)
 BEFORE_S = {
@@ -52,6 +63,16 @@ BEFORE_S = {
     "pooling-weights": 15.0,
 }
 TRIAL_4000_BEFORE_S = 4.4
+# full-size wall times just before the side-by-side trials and column-wise products (2-core
+# machine under load, so inflated; for orientation only)
+LAST_UNDER_LOAD_S = {
+    "pooling-spectrum": 110.0,
+    "pooling-weights": 31.0,
+    "pooling-phase": 25.5,
+    "pooling-alignment": 17.7,
+    "pooling-outlier": 16.2,
+    "pooling-causal": 12.5,
+}
 
 
 def _best(fn, repeat: int) -> float:
@@ -97,7 +118,15 @@ def bench_trial(d: int, repeat: int, dtype: str = "float64") -> list[dict]:
     np.testing.assert_allclose(abs(vec[:, 0] @ vec_ref[:, 0]), 1.0, atol=rtol)
     t_fast = _best(fast, repeat)
     t_dense = _best(dense, 1)
-    note = f"sample + top eigenpair, δ=γ=0.5, L=16, N=V={model.N}, {dtype} table"
+    with precision(dtype):
+        t_sample = _best(lambda: sample_pooled(model, MeanWeights(), key), repeat)
+    with within_trials():  # one BLAS thread, no row blocks: as inside an experiment's trials
+        t_one = _best(fast, repeat)
+    note = (
+        f"sample + top eigenpair, δ=γ=0.5, L=16, N=V={model.N}, {dtype} table; "
+        f"sampling {t_sample:.3g} s, eigen-analysis {t_fast - t_sample:.3g} s; "
+        f"{t_one:.3g} s with its products on one core (as inside an experiment)"
+    )
     name = f"pooling trial d={d}" + ("" if dtype == "float64" else f" ({dtype})")
     rows = [_row(name, t_fast, "s", "same trial, dense float64 eigh", t_dense / t_fast, note)]
     if d == 4000:
@@ -112,6 +141,63 @@ def bench_trial(d: int, repeat: int, dtype: str = "float64") -> list[dict]:
             )
         )
     return rows
+
+
+def bench_thin_product(d: int, repeat: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((2 * d, d))
+    V = np.asfortranarray(rng.standard_normal((d, 2)))
+    Y = rng.standard_normal((2 * d, 2))
+
+    def columns():
+        return thin_product(Z, V), thin_product(Z.T, Y)
+
+    def blocks():
+        return Z @ V, Z.T @ Y
+
+    for fast, ref in zip(columns(), blocks(), strict=True):
+        np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    with within_trials(), one_blas_thread():  # one core each, as inside an experiment's trials
+        t_fast, t_ref = _best(columns, repeat), _best(blocks, repeat)
+    return [
+        _row(
+            f"table products of one Lanczos step, d={d}",
+            t_fast,
+            "s",
+            "one BLAS matrix–matrix product each",
+            t_ref / t_fast,
+            f"Z V and Zᵀ Y, Z {2 * d}×{d} float64, two-column blocks, one dgemv per column, "
+            "one core",
+        )
+    ]
+
+
+def bench_side_by_side(d: int, trials: int) -> list[dict]:
+    model = PoolingModel(d=d)
+    keys = replicate_keys(3, trials)
+
+    def side_by_side():
+        return simulate_spectra(model, MeanWeights(), keys, ell=3.0)
+
+    def loop():
+        out = []
+        for k in keys:
+            smp = sample_pooled(model, MeanWeights(), k)
+            out.append(covariance_eigenvalues(smp.data(3.0)) / smp.kappa)
+        return np.array(out)
+
+    np.testing.assert_allclose(side_by_side(), loop(), rtol=1e-10, atol=1e-10)
+    t_fast, t_loop = _best(side_by_side, 1), _best(loop, 1)
+    return [
+        _row(
+            f"{trials} full spectra, d={d}",
+            t_fast,
+            "s",
+            "sequential loop, BLAS's own threads",
+            t_loop / t_fast,
+            "trials in threads, one BLAS thread each (sampling, Gram, eigvalsh)",
+        )
+    ]
 
 
 def bench_ell_grid(d: int, repeat: int) -> list[dict]:
@@ -197,7 +283,10 @@ def bench_experiments() -> list[dict]:
             run = run_experiment(name, {}, out=out, plots=False, force=True)
             elapsed = time.perf_counter() - t0
             counts = run.result.counts
-            note = f"{run.result.status}, {counts['pass']}/{len(run.result.comparisons)} rows pass"
+            note = (
+                f"{run.result.status}, {counts['pass']}/{len(run.result.comparisons)} rows pass; "
+                f"{LAST_UNDER_LOAD_S[name]:g} s under load before the side-by-side trials"
+            )
             rows.append(
                 _row(
                     f"{name} full size",
@@ -216,6 +305,8 @@ def run(quick: bool) -> list[dict]:
     d = 1000 if quick else 4000
     rows = bench_trial(d, repeat=1 if quick else 2)
     rows += bench_trial(d, repeat=1 if quick else 2, dtype="float32")
+    rows += bench_thin_product(1000 if quick else 4000, repeat=3)
+    rows += bench_side_by_side(400 if quick else 1000, 4 if quick else 6)
     rows += bench_ell_grid(400 if quick else 1000, repeat=1 if quick else 2)
     rows += bench_theory(60 if quick else 200)
     if not quick:

@@ -1,5 +1,7 @@
 """Eigen-analysis: block Krylov for operator families vs dense eigh, caps, smaller Gram."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -8,8 +10,24 @@ from attnlab.pooling import (
     EigenConvergenceError,
     covariance_eigenvalues,
     lanczos_top,
+    thin_product,
     top_eigenpairs,
 )
+
+
+@pytest.mark.parametrize("columns", [1, 2, 4, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thin_product_equals_the_matrix_product(columns, dtype):
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((70, 40)).astype(dtype)
+    B = rng.standard_normal((40, columns)).astype(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(thin_product(A, B), A @ B, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(thin_product(A.T, B[:, 0] @ A.T), A.T @ (B[:, 0] @ A.T), rtol=rtol)
+    Y = rng.standard_normal((70, columns)).astype(dtype)
+    out = thin_product(A.T, Y)
+    assert out.dtype == dtype and out.shape == (40, columns)
+    np.testing.assert_allclose(out, A.T @ Y, rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize(("N", "d"), [(30, 12), (12, 30)])
@@ -77,3 +95,19 @@ def test_invalid_inputs(call, match):
     with pytest.raises(ParameterError, match=match) as err:
         call()
     assert "\n" not in str(err.value)
+
+
+def test_thin_product_in_row_blocks_equals_the_matrix_product():
+    """A matrix over SPLIT_BYTES is multiplied in row blocks side by side (both layouts),
+    except within side-by-side trials, where it is one block."""
+    from attnlab.pooling._blas import SPLIT_BYTES, row_blocks, within_trials
+
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((SPLIT_BYTES // 8 // 500 + 7, 500))
+    B = rng.standard_normal((500, 2))
+    Y = rng.standard_normal((A.shape[0], 3))
+    assert len(row_blocks(A.shape[0], A.nbytes)) == min(os.cpu_count() or 1, A.shape[0])
+    with within_trials():
+        assert len(row_blocks(A.shape[0], A.nbytes)) == 1
+    np.testing.assert_allclose(thin_product(A, B), A @ B, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(thin_product(A.T, Y), A.T @ Y, rtol=1e-12, atol=1e-10)

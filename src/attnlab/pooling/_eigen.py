@@ -22,17 +22,55 @@ import numpy as np
 import scipy.linalg as sla
 
 from attnlab._validate import ParameterError, check_choice, check_int, check_range
+from attnlab.pooling._blas import one_blas_thread, row_blocks, thread_pool
 
 __all__ = [
     "EigenConvergenceError",
     "TopEigenpairs",
     "covariance_eigenvalues",
     "lanczos_top",
+    "thin_product",
     "top_eigenpairs",
 ]
 
 BlockOperator = Callable[[np.ndarray], np.ndarray]
 DENSE_BELOW = 64  # operators this small are diagonalised densely
+THIN_COLUMNS = 4  # blocks with at most this many columns are multiplied column by column
+
+
+def thin_product(A: Any, B: np.ndarray) -> np.ndarray:
+    """``A B`` for a block ``B`` of a few columns, one matrix–vector product per column.
+
+    BLAS's matrix–matrix kernel first copies ``A`` into packed panels; for a handful of
+    columns that copy costs more than streaming ``A`` once per column through the
+    matrix–vector kernel (both are bound by reading ``A`` from memory). Wider blocks use the
+    matrix–matrix product. A large ``A`` is split into row blocks computed side by side
+    (:func:`attnlab.pooling._blas.row_blocks`).
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (n, m)
+        Dense (a transposed view is fine).
+    B : numpy.ndarray, shape (m,) or (m, p)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,) or (n, p)
+    """
+    if B.ndim == 1 or B.shape[1] > THIN_COLUMNS:
+        return A @ B
+    out = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
+
+    def block(rows: slice) -> None:
+        for j in range(B.shape[1]):
+            out[rows, j] = A[rows] @ B[:, j]
+
+    blocks = row_blocks(A.shape[0], A.nbytes)
+    if len(blocks) == 1:
+        block(blocks[0])
+    else:
+        list(thread_pool().map(block, blocks))
+    return out
 
 
 class EigenConvergenceError(RuntimeError):
@@ -87,11 +125,11 @@ class _BlockLanczos:
         """Block step ``j``; False if the Krylov space became invariant (breakdown)."""
         p, lo, hi = self.p, self.p * j, self.p * (j + 1)
         W = self.apply(self.Q[lo:hi].T)  # (d, p)
-        A = self.Q[lo:hi] @ W
+        A = thin_product(self.Q[lo:hi], W)
         self.H[lo:hi, lo:hi] = (A + A.T) / 2
         basis = self.Q[:hi]
         for _ in range(2):  # full re-orthogonalisation, twice is enough
-            W -= basis.T @ (basis @ W)
+            W -= thin_product(basis.T, thin_product(basis, W))
         Qn, Bn = np.linalg.qr(W)
         self.Q[hi : hi + p] = Qn.T
         self.H[hi : hi + p, lo:hi] = Bn
@@ -150,7 +188,7 @@ def lanczos_top(
     k: int = 1,
     tol: float = 1e-6,
     max_iter: int = 500,
-    check_every: int = 3,
+    check_every: int | None = None,
     start: np.ndarray | None = None,
 ) -> TopEigenpairs:
     """Top ``k`` eigenpairs of the family ``A_j = B + D M_j Dᵀ`` of symmetric operators.
@@ -181,8 +219,9 @@ def lanczos_top(
         Relative residual at convergence, in (0, 0.1].
     max_iter : int
         Cap on the block steps (the basis never exceeds ``d`` vectors).
-    check_every : int
-        Block steps between convergence checks.
+    check_every : int, optional
+        Block steps between convergence checks (default: every step for a single operator,
+        every third step for a family, where a check costs one small eigensolve per operator).
     start : numpy.ndarray, shape (d,), optional
         An extra start vector ``v_0`` (default: none when ``D`` is given, else the all-ones
         vector; deterministic).
@@ -196,8 +235,10 @@ def lanczos_top(
     k = check_int("k", k, lo=1, hi=d)
     tol = check_range("tol", tol, lo=0, hi=0.1, lo_open=True)
     max_iter = check_int("max_iter", max_iter, lo=1)
-    check_every = check_int("check_every", check_every, lo=1)
     D, M, v0 = _family(d, directions, couplings, start)
+    if check_every is None:
+        check_every = 1 if M.shape[0] == 1 else 3
+    check_every = check_int("check_every", check_every, lo=1)
     if d <= DENSE_BELOW:
         return _dense_top(apply, d, D, M, k)
     first = _orthonormal_start(v0, D)
@@ -205,7 +246,14 @@ def lanczos_top(
     cap = min(max_iter, d // p - 1)
     G = first @ D  # projection of D on the first block
     shifts = G @ M @ G.T  # (K, p, p)
-    K = M.shape[0]
+    with one_blas_thread():
+        return _iterate(apply, first, cap, k, tol, check_every, shifts)
+
+
+def _iterate(apply, first, cap, k, tol, check_every, shifts) -> TopEigenpairs:
+    """The block Lanczos iteration of :func:`lanczos_top` (one BLAS thread)."""
+    p, d = first.shape
+    K = shifts.shape[0]
     values, vectors = np.full((K, k), np.nan), np.full((K, d, k), np.nan)
     converged, iterations, residuals = np.zeros(K, bool), np.zeros(K, int), np.full(K, np.inf)
     lanczos = _BlockLanczos(apply, first, cap)
@@ -262,9 +310,13 @@ def top_eigenpairs(
         return vals[::-1], vecs[:, ::-1]
     small_side = N < d
     if small_side:
-        res = lanczos_top(lambda A: X @ (X.T @ A) / N, N, k=k, tol=tol, max_iter=max_iter)
+        res = lanczos_top(
+            lambda A: thin_product(X, thin_product(X.T, A)) / N, N, k=k, tol=tol, max_iter=max_iter
+        )
     else:
-        res = lanczos_top(lambda A: X.T @ (X @ A) / N, d, k=k, tol=tol, max_iter=max_iter)
+        res = lanczos_top(
+            lambda A: thin_product(X.T, thin_product(X, A)) / N, d, k=k, tol=tol, max_iter=max_iter
+        )
     if not res.converged[0]:
         raise EigenConvergenceError(
             f"Lanczos did not converge: relative residual {res.residuals[0]:.2g} > {tol:g} "

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from attnlab._validate import ParameterError, check_int, check_range
+from attnlab.pooling._eigen import thin_product
 from attnlab.pooling._model import PoolingModel
 from attnlab.pooling._weights import weights_vector
 from attnlab.precision import default_dtype, uses_jax
@@ -268,7 +269,7 @@ class PooledSample:
     def noise_times(self, V: np.ndarray) -> np.ndarray:
         """``X_0 V`` for a block ``V`` (d × p), without forming ``X_0``."""
         Z = self.table.noise
-        Y = self.incidence @ (Z @ V.astype(Z.dtype, copy=False))
+        Y = self.incidence @ thin_product(Z, V.astype(Z.dtype, copy=False))
         return Y - Y.mean(axis=0, keepdims=True) if self.center else Y
 
     def noise_transpose_times(self, Y: np.ndarray) -> np.ndarray:
@@ -276,7 +277,7 @@ class PooledSample:
         if self.center:
             Y = Y - Y.mean(axis=0, keepdims=True)
         Z = self.table.noise
-        return Z.T @ np.asarray(self.incidence.T @ Y).astype(Z.dtype, copy=False)
+        return thin_product(Z.T, np.asarray(self.incidence.T @ Y).astype(Z.dtype, copy=False))
 
     def data(self, ell: float) -> np.ndarray:
         """The pooled data matrix ``X(ℓ) = X_0 + √ℓ u μ̂ᵀ``.

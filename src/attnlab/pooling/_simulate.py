@@ -30,13 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from attnlab import progress
 from attnlab._validate import ParameterError, check_range
 from attnlab.pooling._attention import SCALINGS, attention_weights_from_grams, sequence_grams
+from attnlab.pooling._blas import with_one_blas_thread
 from attnlab.pooling._eigen import (
     EigenConvergenceError,
     covariance_eigenvalues,
     lanczos_top,
+    thin_product,
     top_eigenpairs,
 )
 from attnlab.pooling._model import PoolingModel
@@ -48,6 +49,7 @@ from attnlab.pooling._sampler import (
     sample_table,
     sample_tokens,
 )
+from attnlab.pooling._trials import map_trials
 from attnlab.pooling._weights import rho as rho_of
 from attnlab.pooling._weights import weights_vector
 from attnlab.precision import uses_jax
@@ -120,6 +122,7 @@ def _squared_overlaps(vectors: np.ndarray, directions: np.ndarray) -> np.ndarray
     )
 
 
+@with_one_blas_thread
 def sample_top(
     sample: PooledSample, ells: Any, *, tol: float | None = None, max_iter: int = LANCZOS_MAX_ITER
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,7 +157,7 @@ def sample_top(
         X0 = sample.noise
 
         def gram(V: np.ndarray) -> np.ndarray:
-            return X0.T @ (X0 @ V) / N
+            return thin_product(X0.T, thin_product(X0, V)) / N
 
         b = X0.T @ u
     uu, root = float(u @ u), np.sqrt(ells)
@@ -173,6 +176,7 @@ def sample_top(
     return values, res.vectors[:, :, 0].T, res.converged
 
 
+@with_one_blas_thread
 def population_top(
     table: VocabularyTable,
     rho: float,
@@ -205,7 +209,7 @@ def population_top(
     V, half, root = table.V, table.V // 2, np.sqrt(ells)
 
     def within_class(B: np.ndarray) -> np.ndarray:  # W B = (ZᵀZ − (V/2)(z̄₊z̄₊ᵀ + z̄₋z̄₋ᵀ)) B / V
-        out = Z.T @ (Z @ B.astype(Z.dtype, copy=False)) - half * (
+        out = thin_product(Z.T, thin_product(Z, B.astype(Z.dtype, copy=False))) - half * (
             np.outer(plus, plus @ B) + np.outer(minus, minus @ B)
         )
         return out / V
@@ -277,29 +281,31 @@ def simulate_outliers(
     w = weights_vector(weights, model.correlation)
     r = rho_of(w, model.correlation)
     T, K = len(keys), ells.size
-    out = {n: np.full((T, K), np.nan) for n in ("lam", "om", "omm", "lp", "opm", "opmm")}
-    conv, conv_pop = np.zeros((T, K), bool), np.zeros((T, K), bool)
-    with progress.track(f"pooling trials (d={model.d}, {K} ℓ)", total=T) as bar:
-        for i in range(T):
-            smp = sample_pooled(model, w, keys[i], center=center)
-            out["lam"][i], vec, conv[i] = sample_top(smp, ells, tol=tol, max_iter=max_iter)
-            out["om"][i], out["omm"][i] = _overlaps(vec, smp.table, ells, conv[i])
-            if population:
-                out["lp"][i], vec, conv_pop[i] = population_top(
-                    smp.table, r, ells, tol=tol, max_iter=max_iter
-                )
-                out["opm"][i], out["opmm"][i] = _overlaps(vec, smp.table, ells, conv_pop[i])
-            bar.advance(1)
+    nan = np.full(K, np.nan)
+
+    def trial(i: int) -> tuple[np.ndarray, ...]:
+        smp = sample_pooled(model, w, keys[i], center=center)
+        lam, vec, conv = sample_top(smp, ells, tol=tol, max_iter=max_iter)
+        sample = (lam, *_overlaps(vec, smp.table, ells, conv), conv)
+        if not population:
+            return (*sample, nan, nan, nan, np.ones(K, bool))
+        lam_pop, vec, conv_pop = population_top(smp.table, r, ells, tol=tol, max_iter=max_iter)
+        return (*sample, lam_pop, *_overlaps(vec, smp.table, ells, conv_pop), conv_pop)
+
+    per_trial = map_trials(trial, T, f"pooling trials (d={model.d}, {K} ℓ)")
+    lam, om, omm, conv, lp, opm, opmm, conv_pop = (
+        np.array(a) for a in zip(*per_trial, strict=True)
+    )
     return OutlierSimulation(
         ells=ells,
-        lam=out["lam"],
-        overlap_mu=out["om"],
-        overlap_m=out["omm"],
-        lam_pop=out["lp"],
-        overlap_pop_mu=out["opm"],
-        overlap_pop_m=out["opmm"],
+        lam=lam,
+        overlap_mu=om,
+        overlap_m=omm,
+        lam_pop=lp,
+        overlap_pop_mu=opm,
+        overlap_pop_m=opmm,
         converged=conv,
-        converged_pop=conv_pop if population else np.ones((T, K), bool),
+        converged_pop=conv_pop,
         delta=model.realised_delta,
         gamma=model.realised_gamma,
         rho=r,
@@ -332,12 +338,12 @@ def simulate_spectra(
     keys, single = as_key_batch(key)
     ell = check_range("ell", ell, lo=0, hi=1e8)
     w = weights_vector(weights, model.correlation)
-    out = np.empty((len(keys), model.d))
-    with progress.track(f"pooling spectra (d={model.d})", total=len(keys)) as bar:
-        for i in range(len(keys)):
-            smp = sample_pooled(model, w, keys[i], center=center)
-            out[i] = covariance_eigenvalues(smp.data(ell)) / smp.kappa
-            bar.advance(1)
+
+    def trial(i: int) -> np.ndarray:
+        smp = sample_pooled(model, w, keys[i], center=center)
+        return covariance_eigenvalues(smp.data(ell)) / smp.kappa
+
+    out = np.array(map_trials(trial, len(keys), f"pooling spectra (d={model.d})"))
     return out[0] if single else out
 
 
@@ -375,20 +381,25 @@ def simulate_attention_pooling(
     """
     keys, _ = as_key_batch(key)
     ell = check_range("ell", ell, lo=0, hi=1e8)
-    out = {scaling: np.full(len(keys), np.nan) for scaling in scalings}
-    with progress.track(f"attention pooling trials (d={model.d})", total=len(keys)) as bar:
-        for i in range(len(keys)):
-            table = sample_table(model, keys[i])
-            labels = model.sample_labels(stream(keys[i], "labels"))
-            tokens = sample_tokens(model, stream(keys[i], "tokens"), labels)
-            rows = table.embeddings(ell)
-            grams = sequence_grams(rows, tokens)
-            for scaling in scalings:
-                W = attention_weights_from_grams(grams, tau=tau, d=model.d, scaling=scaling)
-                try:
-                    _, vec = top_eigenpairs(pool(rows, tokens, W), 1)
-                except EigenConvergenceError:
-                    continue
-                out[scaling][i] = float((vec[:, 0] @ table.mu_direction) ** 2)
-            bar.advance(1)
-    return out
+
+    def trial(i: int) -> list[float]:
+        table = sample_table(model, keys[i])
+        labels = model.sample_labels(stream(keys[i], "labels"))
+        tokens = sample_tokens(model, stream(keys[i], "tokens"), labels)
+        rows = table.embeddings(ell)
+        grams = sequence_grams(rows, tokens)
+        overlaps = []
+        for scaling in scalings:
+            W = attention_weights_from_grams(grams, tau=tau, d=model.d, scaling=scaling)
+            try:
+                _, vec = top_eigenpairs(pool(rows, tokens, W), 1)
+            except EigenConvergenceError:
+                overlaps.append(np.nan)
+                continue
+            overlaps.append(float((vec[:, 0] @ table.mu_direction) ** 2))
+        return overlaps
+
+    per_trial = np.array(
+        map_trials(trial, len(keys), f"attention pooling trials (d={model.d})"), dtype=float
+    ).reshape(len(keys), len(scalings))
+    return {scaling: per_trial[:, j] for j, scaling in enumerate(scalings)}
