@@ -59,13 +59,11 @@ from typing import Any
 
 import numpy as np
 
-from attnlab import progress
 from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError, check_int, check_range
 from attnlab.precision import uses_jax
-from attnlab.rng import as_key_batch
 from attnlab.subspace._model import SubspaceModel
-from attnlab.subspace._reduced import draw_step, step_gradient
+from attnlab.subspace._reduced import chunked_draws, draw_step, step_gradient
 from attnlab.subspace._schedule import Schedule
 
 __all__ = [
@@ -145,9 +143,9 @@ def equator_draws(
     model : SubspaceModel
     key : jax key
     n_samples : int
-        Draws, ``>= 2``; rounded up to a multiple of 256.
+        Number of steps drawn at m = 0 (at least 2, rounded up to a multiple of 256).
     batch : int
-        Mini-batch size B of the gradient.
+        The mini-batch size of SGA.
 
     Returns
     -------
@@ -155,17 +153,12 @@ def equator_draws(
     """
     n_samples = check_int("n_samples", n_samples, lo=2)
     batch = check_int("batch", batch, lo=1)
-    key = as_key_batch(key)[0][0]
-    n_chunks = -(-n_samples // EQUATOR_CHUNK)
-    keys = jax.random.split(key, n_chunks * EQUATOR_CHUNK)
-    parts, done = [], 0
-    with progress.track("equator escape: draws", total=n_chunks * EQUATOR_CHUNK) as bar:
-        for size in progress.chunks(n_chunks):
-            run = _equator_program(model.d, model.K, model.M, model.sign, batch, size)
-            chunk = keys[done * EQUATOR_CHUNK : (done + size) * EQUATOR_CHUNK]
-            parts.append(np.asarray(run(chunk, model.theta_d, model.beta)))
-            done += size
-            bar.advance(size * EQUATOR_CHUNK)
+
+    def run(size: int, keys: Any) -> np.ndarray:
+        program = _equator_program(model.d, model.K, model.M, model.sign, batch, size)
+        return np.asarray(program(keys, model.theta_d, model.beta))
+
+    parts = chunked_draws(key, n_samples, EQUATOR_CHUNK, "equator escape", run)
     g2, G, dg2, dG = np.concatenate(parts, axis=1)
     return EquatorDraws(g2, G, dg2, dG)
 

@@ -29,15 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from attnlab import progress
 from attnlab._jax import jax, jnp
 from attnlab._validate import check_int, check_range
 from attnlab.compare import Tolerance, bound, monte_carlo, standard_error
 from attnlab.precision import uses_jax
-from attnlab.rng import as_key_batch, stream
+from attnlab.rng import stream
 from attnlab.subspace._model import SubspaceModel
 from attnlab.subspace._phi import phi_monte_carlo
-from attnlab.subspace._reduced import draw_step, step_gradient
+from attnlab.subspace._reduced import chunked_draws, draw_step, step_gradient
 from attnlab.subspace._schedule import Schedule
 
 __all__ = [
@@ -96,18 +95,15 @@ def pole_noise(
     m = check_range("m", m, lo=-1.0, hi=1.0)
     n_samples = check_int("n_samples", n_samples, lo=2)
     batch = check_int("batch", batch, lo=1)
-    key = as_key_batch(key)[0][0]
-    n_chunks = -(-n_samples // POLE_CHUNK)
-    S = n_chunks * POLE_CHUNK
-    keys = jax.random.split(key, S).reshape(n_chunks, POLE_CHUNK)
-    s1 = s2 = 0.0
-    done = 0
-    with progress.track("pole noise: draws", total=S) as bar:
-        for size in progress.chunks(n_chunks):
-            run = _pole_program(model.d, model.K, model.M, model.sign, batch, size)
-            a, b = run(keys[done : done + size].reshape(-1), model.theta_d, model.beta, m)
-            s1, s2, done = s1 + float(a), s2 + float(b), done + size
-            bar.advance(size * POLE_CHUNK)
+
+    def run(size: int, keys: Any) -> tuple[float, float]:
+        program = _pole_program(model.d, model.K, model.M, model.sign, batch, size)
+        a, b = program(keys, model.theta_d, model.beta, m)
+        return float(a), float(b)
+
+    sums = chunked_draws(key, n_samples, POLE_CHUNK, "pole noise", run)
+    s1, s2 = (sum(part) for part in zip(*sums, strict=True))
+    S = -(-n_samples // POLE_CHUNK) * POLE_CHUNK
     mean = s1 / S
     return mean, math.sqrt(max(s2 / S - mean**2, 0.0) / (S - 1))
 

@@ -71,8 +71,9 @@ from typing import Any
 
 import numpy as np
 
+from attnlab import progress
 from attnlab._jax import jax, jnp, normal
-from attnlab.rng import stream
+from attnlab.rng import as_key_batch, stream
 
 __all__: list[str] = []
 
@@ -161,6 +162,22 @@ def draw_step(key: Any, d: int, K: int, N: int, batch: int, sign: str, dtype: An
     eps = _signs_from_normals(tokens[:, 3 * N :], sign)
     g, h, rho = tokens[:, :N], tokens[:, N : 2 * N], tokens[:, 2 * N : 3 * N]
     return eps, g, h, rho, _gram(z[batch * per :], d, batch)
+
+
+def chunked_draws(key: Any, n_samples: int, chunk: int, what: str, run: Any) -> list[Any]:
+    """Monte-Carlo over single-step draws in compiled chunks: ``key`` (one key, or its first)
+    is split into ``ceil(n_samples/chunk)·chunk`` draw keys, and ``run(size, keys)`` is called
+    per progress chunk of ``size`` chunks (``size·chunk`` keys); its outputs, in order."""
+    key = as_key_batch(key)[0][0]
+    n_chunks = -(-n_samples // chunk)
+    keys = jax.random.split(key, n_chunks * chunk)
+    out, done = [], 0
+    with progress.track(f"{what}: draws", total=n_chunks * chunk) as bar:
+        for size in progress.chunks(n_chunks):
+            out.append(run(size, keys[done * chunk : (done + size) * chunk]))
+            done += size
+            bar.advance(size * chunk)
+    return out
 
 
 def _dot(x: Any, y: Any) -> Any:
