@@ -179,6 +179,23 @@ StyleOpt = Annotated[
 ]
 
 
+def engine_options(
+    engine: str, scheduler: Any, workers: Any, *, force: bool, allow_large: bool, timeout: Any
+) -> dict[str, Any]:
+    """The keywords shared by the commands that run tasks (``run_tasks``, ``reproduce``): the
+    engine and its resources, forcing, the size guard and the per-task timeout; progress is
+    drawn by the command's own display."""
+    return {
+        "engine": Engine(engine).value,
+        "scheduler": scheduler,
+        "workers": workers,
+        "force": force,
+        "allow_large": allow_large,
+        "timeout": timeout,
+        "progress": False,
+    }
+
+
 def figure_options(
     formats: str | None, dpi: int | None, style: str | None, base: Any = None
 ) -> Any:

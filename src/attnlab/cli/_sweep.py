@@ -21,6 +21,7 @@ from attnlab.cli._app import (
     TimeoutOpt,
     WorkersOpt,
     app,
+    engine_options,
     figure_options,
     user_errors,
 )
@@ -78,13 +79,14 @@ def sweep_cmd(
         ):
             outcomes = run_tasks(
                 tasks,
-                engine=Engine(engine).value,
-                scheduler=scheduler,
-                workers=workers,
-                progress=False,
-                force=force,
-                allow_large=allow_large,
-                timeout=timeout,
+                **engine_options(
+                    engine,
+                    scheduler,
+                    workers,
+                    force=force,
+                    allow_large=allow_large,
+                    timeout=timeout,
+                ),
                 on_start=display.task_started,
                 on_done=display.task_done,
                 log=display.log,

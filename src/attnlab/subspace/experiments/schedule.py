@@ -85,7 +85,9 @@ class ScheduleConfig(SGAConfig):
     target: float = Field(
         PAPER_MEAN_FINAL_ALIGNMENT, gt=0, lt=1, description="alignment to reach (the paper's)"
     )
-    theory_samples: int = Field(4096, ge=16, description="Monte-Carlo draws of the pole theory")
+    theory_samples: int = Field(
+        16384, ge=16, description="Monte-Carlo draws of the pole theory (E_g is heavy-tailed)"
+    )
     headline: bool = Field(
         True, description="the headline model: report the paper's number beside ours"
     )
