@@ -40,7 +40,6 @@ def test_zeta_quadrature_and_integral_agree():
     np.testing.assert_allclose(zeta(0.0, s), zeta_at_zero(s), atol=1e-14)
 
 
-
 def test_zeta_short_rule_matches_a_long_one():
     """The ∂ζ/∂t integral with the module's Gauss–Legendre rule equals the same integral with a
     256-point rule to rounding (1e-14 absolute, ζ ≤ 1) over |t| ≤ 40 and s from 0 to 1e5."""
@@ -57,6 +56,7 @@ def test_zeta_short_rule_matches_a_long_one():
         long = zeta(t, s)
     assert _risk.GL_POINTS < 256
     np.testing.assert_allclose(short, long, rtol=0, atol=1e-14)
+
 
 @pytest.mark.parametrize(("t", "s"), [(0.0, 0.1), (1.3, 0.9), (4.0, 3.0), (0.5, 6.0)])
 def test_zeta_integral_matches_adaptive_quadrature(t, s):
