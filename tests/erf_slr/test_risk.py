@@ -228,3 +228,14 @@ def test_theory_functions_refuse_non_finite_or_out_of_range(which, overlap, lam,
     with pytest.raises(ParameterError) as err:
         calls[which]()
     assert "\n" not in str(err.value)
+
+
+def test_oracle_curve_equals_the_oracle_at_each_temperature():
+    from attnlab.erf_slr._risk import oracle_excess_risk_curve
+
+    model = ErfSLRModel(d=400)
+    lams = np.array([0.05, 0.1, 0.9, 2.0])
+    expected = [oracle_excess_risk(model, lam=lam) for lam in lams]
+    np.testing.assert_allclose(oracle_excess_risk_curve(model, lams), expected, rtol=1e-14)
+    with pytest.raises(ParameterError, match="lam"):
+        oracle_excess_risk_curve(model, [0.1, -1.0])

@@ -57,6 +57,7 @@ __all__ = [
     "excess_risk_gradient",
     "excess_risk_on_manifold",
     "oracle_excess_risk",
+    "oracle_excess_risk_curve",
     "zeta",
     "zeta_at_zero",
 ]
@@ -334,10 +335,14 @@ def excess_risk_on_manifold(model: ErfSLRModel, kappa: Any, nu: Any, *, lam: flo
     """
     d, L, gamma, lam = _model_args(model, lam)
     ov = check_overlaps((kappa, nu, 0.0, 0.0, 0.0))
-    kappa, nu = jnp.asarray(ov.kappa), jnp.asarray(ov.nu)
-    A = lam * math.sqrt(d / (2.0 * (1.0 + 2.0 * lam**2 * gamma**2))) * kappa
-    zt = _zeta_smooth(lam * math.sqrt(d / 2.0) * kappa, lam * gamma)
-    return np.asarray(gamma**2 * (1.0 - 2.0 * nu * _erf(A) + zt) + (L - 1) * _zeta0(lam))
+    return np.asarray(_on_manifold(jnp.asarray(ov.kappa), jnp.asarray(ov.nu), d, L, gamma, lam))
+
+
+def _on_manifold(kappa, nu, d, L, gamma, lam):
+    """ℰ on ℳ (unvalidated; broadcasts over κ, ν and λ)."""
+    A = lam * jnp.sqrt(d / (2.0 * (1.0 + 2.0 * lam**2 * gamma**2))) * kappa
+    zt = _zeta_smooth(lam * jnp.sqrt(d / 2.0) * kappa, lam * gamma)
+    return gamma**2 * (1.0 - 2.0 * nu * _erf(A) + zt) + (L - 1) * _zeta0(lam)
 
 
 def oracle_excess_risk(model: ErfSLRModel, *, lam: float) -> float:
@@ -354,6 +359,28 @@ def oracle_excess_risk(model: ErfSLRModel, *, lam: float) -> float:
     float
     """
     return float(excess_risk_on_manifold(model, 1.0, 1.0, lam=lam))
+
+
+@uses_jax
+def oracle_excess_risk_curve(model: ErfSLRModel, lams: Any) -> np.ndarray:
+    r""":math:`\mathcal E(k^*, v^*)` at each temperature of ``lams`` (:func:`oracle_excess_risk`
+    for many λ at once).
+
+    Parameters
+    ----------
+    model : ErfSLRModel
+    lams : array_like
+        Temperatures, each in ``(0, 1000]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The shape of ``lams``.
+    """
+    lams = np.asarray(lams, dtype=float)
+    checked = np.array([check_lam(x) for x in lams.ravel()]).reshape(lams.shape)
+    out = _on_manifold(1.0, 1.0, float(model.d), model.L, model.gamma, jnp.asarray(checked))
+    return np.asarray(out)
 
 
 def best_linear_excess_risk(model: ErfSLRModel) -> float:
