@@ -40,6 +40,24 @@ def test_zeta_quadrature_and_integral_agree():
     np.testing.assert_allclose(zeta(0.0, s), zeta_at_zero(s), atol=1e-14)
 
 
+def test_zeta_short_rule_matches_a_long_one():
+    """The ∂ζ/∂t integral with the module's Gauss–Legendre rule equals the same integral with a
+    256-point rule to rounding (1e-14 absolute, ζ ≤ 1) over |t| ≤ 40 and s from 0 to 1e5."""
+    from attnlab.erf_slr import _risk
+
+    t = np.linspace(-40.0, 40.0, 801)[:, None]
+    s = np.concatenate([np.linspace(0.0, 3.0, 31), [10.0, 1e2, 1e3, 1e5]])[None, :]
+    x, w = np.polynomial.legendre.leggauss(256)
+    long_rule = {"_GL_X": 0.5 * (x + 1.0), "_GL_W": 0.5 * w}
+    short = zeta(t, s)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in long_rule.items():
+            mp.setattr(_risk, name, value)
+        long = zeta(t, s)
+    assert _risk.GL_POINTS < 256
+    np.testing.assert_allclose(short, long, rtol=0, atol=1e-14)
+
+
 @pytest.mark.parametrize(("t", "s"), [(0.0, 0.1), (1.3, 0.9), (4.0, 3.0), (0.5, 6.0)])
 def test_zeta_integral_matches_adaptive_quadrature(t, s):
     # scipy's adaptive quadrature is an independent route (error estimate < 1e-12)
@@ -210,3 +228,14 @@ def test_theory_functions_refuse_non_finite_or_out_of_range(which, overlap, lam,
     with pytest.raises(ParameterError) as err:
         calls[which]()
     assert "\n" not in str(err.value)
+
+
+def test_oracle_curve_equals_the_oracle_at_each_temperature():
+    from attnlab.erf_slr._risk import oracle_excess_risk_curve
+
+    model = ErfSLRModel(d=400)
+    lams = np.array([0.05, 0.1, 0.9, 2.0])
+    expected = [oracle_excess_risk(model, lam=lam) for lam in lams]
+    np.testing.assert_allclose(oracle_excess_risk_curve(model, lams), expected, rtol=1e-14)
+    with pytest.raises(ParameterError, match="lam"):
+        oracle_excess_risk_curve(model, [0.1, -1.0])

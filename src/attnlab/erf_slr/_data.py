@@ -161,12 +161,17 @@ def draw_problem(
     return Problem(*_numpy(_draw(keys, model.d, init.name), single))
 
 
-def _sample(key, n, k_star, v_star, L, gamma, eps):
-    """``n`` samples of the data law (unvalidated, jit/vmap friendly; ``n``, ``L`` static)."""
+def _sample(key, n, k_star, v_star, L, gamma, eps, d=None):
+    """``n`` samples of the data law (unvalidated, jit/vmap friendly; ``n``, ``L`` static).
+
+    ``d`` (default: the length of ``k_star``) sets the hidden token's mean √(d/2)·k*: with
+    k*, v* the first two axes of a smaller orthonormal frame, the samples are the coordinates in
+    that frame of d-dimensional tokens (independent standard normals off the mean)."""
     dtype = k_star.dtype
-    d = k_star.shape[-1]
+    width = k_star.shape[-1]
+    d = width if d is None else d
     kx, kj, kn = jax.random.split(key, 3)
-    X = jax.random.normal(kx, (n, L, d), dtype=dtype)
+    X = jax.random.normal(kx, (n, L, width), dtype=dtype)
     J = jax.random.randint(kj, (n,), 0, L)
     onehot = jax.nn.one_hot(J, L, dtype=dtype)
     scale = 1.0 + (gamma - 1.0) * onehot  # γ on the hidden token, 1 elsewhere

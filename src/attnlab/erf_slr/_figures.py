@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from attnlab.compare import Result
-from attnlab.erf_slr._risk import best_linear_excess_risk, oracle_excess_risk
+from attnlab.erf_slr._risk import best_linear_excess_risk, oracle_excess_risk_curve
 
 __all__ = ["limit_figure", "oracle_figure", "training_figure"]
 
@@ -31,7 +31,7 @@ def _risk_panel(ax, result: Result, config, steps, lams) -> None:
         err = np.sqrt(held.var(ddof=1) / held.size + np.sum(se**2) / held.size**2)
         plot.simulation_points(ax, [steps[-1]], [held.mean()], [2 * err], color=plot.color(1),
                                label="test MSE − ε² at the end (mean ± 2 SE)")  # fmt: skip
-    oracle = [oracle_excess_risk(config.model, lam=lam) for lam in lams]
+    oracle = oracle_excess_risk_curve(config.model, lams)
     plot.theory_line(ax, steps, oracle, label="oracle ℰ(k*, v*) at λ_t", zorder=1.5)
     ax.axhline(best_linear_excess_risk(config.model), ls="--", lw=1, color="#7f7f7f",
                label="best linear predictor")  # fmt: skip

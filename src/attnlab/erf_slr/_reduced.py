@@ -102,6 +102,8 @@ from attnlab.erf_slr._training import temperature_at
 
 __all__: list[str] = []
 
+SUB_BLOCK = 16  # steps whose random numbers are drawn together (divides the usual log intervals)
+
 _erf = jax.scipy.special.erf
 
 
@@ -201,11 +203,6 @@ def reduced_step(normals, chi, c_k, c_v, params, lam, L: int, batch: int, dof_of
     return canonicalise(k6, v6)
 
 
-def _sub_block(n: int, most: int = 64) -> int:
-    """The largest divisor of ``n`` that is at most ``most``."""
-    return max(s for s in range(1, min(n, most) + 1) if n % s == 0)
-
-
 def coordinate_overlaps(c_k, c_v):
     """(κ, ν, θ, η, ρ) from canonical coordinates (last axis)."""
     return c_k[..., 0], c_v[..., 1], c_v[..., 0], c_k[..., 1], jnp.sum(c_k * c_v, -1)
@@ -215,36 +212,40 @@ def coordinate_overlaps(c_k, c_v):
 class ReducedKernel:
     """The reduced chain for all replicates: state (c_k, c_v, t), c_k, c_v of shape (S, 4).
 
-    The random numbers of a sub-block of steps are drawn together (each step's from its own
-    key ``fold_in(key, t)``, so the numbers do not depend on the sub-block size) and a scan
-    then consumes them: drawn inside the step, XLA would fuse the generator into its several
-    consumers and recompute it."""
+    The random numbers of a sub-block of ``SUB_BLOCK`` steps are drawn together (each step's
+    from its own key ``fold_in(key, t)``, so the numbers do not depend on the sub-block size)
+    and a scan then consumes them: drawn inside the step, XLA would fuse the generator into its
+    several consumers and recompute it. ``advance`` takes a traced number of steps n: the last
+    sub-block's steps beyond n are drawn and discarded (the state is kept where t ≥ t₀ + n), so
+    one compiled program serves every block length."""
 
     L: int
     batch: int
     dof_offset: float = 4.0  # the complement has dimension d − 4 (changed only by power tests)
 
-    def _draw(self, params, t0, n: int, dtype):
+    def _draw(self, params, t0, dtype):
         def at(t):
             return jax.vmap(lambda key: draw_step(key, t, params["d"], self.dof_offset, self.L,
                                                   self.batch, dtype))(params["keys"])  # fmt: skip
 
-        return jax.vmap(at)(t0 + jnp.arange(n))
+        return jax.vmap(at)(t0 + jnp.arange(SUB_BLOCK))
 
-    def advance(self, state, params, n: int):
-        sub = _sub_block(n)
+    def advance(self, state, params, n):
+        end = state[2] + n
 
         def one_step(s, randoms):
             c_k, c_v, t = s
             lam = temperature_at(params, t)
             step = jax.vmap(lambda nrm, chi, ck, cv: reduced_step(
                 nrm, chi, ck, cv, params, lam, self.L, self.batch, self.dof_offset))  # fmt: skip
-            return (*step(*randoms, c_k, c_v), t + 1), None
+            new_k, new_v = step(*randoms, c_k, c_v)
+            live = t < end
+            return (jnp.where(live, new_k, c_k), jnp.where(live, new_v, c_v), t + live), None
 
         def one_sub_block(i, s):
-            return jax.lax.scan(one_step, s, self._draw(params, s[2], sub, s[0].dtype))[0]
+            return jax.lax.scan(one_step, s, self._draw(params, s[2], s[0].dtype))[0]
 
-        return jax.lax.fori_loop(0, n // sub, one_sub_block, state)
+        return jax.lax.fori_loop(0, (n + SUB_BLOCK - 1) // SUB_BLOCK, one_sub_block, state)
 
     def observe(self, state, params):
         c_k, c_v, t = state

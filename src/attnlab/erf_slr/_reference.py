@@ -23,6 +23,7 @@ from attnlab.config import Cost, ExperimentConfig
 from attnlab.erf_slr._model import (
     MAX_TEMPERATURE,
     ErfSLRModel,
+    Reduced,
     initialisation,
     sgd_simulator,
     temperature_schedule,
@@ -245,7 +246,9 @@ def floor_row(config: SGDConfig, log: TrainLog, summary: dict, floor: float):
 
 def _train(config: TrainingConfig, algorithm: Callable[..., Training], **options: Any) -> tuple:
     """``algorithm`` (:func:`projected_gd` or :func:`online_sgd`) run on the config's replicates,
-    and the held-out excess risk (mean, standard error) of each final (k, v)."""
+    and the held-out excess risk (mean, standard error) of each final (k, v): test tokens drawn
+    in 4 frame coordinates (same law as in R^d), or in R^d after the direct SGD simulator (whose
+    logged fixed test set it then redraws)."""
     keys = replicate_keys(config.seed, config.n_seeds)
     training = algorithm(
         config.model, keys, temperature=config.temperature(), step_size=config.step_size,
@@ -254,6 +257,7 @@ def _train(config: TrainingConfig, algorithm: Callable[..., Training], **options
     heldout, se = heldout_excess(
         config.model, keys, training.k, training.v, k_star=training.problem.k_star,
         v_star=training.problem.v_star, lam=float(training.log.lam[-1]), n=config.n_test,
+        simulator=options.get("simulator", Reduced()),
     )  # fmt: skip
     return training, heldout, se
 

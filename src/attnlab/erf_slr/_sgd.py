@@ -103,13 +103,14 @@ def _test_sets(keys, k_star, v_star, L, gamma, eps, n_test):
     return jax.vmap(one)(keys, k_star, v_star)
 
 
-@partial(jax.jit, static_argnums=(5, 9, 10))
-def _heldout(keys, k, v, k_star, v_star, L, gamma, eps, lam, n, tag):
-    """Per replicate (one at a time): test MSE − ε² on n samples and its standard error."""
+@partial(jax.jit, static_argnums=(5, 10, 11))
+def _heldout(keys, k, v, k_star, v_star, L, d, gamma, eps, lam, n, tag):
+    """Per replicate (one at a time): test MSE − ε² on n samples and its standard error
+    (vectors of length d, or canonical coordinates with k*, v* the first two axes)."""
 
     def one(args):
         key, k, v, ks, vs = args
-        X, y, _ = _sample(stream(key, tag), n, ks, vs, L, gamma, eps)
+        X, y, _ = _sample(stream(key, tag), n, ks, vs, L, gamma, eps, d)
         sq = (_predict(X, k, v, lam) - y) ** 2
         return sq.mean() - eps**2, jnp.std(sq, ddof=1) / math.sqrt(n)
 
@@ -226,11 +227,21 @@ def heldout_excess(
     lam: float,
     n: int = 1000,
     tag: str = "sgd-test",
+    simulator: Reduced | Direct = Reduced(),
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Test MSE − ε² on ``n`` samples (with label noise) and its standard error, per replicate.
 
     :math:`\hat{\mathcal E} = n^{-1}\sum_i (T_\lambda(X_i) - y_i)^2 - \varepsilon^2`, whose
     expectation over the test set is the excess risk :math:`\mathcal E(k, v)`.
+
+    :math:`T_\lambda(X_i)` and :math:`y_i` depend on the tokens only through their coordinates in
+    an orthonormal frame :math:`(k^*, v^*, e_3, e_4)` of span{k*, v*, k, v}, and those are
+    independent: :math:`\mathcal N(0, I_4)` for an ordinary token,
+    :math:`\sqrt{d/2}\,e_1 + \gamma\,\mathcal N(0, I_4)` for the hidden one. :class:`Reduced`
+    (default) draws these 4 coordinates per token, with (k, v) in their canonical coordinates
+    (:func:`~attnlab.erf_slr.canonical_coordinates`); :class:`Direct` draws the d-dimensional
+    tokens. Both give :math:`\hat{\mathcal E}` with the same law (not the same numbers), the
+    reduced one at a cost independent of d.
 
     Parameters
     ----------
@@ -243,6 +254,8 @@ def heldout_excess(
     n : int
         Test samples per replicate, ``>= 2``.
     tag : str
+    simulator : Reduced or Direct
+        Tokens drawn in the 4 frame coordinates (default) or in :math:`\mathbb R^d`.
 
     Returns
     -------
@@ -250,11 +263,17 @@ def heldout_excess(
     """
     lam = check_lam(lam)
     n = check_int("n", n, lo=2, hi=10**8)
+    check_strategy("simulator", simulator, (Reduced, Direct))
     keys, _ = as_key_batch(key)
     ks, vs = check_teacher(model, k_star, v_star)
     k, v = check_teacher(model, k, v, ("k", "v"))
-    arrays = (jnp.atleast_2d(jnp.asarray(a)) for a in (k, v, ks, vs))
-    mean, se = _heldout(keys, *arrays, model.L, model.gamma, model.eps, lam, n, tag)
+    k, v, ks, vs = (np.atleast_2d(np.asarray(a, dtype=float)) for a in (k, v, ks, vs))
+    if isinstance(simulator, Reduced):
+        k, v = canonical_coordinates(overlaps(k, v, ks, vs))
+        ks, vs = np.broadcast_to(np.eye(4)[0], k.shape), np.broadcast_to(np.eye(4)[1], k.shape)
+    arrays = (jnp.asarray(a) for a in (k, v, ks, vs))
+    mean, se = _heldout(keys, *arrays, model.L, float(model.d), model.gamma, model.eps, lam, n,
+                        tag)  # fmt: skip
     return np.asarray(mean), np.asarray(se)
 
 

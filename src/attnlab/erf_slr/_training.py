@@ -2,12 +2,12 @@
 compiled driver that runs a step function in blocks between logged points.
 
 A *kernel* is a frozen, hashable object with two methods acting on the state of all replicates
-at once: ``advance(state, params, n) -> state`` (``n`` updates, ``n`` static; the state carries
-the step counter) and ``observe(state, params) -> tuple of arrays (n_seeds,)``;
+at once: ``advance(state, params, n) -> state`` (``n`` updates, ``n`` a traced integer; the state
+carries the step counter) and ``observe(state, params) -> tuple of arrays (n_seeds,)``;
 :class:`StepKernel` derives ``advance`` from a one-step ``step``. :func:`run_logged` runs it for
-``steps`` steps, observing at :func:`logged_steps`, as one ``lax.scan`` of ``lax.fori_loop``
-blocks. When a progress reporter listens, the scan is split into equal chunks (steps × seeds
-reported after each), with no extra compilation; otherwise it is one compiled call.
+``steps`` steps, observing at :func:`logged_steps`: one call per logged block of a program
+compiled once per kernel and state shape (the number of steps ``n`` is traced), with progress
+(steps × seeds) reported after each block.
 """
 
 from __future__ import annotations
@@ -108,22 +108,16 @@ def schedule_params(temperature: Temperature, step_size: float) -> dict:
 class StepKernel:
     """A kernel whose ``advance`` is ``n`` calls of its ``step(state, params)``."""
 
-    def advance(self, state, params, n: int):
+    def advance(self, state, params, n):
         return jax.lax.fori_loop(0, n, lambda i, s: self.step(s, params), state)
 
 
-@partial(jax.jit, static_argnums=(0, 3, 4))
-def _run_blocks(kernel, state, params, n_blocks, block):
-    """``n_blocks`` blocks of ``block`` steps; observations of the start and after each block
-    (the start's is used by the first chunk only: one compiled program serves every chunk)."""
-
-    def one_block(s, _):
-        s = kernel.advance(s, params, block)
-        return s, kernel.observe(s, params)
-
-    first = kernel.observe(state, params)
-    state, obs = jax.lax.scan(one_block, state, None, length=n_blocks)
-    return state, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, obs)
+@partial(jax.jit, static_argnums=0)
+def _run_block(kernel, state, params, length):
+    """``length`` steps (a traced count), then an observation: one compiled program per kernel
+    and state shape, whatever the run's length and logging interval."""
+    state = kernel.advance(state, params, length)
+    return state, kernel.observe(state, params)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -131,34 +125,23 @@ def _observe(kernel, state, params):
     return kernel.observe(state, params)
 
 
-def _chunk_plan(n_blocks: int) -> list[int]:
-    """Equal chunks of logged blocks (one compiled program); one chunk when nobody listens."""
-    if len(progress.chunks(n_blocks)) <= 1:
-        return [n_blocks] if n_blocks else []
-    target = max(n_blocks // 20, 1)
-    size = max(s for s in range(1, target + 1) if n_blocks % s == 0)
-    return [size] * (n_blocks // size)
-
-
 def run_logged(kernel, state, params, *, steps: int, log_every: int, n_seeds: int, what: str):
     """Run ``kernel`` for ``steps`` steps from ``state``, observing at :func:`logged_steps`.
 
+    Each logged block is one call of the same compiled program (the block length is traced, so
+    runs of any length and logging interval share it); progress is reported after each block.
     Returns the final state and the observations stacked along a last axis ``n_log``.
     """
-    n_blocks, rem = divmod(steps, log_every)
-    parts = []
+    k, v, t = state
+    state = (k, v, jnp.asarray(t, dtype=jnp.asarray(0).dtype))  # one counter type: no recompile
+    parts = [_observe(kernel, state, params)]
     with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
-        for size in _chunk_plan(n_blocks):
-            state, obs = _run_blocks(kernel, state, params, size, log_every)
-            parts.append(obs if not parts else jax.tree.map(lambda a: a[1:], obs))
-            bar.advance(size * log_every * n_seeds)
-        if rem:
-            state, obs = _run_blocks(kernel, state, params, 1, rem)
-            parts.append(obs if not parts else jax.tree.map(lambda a: a[1:], obs))
-            bar.advance(rem * n_seeds)
-        if not parts:  # steps == 0
-            parts.append(jax.tree.map(lambda a: a[None], _observe(kernel, state, params)))
-    obs = jax.tree.map(lambda *a: jnp.moveaxis(jnp.concatenate(a), 0, -1), *parts)
+        for start in logged_steps(steps, log_every)[:-1].tolist():
+            length = min(log_every, steps - start)
+            state, obs = _run_block(kernel, state, params, jnp.asarray(length))
+            parts.append(obs)
+            bar.advance(length * n_seeds)
+    obs = jax.tree.map(lambda *a: jnp.stack(a, axis=-1), *parts)
     return state, tuple(np.asarray(o) for o in obs)
 
 
