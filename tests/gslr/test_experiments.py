@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attnlab._validate import ParameterError
+from attnlab.gslr.experiments.finite import case_model
 from attnlab.registry import get_experiment
 
 NAMES = ["slr-population", "slr-finite", "slr-init", "slr-bayes-optimal"]
@@ -101,6 +102,20 @@ def test_bayes_optimal_config_rejects_bad_values(overrides):
     with pytest.raises(ParameterError) as err:
         get_experiment("slr-bayes-optimal").make_config(overrides, quick=True)
     assert "\n" not in str(err.value)
+
+
+def test_bayes_optimal_uses_more_teachers_at_low_alpha():
+    # the full preset: 12 teachers at α ≤ 1 (where GAMP's gain over the trivial predictor is
+    # small), 6 elsewhere; the GAMP rows follow it
+    from attnlab.gslr.experiments.bayes_optimal import _gamp_rows
+
+    cfg = get_experiment("slr-bayes-optimal").make_config({}, quick=False)
+    assert [cfg.seeds_at(a) for a in (0.5, 1.0, 3.0, 8.0)] == [12, 12, 6, 6]
+    assert cfg.max_seeds() == 12
+    small = cfg.replace(alphas_gamp=[0.5, 3.0], dim=40, n_seeds=2, n_seeds_low_alpha=3,
+                        gamp=cfg.gamp.replace(n_test=200, max_iter=5))  # fmt: skip
+    rows = _gamp_rows(case_model(small.model, "spiked:2"), small, "spiked:2")
+    assert [r["alpha"] for r in rows] == [0.5] * 3 + [3.0] * 2
 
 
 def test_finite_bayes_optimal_floor():

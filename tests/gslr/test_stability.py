@@ -121,3 +121,35 @@ def test_init_conclusion_follows_the_stability():
     assert "stable at every alpha" in conclusion([])
     text = conclusion([3.0, 8.0])
     assert "unstable at alpha = 3, 8" in text and "replica-symmetry breaking" in text
+
+
+@uses_jax
+def test_compiled_jacobian_pass_equals_a_fresh_closure_and_fresh_solver_restarts_it():
+    # the replicon's per-example terms, compiled once per activation, equal those of a closure
+    # jitted afresh (the straightforward form) up to rounding: the two compilations round
+    # differently (constants folded or not) and the prox Newton iteration, stopped at
+    # stationarity 1e-6, carries that to ~1e-9 relative (allowed 1e-6); and a fresh solver warm-started from a point of
+    # another solver (its own prox points still zero) reaches the same replicon: same effective
+    # examples, same fixed point to the solver's tolerance 1e-4, so λ_R within a few 1e-4
+    import jax
+
+    from attnlab.gslr._prox import channel_jacobian
+    from attnlab.gslr._stability import _per_example_terms
+
+    # (the point of test_strong_regularisation_is_stable: the compiled code is reused)
+    model, options = GSLRModel(nu=1.0, L=3), ReplicaOptions(n_mc=2000)
+    solver = ReplicaSolver(model, "softmax", root_key(2), options=options)
+    point = solver.solve(alpha=2.0, r=5.0)
+    state, chi = jnp.asarray(point.state()), solver._chi
+
+    def one(sample, c):
+        J, ok = channel_jacobian(solver.sigma, state, sample, c, 24, 1e-6)
+        return _per_example(J, 3), ok
+
+    ref = jax.jit(jax.vmap(one))(solver._samples, chi)
+    got = _per_example_terms(solver.sigma, 24, state, solver._samples, chi, 1e-6)
+    np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(ref[0]), rtol=1e-6, atol=1e-9)
+    fresh = ReplicaSolver(model, "softmax", root_key(2), options=options)
+    a, b = solver.replicon(point), fresh.replicon(point)
+    np.testing.assert_allclose(b.eigenvalue, a.eigenvalue, rtol=2e-3)

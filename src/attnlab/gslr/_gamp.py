@@ -89,6 +89,9 @@ class GAMPOptions(Params):
         Quadrature nodes of the max-SLR position posterior.
     n_test : int
         Fresh test examples for the test error.
+    retries : int
+        A run that does not converge (it oscillates) is restarted from its start with the
+        damping halved, up to this many times; a run that converges is unchanged.
     """
 
     max_iter: int = Field(1000, ge=1, le=100_000)
@@ -96,6 +99,7 @@ class GAMPOptions(Params):
     damping: float = Field(0.3, gt=0, le=1)
     n_nodes: int = Field(64, ge=16, le=4096)
     n_test: int = Field(20_000, ge=100, le=10_000_000)
+    retries: int = Field(1, ge=0, le=5)
 
 
 @dataclass(frozen=True)
@@ -243,26 +247,32 @@ def run_gamp(
     n = check_int("N = alpha * dim", max(int(round(alpha * dim)), 1), lo=1)
     Wstar, X, y, mask = _teacher_and_data(model, key, dim, n)
     nu, delta = float(model.nu), float(model.delta)
-    if start == "informed":
-        W, c = (1 - INFORMED_VARIANCE) * Wstar, jnp.full(2, INFORMED_VARIANCE)
-    else:
-        W, c = jnp.zeros((dim, 2)), jnp.ones(2)
     tau = nu * n / dim if model.variant == "spiked" else 0.0
     step = _make_step(model.variant, opts.n_nodes)
-    g = jnp.zeros(X.shape[:2] + (2,))
-    A = 1.0 / c - 1.0
-    change, it, ok = math.inf, 0, False
-    with progress.track(f"GAMP {model.label()}, alpha={alpha:g}, D={dim}", opts.max_iter) as bar:
-        for it in range(1, opts.max_iter + 1):
-            eta = 1.0 if it == 1 else opts.damping  # no memory to damp towards at the first step
-            W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
-            change = float(ch)
-            bar.advance(1)
-            if not math.isfinite(change):
-                break
-            if change < opts.tol:
-                ok = True
-                break
+    label = f"GAMP {model.label()}, alpha={alpha:g}, D={dim}"
+    total = 0
+    for attempt in range(opts.retries + 1):
+        if start == "informed":
+            W, c = (1 - INFORMED_VARIANCE) * Wstar, jnp.full(2, INFORMED_VARIANCE)
+        else:
+            W, c = jnp.zeros((dim, 2)), jnp.ones(2)
+        g = jnp.zeros(X.shape[:2] + (2,))
+        A = 1.0 / c - 1.0
+        damping = opts.damping * 0.5**attempt
+        change, it, ok = math.inf, 0, False
+        with progress.track(label, opts.max_iter) as bar:
+            for it in range(1, opts.max_iter + 1):
+                eta = 1.0 if it == 1 else damping  # no memory to damp towards at the first step
+                W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
+                change = float(ch)
+                bar.advance(1)
+                if not math.isfinite(change) or change < opts.tol:
+                    ok = change < opts.tol
+                    break
+        total += it
+        if ok:
+            break
+    it = total
     Wn, Ws = np.asarray(W), np.asarray(Wstar)
     te, se = _test_error(model, stream(key, "test"), Wstar, W, c, opts)
     over = Wn.T @ Ws / dim

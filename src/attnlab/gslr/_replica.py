@@ -214,6 +214,7 @@ class ReplicaSolver:
             f.mask,
         )
         self._chi = jnp.zeros(shape)
+        self._chi_warm = False
         self._population = population
 
     @property
@@ -275,7 +276,9 @@ class ReplicaSolver:
         """
         alpha = check_range("alpha", alpha, lo=0, hi=1e9, lo_open=True)
         r = check_range("r", r, lo=0, hi=1e12)
-        warm = isinstance(start, ReplicaPoint)
+        # the prox points are warm only after a converged solve of this solver (a fresh
+        # solver starts with a full multi-start pass, even from a previous point)
+        warm = isinstance(start, ReplicaPoint) and self._chi_warm
         if isinstance(start, ReplicaPoint):
             label, x0 = start.start, start.state()
         else:
@@ -303,7 +306,7 @@ class ReplicaSolver:
         status = int(s.status)
         x = np.asarray(s.x, dtype=float)
         if status == 1:
-            self._chi = s.chi
+            self._chi, self._chi_warm = s.chi, True
         report = (float(s.residual), float(s.prox_res), total, label)
         if status != 1:
             where = f"{self.activation}, {self.model.label()}, α={alpha:g}, r={r:g}, start={label}"

@@ -30,6 +30,7 @@ regression :math:`\partial_\omega f = -1/(1 + V)`, :math:`\hat V = \alpha/(1 + V
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,21 @@ def _per_example(J: Any, L: int) -> Any:
             row.append(value)
         rows.append(jnp.stack(row))
     return jnp.stack(rows)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _per_example_terms(
+    sigma: Activation, n_newton: int, state: Any, samples: tuple, chi_warm: Any, prox_tol: Any
+) -> tuple[Any, Any]:
+    """The per-example :math:`3 \\times 3` terms of :math:`T` and whether each prox point is a
+    strict local minimum (compiled once per activation and Newton count, not per point)."""
+    L = samples[1].shape[1]
+
+    def one(sample: tuple, chi: Any) -> tuple[Any, Any]:
+        J, ok = channel_jacobian(sigma, state, sample, chi, n_newton, prox_tol)
+        return _per_example(J, L), ok
+
+    return jax.vmap(one)(samples, chi_warm)
 
 
 def hill_tail_index(x: np.ndarray, fraction: float = 0.01) -> float:
@@ -161,13 +177,9 @@ def replicon(
     Replicon
     """
     state = jnp.asarray(state, float)
-    L = samples[1].shape[1]
-
-    def one(sample: tuple, chi: Any) -> tuple[Any, Any]:
-        J, ok = channel_jacobian(sigma, state, sample, chi, n_newton, prox_tol)
-        return _per_example(J, L), ok
-
-    per, ok = jax.jit(jax.vmap(one))(samples, jnp.asarray(chi_warm, float))
+    per, ok = _per_example_terms(
+        sigma, n_newton, state, samples, jnp.asarray(chi_warm, float), prox_tol
+    )
     ok = np.asarray(ok, dtype=bool)
     per = np.asarray(per, dtype=float)[ok]
     V = np.array([float(state[2]), float(state[5])])

@@ -5,8 +5,9 @@ Bayes-optimal state evolution (:class:`~attnlab.gslr.BayesStateEvolution`) along
 uninformed and informed starts (:func:`~attnlab.gslr.bayes_se_curve`: the branch of larger free
 entropy is the Bayes-optimal one), the recovery thresholds, the population Bayes risk (the
 α → ∞ limit), GAMP (:func:`~attnlab.gslr.run_gamp`) from an uninformed start at ``dim`` over
-``n_seeds`` teachers at ``alphas_gamp``, and the replica prediction of L2-regularised ERM for
-softmax and linear attention (:class:`~attnlab.gslr.ReplicaSolver`) at ``alphas_gamp``.
+``n_seeds`` teachers at each of ``alphas_gamp`` (``n_seeds_low_alpha`` at α ≤ ``low_alpha``),
+and the replica prediction of L2-regularised ERM for softmax and linear attention
+(:class:`~attnlab.gslr.ReplicaSolver`) at ``alphas_gamp``.
 
 Rows: state evolution (uninformed branch, the one GAMP follows) against the GAMP mean over
 seeds for the test error and the overlaps ``m_k = k·k*/D``, ``m_v = v·v*/D``. Tolerance: the
@@ -60,6 +61,15 @@ class BayesOptimalConfig(ExperimentConfig):
     alphas_gamp: list[float] = Field([1.0, 3.0, 8.0], description="α of the GAMP runs")
     dim: int = Field(1000, ge=20, le=20_000, description="GAMP dimension D")
     n_seeds: int = Field(6, ge=2, le=1000, description="GAMP teachers per α")
+    # At small α GAMP's gain over the trivial predictor is small while its spread over teachers
+    # is not, so the Student-t half-width needs more teachers to stay informative there (it
+    # shrinks as t_{n-1}/√n: 6 → 12 teachers halves it).
+    low_alpha: float = Field(
+        1.0, ge=0, le=1e4, description="α at or below which n_seeds_low_alpha teachers are used"
+    )
+    n_seeds_low_alpha: int = Field(
+        12, ge=2, le=1000, description="GAMP teachers per α at α ≤ low_alpha"
+    )
     r: float = Field(0.5, gt=0, le=100, description="L2 penalty of the ERM replica points")
     replica_activations: list[str] = Field(["softmax", "linear"])
     replica: ReplicaOptions = ReplicaOptions(n_mc=2000)
@@ -83,21 +93,29 @@ class BayesOptimalConfig(ExperimentConfig):
 
     _acts = field_validator("replica_activations")(check_activation_names)
 
+    def seeds_at(self, alpha: float) -> int:
+        """GAMP teachers at ``alpha``: ``n_seeds_low_alpha`` at α ≤ ``low_alpha``, else
+        ``n_seeds`` (teacher ``i`` is the same at every α)."""
+        return self.n_seeds_low_alpha if alpha <= self.low_alpha else self.n_seeds
+
+    def max_seeds(self) -> int:
+        """The most teachers at any α of ``alphas_gamp``."""
+        return max(self.seeds_at(a) for a in self.alphas_gamp)
+
     def cost(self) -> Cost:
         lmax = self.model.max_length
         tokens = max(self.alphas_gamp) * self.dim * lmax
         gamp_mem = 8.0 * (4 * tokens * self.dim + 4000 * lmax * self.dim * 3)
         se_mem = 8.0 * self.se.n_mc * lmax * 12 + 8.0 * 2048 * lmax**2 * self.se.n_nodes * 4
-        gamp_flops = (
-            len(self.cases) * self.n_seeds * 150 * 4 * lmax * self.dim**2 * sum(self.alphas_gamp)
-        )
+        runs_alpha = sum(self.seeds_at(a) * a for a in self.alphas_gamp)
+        gamp_flops = len(self.cases) * 150 * 4 * lmax * self.dim**2 * runs_alpha
         se_flops = len(self.cases) * len(self.alphas_theory) * 2 * 30 * self.se.n_mc * lmax**2
         replica = len(self.cases) * len(self.replica_activations) * 2 * len(self.alphas_gamp)
         replica_flops = replica * 50 * self.replica.n_mc * 3e4 * lmax
         return Cost(
             max(gamp_mem, se_mem),
             float(gamp_flops + se_flops * self.se.n_nodes + replica_flops),
-            f"GAMP: {self.n_seeds} seeds x N = {max(self.alphas_gamp) * self.dim:g} x "
+            f"GAMP: {self.max_seeds()} seeds x N = {max(self.alphas_gamp) * self.dim:g} x "
             f"L = {lmax} x D = {self.dim}",
         )
 
@@ -117,10 +135,10 @@ def _replica_rows(model: GSLRModel, config: BayesOptimalConfig, key: Any) -> lis
 
 
 def _gamp_rows(model: GSLRModel, config: BayesOptimalConfig, case: str) -> list[dict]:
-    keys = replicate_keys(config.seed, config.n_seeds)
+    keys = replicate_keys(config.seed, config.max_seeds())
     rows = []
     for alpha in config.alphas_gamp:
-        for s in range(config.n_seeds):
+        for s in range(config.seeds_at(alpha)):
             key = stream(keys[s], f"gamp {case}, alpha={alpha:g}")
             run = run_gamp(model, alpha=alpha, dim=config.dim, key=key, options=config.gamp)
             rows.append({"kind": "gamp", "seed": s, **run.to_dict()})
@@ -292,6 +310,6 @@ def run_bayes_optimal(config: BayesOptimalConfig) -> Result:
         table=pd.concat(tables, ignore_index=True),
         summary=summary,
         comparisons=comps,
-        seeds=list(range(config.n_seeds)),
+        seeds=list(range(config.max_seeds())),
         dropped=dropped,
     )
