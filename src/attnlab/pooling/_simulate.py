@@ -293,19 +293,12 @@ def simulate_outliers(
         return (*sample, lam_pop, *_overlaps(vec, smp.table, ells, conv_pop), conv_pop)
 
     per_trial = map_trials(trial, T, f"pooling trials (d={model.d}, {K} ℓ)")
-    lam, om, omm, conv, lp, opm, opmm, conv_pop = (
-        np.array(a) for a in zip(*per_trial, strict=True)
-    )
+    names = ("lam", "overlap_mu", "overlap_m", "converged")
+    names += ("lam_pop", "overlap_pop_mu", "overlap_pop_m", "converged_pop")
+    columns = {n: np.array(a) for n, a in zip(names, zip(*per_trial, strict=True), strict=True)}
     return OutlierSimulation(
         ells=ells,
-        lam=lam,
-        overlap_mu=om,
-        overlap_m=omm,
-        lam_pop=lp,
-        overlap_pop_mu=opm,
-        overlap_pop_m=opmm,
-        converged=conv,
-        converged_pop=conv_pop,
+        **columns,
         delta=model.realised_delta,
         gamma=model.realised_gamma,
         rho=r,

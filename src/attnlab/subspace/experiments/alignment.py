@@ -55,6 +55,7 @@ from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     ESCAPE_LEVEL,
     SGAConfig,
+    TheorySamples,
     check_log_grid,
     equator_theory,
     left_equator,
@@ -98,9 +99,7 @@ class AlignmentConfig(SGAConfig):
     )
     baseline_seeds: int = Field(4, ge=2, description="runs of the small-β and β = 0 baselines")
     small_beta: float = Field(0.2, gt=0, description="β of the small-β attention baseline")
-    theory_samples: int = Field(
-        16384, ge=16, description="Monte-Carlo draws of the pole theory (E_g is heavy-tailed)"
-    )
+    theory_samples: TheorySamples = 16384
     escape_samples: int = Field(
         2048, ge=16, description="Monte-Carlo draws at the equator for the escape law"
     )

@@ -36,6 +36,7 @@ from attnlab.subspace import (
 from attnlab.subspace._ode import ODEError
 from attnlab.subspace.experiments._common import (
     SGAConfig,
+    TheorySamples,
     left_equator,
     mc_cost,
     run_sga,
@@ -85,9 +86,7 @@ class ScheduleConfig(SGAConfig):
     target: float = Field(
         PAPER_MEAN_FINAL_ALIGNMENT, gt=0, lt=1, description="alignment to reach (the paper's)"
     )
-    theory_samples: int = Field(
-        16384, ge=16, description="Monte-Carlo draws of the pole theory (E_g is heavy-tailed)"
-    )
+    theory_samples: TheorySamples = 16384
     headline: bool = Field(
         True, description="the headline model: report the paper's number beside ours"
     )
