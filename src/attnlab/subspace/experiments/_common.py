@@ -265,21 +265,26 @@ TheorySamples = Annotated[
 ]
 
 
+def set_aside(keep: Any, reason: str, *, max_excluded: float = 0.1) -> tuple[np.ndarray, str]:
+    """The runs kept in a comparison (``keep``) and a phrase saying how many were set aside and
+    why (empty when none). When more than ``max_excluded`` of the runs (and more than one) would
+    be set aside, every run is kept: a systematic departure must show in the comparison, not be
+    filtered out of it."""
+    keep = np.asarray(keep, dtype=bool)
+    below, n = int(np.sum(~keep)), len(keep)
+    if below == 0:
+        return keep, ""
+    if below > max(1, max_excluded * n):
+        return np.ones_like(keep), f"all {n} runs ({below} {reason}: too many to set aside)"
+    return keep, f"{n - below} of {n} runs ({below} {reason}, set aside)"
+
+
 def left_equator(abs_m: Any, *, max_excluded: float = 0.1) -> tuple[np.ndarray, str]:
     """The runs compared with a theory of the pole: those whose |m| is at least 1/2 (at every
-    column of ``abs_m``, shape (runs,) or (runs, steps)), and a phrase saying how many.
-
-    A run that the early steps left near the equator escapes late (``escape_law``); it is
-    counted, not averaged with the runs at the pole (the phrase is empty when every run is
-    above 1/2). When more than ``max_excluded`` of the runs
-    (and more than one) are below 1/2, every run is kept: a systematic failure to escape must
-    show in the comparison, not be filtered out of it.
+    column of ``abs_m``, shape (runs,) or (runs, steps)), and a phrase saying how many
+    (:func:`set_aside`). A run that the early steps left near the equator escapes late
+    (``escape_law``); it is counted, not averaged with the runs at the pole.
     """
     abs_m = np.asarray(abs_m)
-    mask = np.all(abs_m.reshape(abs_m.shape[0], -1) >= ESCAPE_LEVEL, axis=1)
-    below, n = int(np.sum(~mask)), len(mask)
-    if below == 0:
-        return mask, ""
-    if below > max(1, max_excluded * n):
-        return np.ones_like(mask), f"all {n} runs ({below} below |m| = 1/2: too many to set aside)"
-    return mask, f"{n - below} of {n} runs ({below} still below |m| = 1/2, set aside)"
+    keep = np.all(abs_m.reshape(abs_m.shape[0], -1) >= ESCAPE_LEVEL, axis=1)
+    return set_aside(keep, "still below |m| = 1/2", max_excluded=max_excluded)
