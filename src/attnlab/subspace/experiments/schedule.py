@@ -128,8 +128,9 @@ def _plot(result: Result, config: ScheduleConfig) -> dict:
     t = result.table
     fig, (ax, map_ax) = plot.subplots(1, 2, width=4.6)
     for j, (label, g) in enumerate(t[t.kind == "checkpoint"].groupby("label", sort=False)):
+        se = g.sd_abs_m / math.sqrt(config.n_seeds)  # a late run makes the sd span the panel
         plot.simulation_points(
-            ax, g.n, g.mean_abs_m, g.sd_abs_m, label=f"SGA, {label}", color=plot.color(j)
+            ax, g.n, g.mean_abs_m, se, label=f"SGA, {label}", color=plot.color(j)
         )
         line = t[(t.kind == "theory") & (t.label == label)]
         plot.theory_line(ax, line.n, line.theory_abs_m, label=None, color=plot.color(j), lw=1)
@@ -137,7 +138,7 @@ def _plot(result: Result, config: ScheduleConfig) -> dict:
     ax.axhline(config.target, ls=":", color="#555555", label=f"{name}: {config.target:g}")
     ax.set_xscale("log")
     ax.set_ylim(max(0.9, float(t[t.kind == "checkpoint"].mean_abs_m.min()) - 0.01), 1.0)
-    plot.finish(ax, xlabel="step n", ylabel="mean |mₙ| (lines: theory)", title="SGA vs theory")
+    plot.finish(ax, xlabel="step n", ylabel="mean |mₙ| ± SE (lines: theory)", title="SGA vs theory")
     m = t[t.kind == "map"]
     plot.theory_line(map_ax, m.c, m.n_floor, label=f"noise floor reaches {config.target:g}")
     plot.theory_line(
