@@ -180,7 +180,7 @@ StyleOpt = Annotated[
 
 
 def engine_options(
-    engine: str, scheduler: Any, workers: Any, *, force: bool, allow_large: bool, timeout: Any
+    engine: str, scheduler: Any, workers: Any, force: bool, allow_large: bool, timeout: Any
 ) -> dict[str, Any]:
     """The keywords shared by the commands that run tasks (``run_tasks``, ``reproduce``): the
     engine and its resources, forcing, the size guard and the per-task timeout; progress is

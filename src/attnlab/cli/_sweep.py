@@ -79,14 +79,7 @@ def sweep_cmd(
         ):
             outcomes = run_tasks(
                 tasks,
-                **engine_options(
-                    engine,
-                    scheduler,
-                    workers,
-                    force=force,
-                    allow_large=allow_large,
-                    timeout=timeout,
-                ),
+                **engine_options(engine, scheduler, workers, force, allow_large, timeout),
                 on_start=display.task_started,
                 on_done=display.task_done,
                 log=display.log,
