@@ -210,6 +210,7 @@ def linearising_coordinate(
     return coordinate
 
 
+@functools.lru_cache(maxsize=8)
 def _initial_overlap_quadrature(d: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of E f(m_0), m_0 = ⟨q_0, u⟩, q_0 uniform on S^{d−1}."""
     from scipy.special import roots_jacobi
@@ -335,14 +336,11 @@ class EscapeLaw:
         -------
         float
         """
-        ys = np.linspace(0.0, x, n_grid)[1:]
-        cdf = np.array([self.probability_below(y, n)[0] for y in ys])
-        integral = float(
-            np.sum(
-                np.diff(np.concatenate([[0.0], ys])) * (cdf + np.concatenate([[0.0], cdf[:-1]])) / 2
-            )
-        )
-        return float(x * cdf[-1] - integral)
+        from scipy.integrate import trapezoid
+
+        ys = np.linspace(0.0, x, n_grid)
+        cdf = np.array([0.0] + [self.probability_below(y, n)[0] for y in ys[1:]])  # P(|m| < 0) = 0
+        return float(x * cdf[-1] - trapezoid(cdf, ys))
 
 
 def escape_law(

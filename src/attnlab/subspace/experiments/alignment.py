@@ -5,8 +5,9 @@ same model; PCA of the tokens seen) → theory (ODE from the median m_0, noise f
 the law of the escape from the equator, BBP limit of PCA) → compare → table.
 
 A run that the early steps leave close to the equator escapes late: the escape law gives the
-probability that a run is still below |m| = 1/2 at the last step (≈ 0.2 % here, so about one
-draw of 30 runs in fifteen holds one). The final alignment is therefore compared on the runs that
+probability that a run is still below |m| = 1/2 at the last step (≈ 0.17 % here: one draw of 30
+runs in about twenty holds one; below 0.9, ≈ 0.3 %, one in twelve). The final alignment is
+therefore compared on the runs that
 left the equator, with the pole's noise floor; the escape steps of all runs are compared with the
 escape law, and the runs still at the equator are counted beside its prediction.
 
