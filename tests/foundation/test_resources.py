@@ -76,9 +76,13 @@ def test_broken_and_missing_estimates():
 def test_machine_limits_and_their_environment(monkeypatch):
     monkeypatch.delenv("ATTNLAB_MAX_MEMORY", raising=False)
     monkeypatch.delenv("ATTNLAB_MAX_FLOPS", raising=False)
+    assert 0 < available_memory() < math.inf
+    # MemAvailable moves between two reads while other processes allocate (a parallel test
+    # worker did): pin the reading the limit is taken from, then compare exactly
+    monkeypatch.setattr("attnlab._resources.available_memory", lambda: 1.5e10)
     limits = machine_limits()
-    assert limits.memory_bytes == available_memory() and limits.flops == DEFAULT_MAX_FLOPS
-    assert 0 < limits.memory_bytes < math.inf
+    assert limits.memory_bytes == 1.5e10 and limits.flops == DEFAULT_MAX_FLOPS
+    assert limits.memory_source == "available RAM"
     monkeypatch.setenv("ATTNLAB_MAX_MEMORY", "5e8")
     monkeypatch.setenv("ATTNLAB_MAX_FLOPS", "1e9")
     assert machine_limits() == Limits(5e8, 1e9, "$ATTNLAB_MAX_MEMORY", "$ATTNLAB_MAX_FLOPS")
