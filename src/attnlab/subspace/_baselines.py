@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp, normal
+from attnlab._jax import jax, jit_xla_reductions, jnp, normal
 from attnlab.compare import Tolerance, heuristic, standard_error
 from attnlab.precision import default_dtype, uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -64,7 +64,7 @@ def _full_pca(d, K, M, sign, steps, log_every, dtype):
 
         return jax.lax.scan(block, jnp.zeros((d, d), dt), jnp.arange(steps // log_every))[1]
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
+    return jit_xla_reductions(jax.vmap(one_seed, in_axes=(0, None)))
 
 
 def _wishart(key: Any, dof: int, d: int, dt: Any) -> Any:
@@ -98,7 +98,7 @@ def _reduced_pca(d, K, M, sign, steps, log_every, dtype):
 
         return jax.lax.scan(block, jnp.zeros((d, d), dt), jnp.arange(steps // log_every))[1]
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
+    return jit_xla_reductions(jax.vmap(one_seed, in_axes=(0, None)))
 
 
 @uses_jax

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp
 from attnlab._validate import ParameterError, check_choice, check_int
 from attnlab.precision import uses_jax
 from attnlab.subspace._model import SubspaceModel
@@ -140,7 +140,7 @@ def _cf_program(sign: str, order: int):
 
     for _ in range(order):
         f = jax.grad(f)
-    return jax.jit(jax.vmap(f, in_axes=(0, None, None, None, None, None)))
+    return jit_xla_reductions(jax.vmap(f, in_axes=(0, None, None, None, None, None)))
 
 
 def closed_form_valid(model: SubspaceModel, m: Any) -> np.ndarray:

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp
 from attnlab._validate import ParameterError, check_int, check_range
 from attnlab.precision import uses_jax
 from attnlab.subspace._model import SubspaceModel
@@ -84,7 +84,7 @@ JACOBI_NODES = 400
 def _equator_program(d, K, M, sign, batch, n_chunks):
     N = K + M
 
-    @jax.jit
+    @jit_xla_reductions
     def run(keys, theta_d, beta):
         def chunk(ks):
             draws = jax.vmap(lambda k: draw_step(k, d, K, N, batch, sign, jnp.float64))(ks)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp
 from attnlab._validate import check_int
 from attnlab.precision import default_dtype, uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -102,7 +102,7 @@ def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
         (q, n), logs = jax.lax.scan(block, (q, n), None, length=nb)
         return q, n, logs
 
-    @jax.jit
+    @jit_xla_reductions
     def run(state, params):
         q, u, keys, n = state
         q, n_new, (ms, ls) = jax.vmap(one_seed, in_axes=(0, 0, 0, None, (0, 0, None, None, None)))(

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp
 from attnlab._validate import check_int, check_range
 from attnlab.compare import Tolerance, bound, monte_carlo, standard_error
 from attnlab.precision import uses_jax
@@ -54,7 +54,7 @@ POLE_CHUNK = 256  # draws per compiled chunk of the pole-noise Monte-Carlo
 def _pole_program(d, K, M, sign, batch, n_chunks):
     N = K + M
 
-    @jax.jit
+    @jit_xla_reductions
     def run(keys, theta_d, beta, m0):
         def chunk(ks):
             draws = jax.vmap(lambda k: draw_step(k, d, K, N, batch, sign, jnp.float64))(ks)

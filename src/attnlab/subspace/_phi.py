@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import progress
-from attnlab._jax import jax, jnp, normal
+from attnlab._jax import jax, jit_xla_reductions, jnp, normal
 from attnlab._validate import ParameterError, check_int
 from attnlab.precision import uses_jax
 from attnlab.rng import as_key_batch, stream
@@ -106,7 +106,7 @@ def _mc_program(d, K, M, sign, n_grid, chunk, n_chunks):
 
         return jax.vmap(lambda mm: jax.jvp(f, (mm,), (jnp.ones_like(mm),)))(m)
 
-    @jax.jit
+    @jit_xla_reductions
     def run(keys, m, theta_d, beta):
         def do_chunk(ks):
             v, dv = jax.vmap(per_draw, in_axes=(0, None, None, None))(ks, m, theta_d, beta)

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import progress
-from attnlab._jax import jax, jnp, normal
+from attnlab._jax import jax, jit_xla_reductions, jnp, normal
 from attnlab.rng import as_key_batch, stream
 
 __all__: list[str] = []
@@ -250,7 +250,7 @@ def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
         g2, gc2, loss = step_gradient(m, draws, K=K, theta_d=theta_d, beta=beta, d=d)
         return (update(m, g2, gc2, (c / (n + n0) ** p).astype(dt)), n + 1), loss
 
-    @jax.jit
+    @jit_xla_reductions
     def run(state, params):
         m, keys, n = state
 
