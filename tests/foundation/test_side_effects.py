@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -52,3 +53,40 @@ def test_precision_is_scoped():
         assert default_dtype() == "float32"
     assert y.dtype == np.float32 and not flag32
     assert jax.config.jax_enable_x64 == before
+
+
+def test_import_leaves_the_compilation_cache_alone_and_the_command_sets_it(tmp_path):
+    code = textwrap.dedent(
+        """
+        import os, jax
+        import attnlab, attnlab.cli, attnlab.subspace
+        before = jax.config.jax_compilation_cache_dir
+        from attnlab.cli._cache import enable_compile_cache
+        path = enable_compile_cache()
+        print(before, path == jax.config.jax_compilation_cache_dir,
+              path == os.environ["JAX_COMPILATION_CACHE_DIR"], path.startswith(os.environ["B"]))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(ATTNLAB_COMPILE_CACHE=str(tmp_path), B=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    ).stdout.split()
+    assert out == ["None", "True", "True", "True"]
+
+
+def test_compile_cache_can_be_turned_off(monkeypatch):
+    from attnlab.cli._cache import enable_compile_cache
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("ATTNLAB_COMPILE_CACHE", "off")
+    assert enable_compile_cache() is None
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/somewhere/of/the/users")
+    monkeypatch.setenv("ATTNLAB_COMPILE_CACHE", "")
+    assert enable_compile_cache() == "/somewhere/of/the/users"  # the user's own is kept

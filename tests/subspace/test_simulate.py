@@ -88,3 +88,20 @@ def test_progress_per_chunk_gives_the_same_numbers(simulator):
 def test_constant_schedule_runs():
     tr = simulate(MODEL, replicate_keys(0, 2), steps=20, schedule=Constant(a=0.01), log_every=10)
     np.testing.assert_allclose(tr.time, [0, 0.1, 0.2])
+
+
+def test_seed_groups_in_threads_change_no_number(monkeypatch):
+    """The reduced simulator's seeds run in groups, one thread per core: any grouping gives the
+    same overlaps bit for bit (each seed's numbers depend on its own key only)."""
+    import attnlab.subspace._simulate as simulate_module
+
+    model = SubspaceModel(d=20, K=5, M=50, theta=0.5)
+    run = dict(steps=40, schedule=RobbinsMonro(c=2.0, n0=10.0), log_every=10)
+    keys = replicate_keys(3, 7)
+    monkeypatch.setattr(simulate_module, "cpu_groups", lambda n, size: [slice(0, n)])
+    one = simulate(model, keys, **run)
+    monkeypatch.setattr(
+        simulate_module, "cpu_groups", lambda n, size: [slice(0, 2), slice(2, 3), slice(3, n)]
+    )
+    three = simulate(model, keys, **run)
+    np.testing.assert_array_equal(one.m, three.m)

@@ -218,8 +218,12 @@ def figure_options(
 
 
 def main() -> None:
-    """Console entry point: one-line errors, exit 130 / 143 on SIGINT / SIGTERM."""
+    """Console entry point: one-line errors, exit 130 / 143 on SIGINT / SIGTERM; compiled
+    programs cached between runs (:mod:`attnlab.cli._cache`)."""
     from attnlab import _signals
+    from attnlab.cli._cache import enable_compile_cache
+
+    enable_compile_cache()
 
     code: Any = 0
     with _signals.handling():

@@ -269,13 +269,18 @@ def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
 def initial_overlap(keys: Any, d: int, dtype: str) -> Any:
     """m_0 = z_1/√(z_1² + χ²_{d−1}) per replicate key (stream "m0"): the law of ⟨q_0, u⟩ for
     q_0 uniform on S^{d−1}."""
+    return _initial_overlap_program(d, str(dtype))(keys)
+
+
+@functools.lru_cache(maxsize=16)
+def _initial_overlap_program(d: int, dtype: str) -> Any:
     dt = jnp.dtype(dtype)
 
     def one(k):
         z = normal(stream(k, "m0"), (1 + CHI2_NORMALS,), dt)
         return z[0] / jnp.sqrt(z[0] * z[0] + _chi2_from_normals(z[1:], d - 1))
 
-    return jax.vmap(one)(keys)
+    return jax.jit(jax.vmap(one))
 
 
 def initial_state(keys: Any, m0: Any, dtype: str) -> tuple[Any, ...]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from attnlab._threads import cpu_groups
 from attnlab._validate import ParameterError
 from attnlab.precision import default_dtype, precision, uses_jax
 from attnlab.rng import as_key_batch
@@ -106,6 +107,10 @@ def _models(model: Any, n: int) -> tuple[SubspaceModel, ...]:
     return models
 
 
+# seeds per thread below which splitting the reduced simulator's seeds over cores does not pay
+MIN_SEEDS_PER_THREAD = 4
+
+
 @uses_jax
 def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0) -> Trajectory:
     keys, single = as_key_batch(key)
@@ -116,28 +121,36 @@ def _run(model, key, steps, schedule, simulator, batch, log_every, log_loss, m0)
     if kind is _full:
         if m0 is not None:
             raise ParameterError("m0 can only be given to the Reduced() simulator")
-        state = _full.initial_state(model, keys, dtype)
+        groups = [slice(0, len(keys))]
+        states = [_full.initial_state(model, keys, dtype)]
     else:
-        state = _reduced.initial_state(keys, _initial_overlaps(model, keys, m0, dtype), dtype)
-    program = blocked_program(
-        kind.compiled_blocks,
-        models,
-        schedule,
-        batch=batch,
-        log_every=log_every,
-        log_loss=log_loss,
-        dtype=dtype,
-    )
-    state, logs = run_chunks(
-        program,
-        state,
+        # the seeds in groups run side by side, one thread per core (attnlab._threads)
+        groups = cpu_groups(len(keys), MIN_SEEDS_PER_THREAD)
+        m_init = _initial_overlaps(model, keys, m0, dtype)
+        states = [_reduced.initial_state(keys[g], m_init[g], dtype) for g in groups]
+    programs = [
+        blocked_program(
+            kind.compiled_blocks,
+            models[g],
+            schedule,
+            batch=batch,
+            log_every=log_every,
+            log_loss=log_loss,
+            dtype=dtype,
+        )
+        for g in groups
+    ]
+    states, logs = run_chunks(
+        programs,
+        states,
         steps=steps,
         log_every=log_every,
         n_seeds=len(keys),
         what="SGA " + ("reduced" if kind is _reduced else "full"),
     )
     m_log = np.concatenate([np.asarray(ms) for ms, _ in logs], axis=1)
-    m_log = np.concatenate([m_log, kind.final_overlap(state)[:, None]], axis=1)
+    final = np.concatenate([kind.final_overlap(state) for state in states])
+    m_log = np.concatenate([m_log, final[:, None]], axis=1)
     losses = np.concatenate([np.asarray(ls) for _, ls in logs], axis=1) if log_loss else None
     return assemble(
         schedule, steps=steps, log_every=log_every, m_logged=m_log, losses=losses, single=single

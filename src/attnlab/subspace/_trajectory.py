@@ -11,6 +11,7 @@ import numpy as np
 
 from attnlab import progress
 from attnlab._jax import jnp
+from attnlab._threads import thread_map
 from attnlab._validate import ParameterError, check_int
 
 __all__ = ["Trajectory"]
@@ -87,27 +88,37 @@ def blocked_program(
 
 
 def run_chunks(
-    program: Callable[[int], Callable[..., Any]],
-    state: Any,
+    programs: Sequence[Callable[[int], Callable[..., Any]]],
+    states: Sequence[Any],
     *,
     steps: int,
     log_every: int,
     n_seeds: int,
     what: str,
-) -> tuple[Any, list[Any]]:
-    """Run a compiled loop over ``steps // log_every`` logging blocks in chunks, reporting
-    progress (steps × seeds) between chunks.
+) -> tuple[list[Any], list[Any]]:
+    """Run compiled loops over ``steps // log_every`` logging blocks in chunks, one loop per
+    group of seeds (groups side by side in threads, :func:`attnlab._threads.thread_map`),
+    reporting progress (steps × seeds) between chunks.
 
-    ``program(n_blocks)`` returns a compiled ``state -> (state, logs)`` running ``n_blocks``
-    blocks. With nobody listening the whole run is one chunk (one compiled loop).
+    ``programs[i](n_blocks)`` returns group i's compiled ``state -> (state, logs)`` running
+    ``n_blocks`` blocks. With nobody listening the whole run is one chunk (one compiled loop per
+    group). Returns the final states and, per chunk, the logs with the groups' seeds in order.
     """
     logs = []
+    states = list(states)
     with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
         for size in progress.chunks(steps, multiple_of=log_every):
-            state, out = program(size // log_every)(state)
-            logs.append(out)
+            blocks = size // log_every
+            outs = thread_map(
+                lambda group, blocks=blocks: group[0](blocks)(group[1]),
+                list(zip(programs, states, strict=True)),
+            )
+            states = [state for state, _ in outs]
+            logs.append(
+                tuple(np.concatenate([np.asarray(out[1][j]) for out in outs]) for j in range(2))
+            )
             bar.advance(size * n_seeds)
-    return state, logs
+    return states, logs
 
 
 def assemble(

@@ -1,0 +1,59 @@
+"""Independent jax computations side by side in threads, one per core.
+
+On a CPU backend XLA spreads elementwise work (random numbers) over the cores but runs most of a
+compiled loop's arithmetic (reductions, the scan itself) on one. Independent groups of replicates
+dispatched from separate Python threads (jax releases the GIL while a compiled program runs) keep
+every core busy. Each replicate's numbers depend on its own key only, so splitting the replicates
+into groups changes no result.
+
+Threads start with empty context variables and jax's default precision, so :func:`thread_map`
+runs each call in a copy of the caller's context (attnlab's precision, the progress reporter)
+and inside jax's scoped precision of the caller.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from attnlab.precision import uses_jax
+
+__all__ = ["cores", "cpu_groups", "thread_map"]
+
+T = TypeVar("T")
+
+
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_groups(n: int, min_size: int) -> list[slice]:
+    """Contiguous slices covering ``range(n)``: one per core on a CPU backend, each of at least
+    ``min_size`` items (fewer groups if ``n`` is small); a single slice on other backends (an
+    accelerator runs the whole batch in parallel already)."""
+    from attnlab._jax import jax
+
+    groups = 1 if jax.default_backend() != "cpu" else max(1, min(cores(), n // max(1, min_size)))
+    bounds = [round(i * n / groups) for i in range(groups + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def thread_map(fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+    """``[fn(item) for item in items]``, the items in parallel threads (in order when there is
+    one), each call in a copy of the caller's context and at the caller's jax precision."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    scoped = uses_jax(fn)
+    contexts = [contextvars.copy_context() for _ in items]
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="attnlab") as pool:
+        futures = [
+            pool.submit(ctx.run, scoped, item) for ctx, item in zip(contexts, items, strict=True)
+        ]
+        return [f.result() for f in futures]
