@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from attnlab._threads import thread_map
 from attnlab.compare import (
     Comparison,
     Dropped,
@@ -200,13 +201,22 @@ def _simulate(config: AlignmentConfig) -> tuple[Any, list[pd.DataFrame], dict]:
     return traj, frames, finals
 
 
-def _escape(config: AlignmentConfig, traj: Any, phi_prime: Any) -> tuple[list, list, dict, Any]:
-    """The escape steps of all runs against the escape law, the runs still at the equator
-    beside its prediction, and the two escape curves for the figure."""
-    quantity = "escape steps (|m| ≥ 1/2): KS distance to the escape law"
+ESCAPE_QUANTITY = "escape steps (|m| ≥ 1/2): KS distance to the escape law"
+
+
+def _theory(config: AlignmentConfig) -> dict[str, Any]:
+    """What the theory needs of no simulation: φ′ for the ODE, the noise floor at the pole and
+    the escape law (or why it does not apply)."""
+    model = config.model
+    phi_prime, source = ode_phi_prime(
+        model, key=theory_key(config, "phi_prime"), n_samples=config.theory_samples
+    )
+    floor = noise_floor(
+        model, key=theory_key(config), n_samples=config.theory_samples, batch=config.batch
+    )
     try:
         law = escape_law(
-            config.model,
+            model,
             config.schedule,
             config.steps,
             phi_prime=phi_prime,
@@ -215,7 +225,16 @@ def _escape(config: AlignmentConfig, traj: Any, phi_prime: Any) -> tuple[list, l
             batch=config.batch,
         )
     except ValueError as err:  # asymmetric signs or an equator that does not repel
-        return [], [Dropped(quantity, "", str(err))], {}, None
+        law = Dropped(ESCAPE_QUANTITY, "", str(err))
+    return {"phi_prime": phi_prime, "source": source, "floor": floor, "law": law}
+
+
+def _escape(config: AlignmentConfig, traj: Any, law: Any) -> tuple[list, list, dict, Any]:
+    """The escape steps of all runs against the escape law, the runs still at the equator
+    beside its prediction, and the two escape curves for the figure."""
+    quantity = ESCAPE_QUANTITY
+    if isinstance(law, Dropped):
+        return [], [law], {}, None
     steps, n = np.asarray(traj.step), traj.abs_m.shape[0]
     empirical = escape_fraction(traj.abs_m, ESCAPE_LEVEL)
     theory = law.escape_cdf(steps, ESCAPE_LEVEL)
@@ -328,25 +347,25 @@ def _compare(config, final, floor, finals) -> tuple[list[Comparison], list[Dropp
 @experiment("subspace-alignment", quick=QUICK, plot=_plot)
 def run_alignment(config: AlignmentConfig) -> Result:
     """30 SGA runs, θ=0.25, K=100, M=10⁴, d=100: final alignment |⟨q,u⟩| vs theory"""
-    t0 = time.perf_counter()
-    traj, frames, finals = _simulate(config)
-    sim_seconds = time.perf_counter() - t0
-    model = config.model
-    phi_prime, source = ode_phi_prime(
-        model, key=theory_key(config, "phi_prime"), n_samples=config.theory_samples
+
+    def simulation() -> tuple[Any, list[pd.DataFrame], dict, float]:
+        t0 = time.perf_counter()
+        return (*_simulate(config), time.perf_counter() - t0)
+
+    # the simulation and the theory's Monte-Carlo side by side (each uses one core mostly)
+    (traj, frames, finals, sim_seconds), pre = thread_map(
+        lambda job: job(), [simulation, lambda: _theory(config)]
     )
+    model, phi_prime, source, floor = config.model, pre["phi_prime"], pre["source"], pre["floor"]
     ode_error = None
     try:
         ode = solve_ode([np.median(traj.abs_m[:, 0])], traj.time, phi_prime=phi_prime)[0]
         frames.append(long_table("ode", traj.step, traj.time, np.abs(ode)))
     except ODEError as err:  # the ODE curve is drawn, not compared: say why it is missing
         ode_error = str(err)
-    floor = noise_floor(
-        model, key=theory_key(config), n_samples=config.theory_samples, batch=config.batch
-    )
     final = traj.final_alignment
     rows, dropped, theory = _compare(config, final, floor, finals)
-    escape_rows, escape_dropped, escape_summary, escape_frame = _escape(config, traj, phi_prime)
+    escape_rows, escape_dropped, escape_summary, escape_frame = _escape(config, traj, pre["law"])
     rows, dropped = [*escape_rows, *rows], [*escape_dropped, *dropped]
     frames.append(escape_frame)
     if escape_summary and theory["predicted_mean_final_alignment"] is not None:
