@@ -45,14 +45,16 @@ def cpu_groups(n: int, min_size: int) -> list[slice]:
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def thread_map(fn: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
-    """``[fn(item) for item in items]``, the items in parallel threads (in order when there is
-    one), each call in a copy of the caller's context and at the caller's jax precision."""
-    if len(items) <= 1:
+def thread_map(fn: Callable[[T], Any], items: Sequence[T], workers: int | None = None) -> list[Any]:
+    """``[fn(item) for item in items]``, the items in parallel threads (at most ``workers`` at
+    once; default one per item), each call in a copy of the caller's context and at the
+    caller's jax precision. Results in the order of the items."""
+    workers = len(items) if workers is None else max(1, min(workers, len(items)))
+    if workers <= 1:
         return [fn(item) for item in items]
     scoped = uses_jax(fn)
     contexts = [contextvars.copy_context() for _ in items]
-    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="attnlab") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="attnlab") as pool:
         futures = [
             pool.submit(ctx.run, scoped, item) for ctx, item in zip(contexts, items, strict=True)
         ]

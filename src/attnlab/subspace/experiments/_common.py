@@ -122,6 +122,18 @@ def total_cost(*costs: Cost) -> Cost:
     return Cost(peak.memory_bytes, sum(c.flops for c in costs), peak.what)
 
 
+def side_by_side_cost(*costs: Cost) -> Cost:
+    """Costs of parts run at the same time (in threads): the summed memory and flops."""
+    return Cost(
+        sum(c.memory_bytes for c in costs),
+        sum(c.flops for c in costs),
+        " beside ".join(c.what for c in costs),
+    )
+
+
+POINTS_AT_ONCE = 2  # independent points of a sweep run side by side (threads), at most this many
+
+
 def run_sga(
     config: SGAConfig,
     *,

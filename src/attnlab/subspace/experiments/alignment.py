@@ -66,6 +66,7 @@ from attnlab.subspace.experiments._common import (
     pca_cost,
     run_sga_groups,
     sga_result,
+    side_by_side_cost,
     theory_key,
     total_cost,
 )
@@ -115,13 +116,14 @@ class AlignmentConfig(SGAConfig):
         return self
 
     def cost(self) -> Cost:
-        return total_cost(
+        simulation = total_cost(
             self.sga_cost(n_seeds=self.n_seeds + 2 * self.baseline_seeds),
             pca_cost(
                 self.model, self.pca_seeds, self.steps, self.pca_log_every, self.pca_simulator
             ),
-            mc_cost(self.model, 2 * self.theory_samples + 2 * self.escape_samples),
         )
+        theory = mc_cost(self.model, 2 * self.theory_samples + 2 * self.escape_samples)
+        return side_by_side_cost(simulation, theory)  # run_alignment runs them in two threads
 
 
 def _plot(result: Result, config: AlignmentConfig) -> dict:

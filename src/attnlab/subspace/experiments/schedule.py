@@ -43,8 +43,8 @@ from attnlab.subspace.experiments._common import (
     run_sga,
     set_aside,
     sga_result,
+    side_by_side_cost,
     theory_key,
-    total_cost,
 )
 from attnlab.subspace.experiments.alignment import PAPER_MEAN_FINAL_ALIGNMENT
 
@@ -116,7 +116,10 @@ class ScheduleConfig(SGAConfig):
 
     def cost(self) -> Cost:
         runs = len(self.c_values) * self.n_seeds
-        return total_cost(self.sga_cost(n_seeds=runs), mc_cost(self.model, 2 * self.theory_samples))
+        # run_schedule runs the simulations and the theory in two threads
+        return side_by_side_cost(
+            self.sga_cost(n_seeds=runs), mc_cost(self.model, 3 * self.theory_samples)
+        )
 
 
 def _label(s: RobbinsMonro) -> str:
