@@ -9,9 +9,11 @@ Then, at the headline size (N = 10 100 tokens, d = 100, 30 seeds, float32):
 1. the reduced simulator against its random-number floor: a compiled loop that draws exactly the
    random numbers of the simulator (3N normals, K signs and the χ² of the complement per step
    and seed) and nothing else; the ratio time/floor is the overhead of the arithmetic;
-2. the reduced simulator against the full O(N·d) simulator (steps·seeds per second);
-3. the full simulator against the straightforward per-seed numpy loop;
-4. the exact reduced PCA against PCA of the replayed tokens.
+2. the reduced step compiled with XLA's own reductions (``jit_xla_reductions``) against the same
+   loop with jax's default CPU fusions;
+3. the reduced simulator against the full O(N·d) simulator (steps·seeds per second);
+4. the full simulator against the straightforward per-seed numpy loop;
+5. the exact reduced PCA against PCA of the replayed tokens.
 
 ``run(quick)`` returns one dict per measurement for ``benchmarks/run.py``. Compile time is
 excluded (one warm-up call); each time is the best of three. No timing assertion anywhere.
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp
 from attnlab.precision import uses_jax
 from attnlab.rng import replicate_keys, stream
 from attnlab.subspace import (
@@ -40,7 +42,7 @@ from attnlab.subspace import (
     pca_alignment,
     simulate,
 )
-from attnlab.subspace._reduced import draw_step
+from attnlab.subspace._reduced import draw_step, step_gradient, update
 
 HEADLINE = SubspaceModel()
 SCHEDULE = RobbinsMonro()
@@ -104,6 +106,35 @@ def random_number_floor(model: SubspaceModel, keys: Any, steps: int) -> float:
     return best_time(lambda: run(data).block_until_ready())
 
 
+def compile_option_ratio(model: SubspaceModel, keys: Any, steps: int) -> tuple[float, float]:
+    """(time with jax's default CPU fusions, time with ``jit_xla_reductions``) of the same
+    reduced-step loop (float32, all seeds in one program), after checking both give the same
+    overlaps to float32 rounding."""
+    dt = jnp.float32
+    data, m0 = stream(keys, "data"), jnp.linspace(-0.5, 0.5, len(keys), dtype=dt)
+
+    def loop(m, data):
+        def step(m, n):
+            draws = jax.vmap(
+                lambda k: draw_step(
+                    jax.random.fold_in(k, n), model.d, model.K, model.N, 1, model.sign, dt
+                )
+            )(data)
+            g2, gc2, _ = step_gradient(
+                m, draws, K=model.K, theta_d=model.theta_d, beta=model.beta, d=model.d
+            )
+            return update(m, g2, gc2, jnp.asarray(0.01, dt)), None
+
+        return jax.lax.scan(step, m, jnp.arange(steps))[0]
+
+    default, option = jax.jit(loop), jit_xla_reductions(loop)
+    np.testing.assert_allclose(default(m0, data), option(m0, data), rtol=1e-5, atol=1e-6)
+    return (
+        best_time(lambda: default(m0, data).block_until_ready()),
+        best_time(lambda: option(m0, data).block_until_ready()),
+    )
+
+
 def numpy_loop(steps: int, model: SubspaceModel, schedule: RobbinsMonro, seed: int = 0) -> float:
     """Plain per-seed Python loop of projected SGA (float32 tokens); returns m."""
     rng = np.random.default_rng(seed)
@@ -144,6 +175,7 @@ def run(quick: bool) -> list[dict]:
         lambda: simulate(HEADLINE, keys, steps=steps, simulator=Reduced(dtype="float32"), **sim32)
     )
     t_floor = random_number_floor(HEADLINE, keys, steps)
+    t_default, t_option = compile_option_ratio(HEADLINE, keys, steps // 2)
     rate_red = seeds * steps / t_red
     full_steps = 4 if quick else 10
     t_full = best_time(
@@ -177,6 +209,14 @@ def run(quick: bool) -> list[dict]:
             "random-number floor (the same draws, no arithmetic)",
             t_floor / t_red,
             f"time/floor = {t_red / t_floor:.2f} (target ≤ 1.5); {size}",
+        ),
+        _row(
+            "subspace reduced step, XLA reductions",
+            seeds * (steps // 2) / t_option,
+            "steps·seeds/s",
+            "the same loop with jax's default CPU fusions (YNNPACK reductions)",
+            t_default / t_option,
+            f"one program, all seeds (no threads); same overlaps checked; {size}",
         ),
         _row(
             "subspace full simulator",
