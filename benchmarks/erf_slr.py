@@ -9,6 +9,8 @@ Before timing, each fast path is checked against its reference:
   paper's official code — on the same problems: same trajectories (float64);
 * the exact reduced SGD chain (cost independent of d) against the direct simulator in R^d: same
   law of the overlaps (two-sample Kolmogorov–Smirnov tests at three steps, 200 runs each);
+* the reduced chain run in side-by-side replicate groups (one per core, from threads) against
+  the same run as one batch: same numbers up to float rounding;
 * the held-out test MSE drawn in the 4 frame coordinates against the draw in R^d: same law
   (two-sample KS test, 400 replicates).
 
@@ -47,7 +49,7 @@ from attnlab.erf_slr import (  # noqa: E402
     projected_gd,
 )
 from attnlab.erf_slr._pgd import _risk_gradient, model_params  # noqa: E402
-from attnlab.erf_slr._training import projected_step  # noqa: E402
+from attnlab.erf_slr._training import projected_step, replicate_groups  # noqa: E402
 from attnlab.precision import uses_jax  # noqa: E402
 from attnlab.rng import replicate_keys  # noqa: E402
 
@@ -174,6 +176,7 @@ def _sgd_rows(quick: bool) -> list[dict]:
     td = _timed(online_sgd, model, keys, steps=d_steps, log_every=d_steps, simulator=Direct(),
                 n_test=2, **kw)  # fmt: skip
     floor = _random_floor(model, keys, steps, 5)
+    tg = _grouping_ratio(model, keys, steps, kw)
     per_r, per_d = tr / (n_seeds * steps), td / (n_seeds * d_steps)
     note = f"d = 80, L = 10, batch 5, {n_seeds} seeds"
     return [
@@ -183,7 +186,27 @@ def _sgd_rows(quick: bool) -> list[dict]:
              OFFICIAL_SGD_S / per_r, "official 0.247 ms/step·seed at d = 80"),
         _row("erf-slr SGD, reduced chain over its random numbers", tr / floor, "ratio",
              "drawing the same random numbers", None, "≈ 1 means at the random-number floor"),
+        _row("erf-slr SGD, reduced chain, replicate groups side by side", per_r, "s/step·seed",
+             "one batch on one core", tg, f"{len(replicate_groups(n_seeds))} groups, {note}"),
     ]  # fmt: skip
+
+
+def _grouping_ratio(model, keys, steps, kw) -> float:
+    """Time of the reduced chain run as one batch over its time in side-by-side replicate
+    groups (one per core), after checking both give the same run up to float rounding."""
+    from attnlab.erf_slr import _training
+
+    def once(cores):
+        saved = _training._cores
+        _training._cores = lambda: cores
+        try:
+            return online_sgd(model, keys, steps=steps, log_every=steps // 10, **kw)
+        finally:
+            _training._cores = saved
+
+    one, grouped = once(1), once(_training._cores())
+    np.testing.assert_allclose(grouped.log.nu, one.log.nu, rtol=1e-10, atol=1e-12)
+    return _timed(once, 1) / _timed(once, _training._cores())
 
 
 def _heldout_rows(quick: bool) -> list[dict]:
