@@ -9,6 +9,8 @@ Before timing, each fast path is checked against its reference:
   paper's official code — on the same problems: same trajectories (float64);
 * the exact reduced SGD chain (cost independent of d) against the direct simulator in R^d: same
   law of the overlaps (two-sample Kolmogorov–Smirnov tests at three steps, 200 runs each);
+* the reduced chain run in side-by-side replicate groups (one per core, from threads) against
+  the same run as one batch: same numbers up to float rounding;
 * the held-out test MSE drawn in the 4 frame coordinates against the draw in R^d: same law
   (two-sample KS test, 400 replicates).
 
@@ -47,7 +49,7 @@ from attnlab.erf_slr import (  # noqa: E402
     projected_gd,
 )
 from attnlab.erf_slr._pgd import _risk_gradient, model_params  # noqa: E402
-from attnlab.erf_slr._training import projected_step  # noqa: E402
+from attnlab.erf_slr._training import projected_step, replicate_groups  # noqa: E402
 from attnlab.precision import uses_jax  # noqa: E402
 from attnlab.rng import replicate_keys  # noqa: E402
 
@@ -145,22 +147,24 @@ def _pgd_rows(quick: bool) -> list[dict]:
 
 
 def _random_floor(model, keys, steps, batch):
-    """Seconds to draw the reduced chain's random numbers alone, for the same steps."""
-    from attnlab.erf_slr._reduced import draw_step
+    """Seconds to draw the reduced chain's random numbers alone, for the same steps, drawn as
+    the chain draws them (a sub-block of steps at a time)."""
+    from attnlab.erf_slr._reduced import SUB_BLOCK, ReducedKernel
     from attnlab.rng import stream
 
-    batch_keys = stream(keys, "sgd-batches")
+    kernel = ReducedKernel(model.L, batch)
+    params = {"d": float(model.d), "keys": stream(keys, "sgd-batches")}
 
     @jax.jit
-    def draw(keys):
-        def one(t, acc):
-            nrm, chi = jax.vmap(lambda k: draw_step(k, t, float(model.d), 4.0, model.L, batch,
-                                                    acc.dtype))(keys)  # fmt: skip
-            return acc + nrm.sum(-1) + chi.sum(-1)
+    def draw(params):
+        def one(i, acc):
+            nrm, chi = kernel._draw(params, i * SUB_BLOCK, acc.dtype)
+            return acc + nrm.sum((0, 2)) + chi.sum((0, 2))
 
-        return jax.lax.fori_loop(0, steps, one, jax.numpy.zeros(keys.shape[0]))
+        n_blocks = -(-steps // SUB_BLOCK)
+        return jax.lax.fori_loop(0, n_blocks, one, jax.numpy.zeros(keys.shape[0]))
 
-    return _timed(uses_jax(lambda: jax.block_until_ready(draw(batch_keys))))
+    return _timed(uses_jax(lambda: jax.block_until_ready(draw(params))))
 
 
 def _sgd_rows(quick: bool) -> list[dict]:
@@ -174,6 +178,7 @@ def _sgd_rows(quick: bool) -> list[dict]:
     td = _timed(online_sgd, model, keys, steps=d_steps, log_every=d_steps, simulator=Direct(),
                 n_test=2, **kw)  # fmt: skip
     floor = _random_floor(model, keys, steps, 5)
+    t_one, t_groups = _grouping_times(model, keys, steps, kw)
     per_r, per_d = tr / (n_seeds * steps), td / (n_seeds * d_steps)
     note = f"d = 80, L = 10, batch 5, {n_seeds} seeds"
     return [
@@ -181,9 +186,31 @@ def _sgd_rows(quick: bool) -> list[dict]:
              per_d / per_r, note),
         _row("erf-slr SGD, reduced chain", per_r, "s/step·seed", "official code (constant)",
              OFFICIAL_SGD_S / per_r, "official 0.247 ms/step·seed at d = 80"),
-        _row("erf-slr SGD, reduced chain over its random numbers", tr / floor, "ratio",
-             "drawing the same random numbers", None, "≈ 1 means at the random-number floor"),
+        _row("erf-slr SGD, reduced chain over its random numbers", t_one / floor, "ratio",
+             "drawing the same random numbers", None,
+             "one batch, one core; ≈ 1 means at the random-number floor"),
+        _row("erf-slr SGD, reduced chain, replicate groups side by side", per_r, "s/step·seed",
+             "one batch on one core", t_one / t_groups,
+             f"{len(replicate_groups(n_seeds))} groups, {note}"),
     ]  # fmt: skip
+
+
+def _grouping_times(model, keys, steps, kw) -> tuple[float, float]:
+    """Times of the reduced chain run as one batch and in side-by-side replicate groups (one
+    per core), after checking both give the same run up to float rounding."""
+    from attnlab.erf_slr import _training
+
+    def once(cores):
+        saved = _training._cores
+        _training._cores = lambda: cores
+        try:
+            return online_sgd(model, keys, steps=steps, log_every=steps // 10, **kw)
+        finally:
+            _training._cores = saved
+
+    one, grouped = once(1), once(_training._cores())
+    np.testing.assert_allclose(grouped.log.nu, one.log.nu, rtol=1e-10, atol=1e-12)
+    return _timed(once, 1), _timed(once, _training._cores())
 
 
 def _heldout_rows(quick: bool) -> list[dict]:

@@ -158,3 +158,23 @@ def test_mean_sgd_gradient_is_the_tangential_population_gradient():
         sgd, exact = g @ tangent, tangent @ e
         se = sgd.std(0, ddof=1) / math.sqrt(n)
         assert np.all(np.abs(sgd.mean(0) - exact) < 5 * se + 1e-12)
+
+
+def test_replicate_groups_do_not_change_the_run(monkeypatch):
+    """Replicates run in side-by-side groups (3 groups of 2, the last padded) give the run of one
+    batch: the same draws per replicate, equal up to float rounding (vector widths differ). The
+    direct simulator splits every kind of per-replicate input (keys, teachers, test sets)."""
+    simulator = Direct()
+    from attnlab.erf_slr import _training
+
+    keys = replicate_keys(4, 5)
+    monkeypatch.setattr(_training, "_cores", lambda: 1)
+    whole = online_sgd(MODEL, keys, simulator=simulator, **KW)
+    monkeypatch.setattr(_training, "_cores", lambda: 3)
+    assert [list(g) for g in _training.replicate_groups(5)] == [[0, 1], [2, 3], [4, 4]]
+    grouped = online_sgd(MODEL, keys, simulator=simulator, **KW)
+    for field in ("kappa", "nu", "theta", "eta", "rho", "risk", "test_excess"):
+        a, b = getattr(whole.log, field), getattr(grouped.log, field)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14, err_msg=field)
+    np.testing.assert_allclose(grouped.k, whole.k, rtol=1e-12, atol=1e-14)

@@ -12,6 +12,9 @@ compiled once per kernel and state shape (the number of steps ``n`` is traced), 
 
 from __future__ import annotations
 
+import contextvars
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -22,6 +25,7 @@ from attnlab._jax import jax, jnp
 from attnlab._validate import check_int, check_range
 from attnlab.erf_slr._data import Overlaps, Problem
 from attnlab.erf_slr._model import Temperature
+from attnlab.precision import uses_jax
 
 __all__ = ["TrainLog", "Training", "logged_steps"]
 
@@ -125,24 +129,92 @@ def _observe(kernel, state, params):
     return kernel.observe(state, params)
 
 
+MAX_GROUPS = 8  # replicate groups run side by side (at most one per core)
+
+
+def replicate_groups(n_seeds: int) -> list[np.ndarray]:
+    """The replicate indices of each group run side by side, all groups of one size.
+
+    On a CPU backend the replicates are split into ``min(cores, n_seeds, MAX_GROUPS)`` groups of
+    consecutive replicates (the compiled training loop runs on one core, its cost grows linearly
+    with the replicates, and jax releases the GIL while it runs); a short group is padded by
+    repeating its last replicate, so that every group has the same shape and one program serves
+    them all. Elsewhere (an accelerator runs the whole batch at once) a single group.
+    """
+    n_groups = min(_cores(), n_seeds, MAX_GROUPS) if jax.default_backend() == "cpu" else 1
+    size = -(-n_seeds // max(n_groups, 1))
+    starts = range(0, n_seeds, size)
+    return [np.minimum(np.arange(i, i + size), min(i + size, n_seeds) - 1) for i in starts]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
+def _take(tree, index: np.ndarray, n_seeds: int):
+    """The replicates ``index`` of every per-replicate array (leading axis n_seeds) of ``tree``;
+    scalars and shared arrays unchanged."""
+
+    def take(a):
+        shape = getattr(a, "shape", ())
+        return a[index] if len(shape) >= 1 and shape[0] == n_seeds else a
+
+    return jax.tree.map(take, tree)
+
+
 def run_logged(kernel, state, params, *, steps: int, log_every: int, n_seeds: int, what: str):
     """Run ``kernel`` for ``steps`` steps from ``state``, observing at :func:`logged_steps`.
 
     Each logged block is one call of the same compiled program (the block length is traced, so
-    runs of any length and logging interval share it); progress is reported after each block.
+    runs of any length and logging interval share it), for each group of
+    :func:`replicate_groups` side by side; progress is reported after each block. Replicates
+    are independent and every per-replicate array (leading axis ``n_seeds``) is split the same
+    way, so the numbers do not depend on the grouping.
     Returns the final state and the observations stacked along a last axis ``n_log``.
     """
     k, v, t = state
     state = (k, v, jnp.asarray(t, dtype=jnp.asarray(0).dtype))  # one counter type: no recompile
-    parts = [_observe(kernel, state, params)]
-    with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
-        for start in logged_steps(steps, log_every)[:-1].tolist():
+    groups = replicate_groups(n_seeds)
+    states = [_take(state, g, n_seeds) for g in groups]
+    group_params = [_take(params, g, n_seeds) for g in groups]
+    parts = [[_observe(kernel, s, p)] for s, p in zip(states, group_params, strict=True)]
+
+    def block(i, length):
+        states[i], obs = _run_block(kernel, states[i], group_params[i], jnp.asarray(length))
+        parts[i].append(jax.block_until_ready(obs))
+
+    in_scope = uses_jax(block)  # the caller's precision, in the worker threads too
+
+    blocks = logged_steps(steps, log_every)[:-1].tolist()
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool, \
+            progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:  # fmt: skip
+        for j, start in enumerate(blocks):
             length = min(log_every, steps - start)
-            state, obs = _run_block(kernel, state, params, jnp.asarray(length))
-            parts.append(obs)
+            first = 1 if j == 0 else 0  # the first group compiles the program for all
+            for i in range(first):
+                block(i, length)
+            futures = [
+                pool.submit(contextvars.copy_context().run, in_scope, i, length)
+                for i in range(first, len(groups))
+            ]
+            for f in futures:
+                f.result()
             bar.advance(length * n_seeds)
-    obs = jax.tree.map(lambda *a: jnp.stack(a, axis=-1), *parts)
-    return state, tuple(np.asarray(o) for o in obs)
+    return _merge(groups, states, parts, n_seeds)
+
+
+def _merge(groups, states, parts, n_seeds):
+    """The groups' final states and stacked observations put back in replicate order."""
+    order = np.concatenate(groups)
+    keep = np.unique(order, return_index=True)[1]  # first occurrence: drops the padding
+    k, v = (jnp.concatenate([s[i] for s in states])[keep] for i in (0, 1))
+    state = (k, v, states[0][2])  # the step counter is shared
+    obs = [jax.tree.map(lambda *a: jnp.stack(a, axis=-1), *p) for p in parts]
+    obs = jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a])[keep], *obs)
+    return state, tuple(obs)
 
 
 def make_log(obs, steps: int, log_every: int, temperature: Temperature, test=None) -> TrainLog:
