@@ -12,9 +12,6 @@ compiled once per kernel and state shape (the number of steps ``n`` is traced), 
 
 from __future__ import annotations
 
-import contextvars
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -22,10 +19,10 @@ import numpy as np
 
 from attnlab import progress
 from attnlab._jax import jax, jnp
+from attnlab._threads import cores, thread_map
 from attnlab._validate import check_int, check_range
 from attnlab.erf_slr._data import Overlaps, Problem
 from attnlab.erf_slr._model import Temperature
-from attnlab.precision import uses_jax
 
 __all__ = ["TrainLog", "Training", "logged_steps"]
 
@@ -141,17 +138,10 @@ def replicate_groups(n_seeds: int) -> list[np.ndarray]:
     repeating its last replicate, so that every group has the same shape and one program serves
     them all. Elsewhere (an accelerator runs the whole batch at once) a single group.
     """
-    n_groups = min(_cores(), n_seeds, MAX_GROUPS) if jax.default_backend() == "cpu" else 1
+    n_groups = min(cores(), n_seeds, MAX_GROUPS) if jax.default_backend() == "cpu" else 1
     size = -(-n_seeds // max(n_groups, 1))
     starts = range(0, n_seeds, size)
     return [np.minimum(np.arange(i, i + size), min(i + size, n_seeds) - 1) for i in starts]
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on this platform
-        return os.cpu_count() or 1
 
 
 def _take(tree, index: np.ndarray, n_seeds: int):
@@ -186,22 +176,15 @@ def run_logged(kernel, state, params, *, steps: int, log_every: int, n_seeds: in
         states[i], obs = _run_block(kernel, states[i], group_params[i], jnp.asarray(length))
         parts[i].append(jax.block_until_ready(obs))
 
-    in_scope = uses_jax(block)  # the caller's precision, in the worker threads too
-
     blocks = logged_steps(steps, log_every)[:-1].tolist()
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool, \
-            progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:  # fmt: skip
+    with progress.track(f"{what}: steps × seeds", total=steps * n_seeds) as bar:
         for j, start in enumerate(blocks):
             length = min(log_every, steps - start)
             first = 1 if j == 0 else 0  # the first group compiles the program for all
             for i in range(first):
                 block(i, length)
-            futures = [
-                pool.submit(contextvars.copy_context().run, in_scope, i, length)
-                for i in range(first, len(groups))
-            ]
-            for f in futures:
-                f.result()
+            # the other groups side by side, in the caller's context and precision
+            thread_map(lambda i, length=length: block(i, length), range(first, len(groups)))
             bar.advance(length * n_seeds)
     return _merge(groups, states, parts, n_seeds)
 
