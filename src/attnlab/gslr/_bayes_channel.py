@@ -131,64 +131,88 @@ def gumbel_gauss_tables(V, nu, n_fine=2048, n_inner=64):
     return (lo, (hi - lo) / (n_fine - 1)), F, f
 
 
-def _interp2(x, grid, F, f):
-    """Linear interpolation of the CDF ``F`` (0 left, 1 right) and density ``f`` (0 outside)."""
-    lo, h = grid
-    u = (x - lo) / h
-    n = F.shape[0]
-    i0 = jnp.clip(jnp.floor(u), 0, n - 2).astype(jnp.int32)
-    w = jnp.clip(u - i0, 0.0, 1.0)
-    Fx = F[i0] * (1 - w) + F[i0 + 1] * w
-    fx = f[i0] * (1 - w) + f[i0 + 1] * w
-    inside = (u >= 0) & (u <= n - 1)
-    return jnp.where(inside, Fx, jnp.where(u < 0, 0.0, 1.0)), jnp.where(inside, fx, 0.0)
-
-
 def _leave_one_out_prod(a):
-    """``out[..., m, :] = prod_{m' != m} a[..., m', :]`` along axis -2 (prefix/suffix)."""
-    ones = jnp.ones_like(a[..., :1, :])
-    pre = jnp.cumprod(jnp.concatenate([ones, a[..., :-1, :]], axis=-2), axis=-2)
-    suf = jnp.flip(
-        jnp.cumprod(jnp.flip(jnp.concatenate([a[..., 1:, :], ones], axis=-2), -2), axis=-2), -2
-    )
-    return pre * suf
+    """``out[..., m, :] = prod_{m' != m} a[..., m', :]`` along axis -2 (prefix and suffix
+    products, unrolled over that short static axis: XLA's cumulative product is a slow
+    reduce-window on CPU)."""
+    n = a.shape[-2]
+    parts = [a[..., m, :] for m in range(n)]
+    pre, suf = [jnp.ones_like(parts[0])], [jnp.ones_like(parts[0])]
+    for m in range(n - 1):
+        pre.append(pre[-1] * parts[m])
+        suf.append(suf[-1] * parts[n - 1 - m])
+    return jnp.stack([pre[m] * suf[n - 1 - m] for m in range(n)], axis=-2)
 
 
-def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=2048, batch=2048):
+def _shift_tables(F, f, k, n_nodes):
+    r"""The tables of :func:`gumbel_gauss_tables` laid out for windows along the outer nodes.
+
+    With the outer nodes every ``k``-th table point, :math:`F(y_j + d)` at all nodes is the
+    linear interpolation between table points :math:`jk + s` and :math:`jk + s + 1`,
+    :math:`s = \lfloor d/h\rfloor`, with the same weight at every node. Returns ``R`` of shape
+    ``(k, Q, 4)``, ``R[r, q] = (F_e[i], F_e[i + 1], f_e[i], f_e[i + 1])`` at
+    ``i = q k + r - pad``, ``F_e, f_e`` the tables extended by 0 (``F``, ``f``) below and 1
+    (``F``), 0 (``f``) above, and ``pad``: the window of shift ``s`` (clipped to
+    ``[-n - 1, n + 1]``, beyond which every value is saturated) starts at
+    ``R[(s + pad) mod k, (s + pad) div k]`` and runs over ``n_nodes`` entries of that row."""
+    n = F.shape[0]
+    pad = n + 2
+    length = -(-(pad + (n_nodes - 1) * k + n + 3) // k) * k + k
+    Fe = jnp.concatenate([jnp.zeros(pad, F.dtype), F, jnp.ones(length - pad - n + 1, F.dtype)])
+    fe = jnp.concatenate([jnp.zeros(pad, f.dtype), f, jnp.zeros(length - pad - n + 1, f.dtype)])
+    chans = jnp.stack([Fe[:-1], Fe[1:], fe[:-1], fe[1:]], axis=-1)  # (length, 4)
+    return chans.reshape(length // k, k, 4).transpose(1, 0, 2), pad
+
+
+def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=2048, batch=128):
     r"""Max-SLR posterior of the position and its Jacobian (module docstring).
 
     .. math:: \hat p_\ell = \mathbb E_{\chi\sim\mathcal N(\omega,V_kI)}
         \mathrm{softmax}(\nu\chi)_\ell, \qquad J_{\ell m} = \partial\hat p_\ell/\partial\omega_m.
 
+    The interpolation table has :math:`(n_{\rm nodes} - 1)k + 1` points, :math:`k` the smallest
+    integer giving at least ``n_fine``, so that the outer nodes are table points and each pair
+    :math:`(\ell, m)` reads one contiguous window of the table (:func:`_shift_tables`).
+
     Parameters
     ----------
     om_k : array (n, L); mask : bool array (n, L); V_k, nu : float (``nu > 0`` finite)
     n_nodes, n_fine : int
-        Outer trapezoid nodes and interpolation-table size.
+        Outer trapezoid nodes and (least) interpolation-table size.
     batch : int
-        Samples per chunk (memory ``batch * L (L - 1) * n_nodes``).
+        Samples per chunk (memory ``4 batch * L (L - 1) * n_nodes``; small chunks keep the
+        table windows in cache).
 
     Returns
     -------
     p : array (n, L); J : array (n, L, L)
     """
-    grid, F, f = gumbel_gauss_tables(V_k, nu, n_fine=n_fine)
+    k = -(-(n_fine - 1) // (n_nodes - 1))
+    n_table = (n_nodes - 1) * k + 1
+    grid, F, f = gumbel_gauss_tables(V_k, nu, n_fine=n_table)
     lo, h = grid
-    hy = h * (n_fine - 1) / (n_nodes - 1)
-    y = lo + jnp.arange(n_nodes) * hy
-    wy = _interp2(y, grid, F, f)[1] * hy
+    wy = f[::k] * (k * h)
     wy = wy.at[0].multiply(0.5).at[-1].multiply(0.5)
     L = om_k.shape[-1]
     if L == 1:
         return mask.astype(om_k.dtype), jnp.zeros(om_k.shape + (1,), om_k.dtype)
+    R, pad = _shift_tables(F, f, k, n_nodes)
     others = np.array([[m for m in range(L) if m != l] for l in range(L)])  # (L, L-1)
     rows = np.repeat(np.arange(L), L - 1)
 
+    def window(t):  # the 4 channels at the n_nodes outer nodes for table offset t
+        return jax.lax.dynamic_slice(R, (t % k, t // k, jnp.zeros((), t.dtype)), (1, n_nodes, 4))[0]
+
     def one_batch(args):
         om, mk = args
-        d = om[:, :, None] - om[:, others]  # d[l, j] = om_l - om_{others[l, j]}
+        d = (om[:, :, None] - om[:, others]) / h  # d[l, j] = (om_l - om_{others[l, j]}) / h
+        s = jnp.clip(jnp.floor(d), -n_table - 1, n_table + 1)
+        w = jnp.clip(d - s, 0.0, 1.0)[..., None]
+        win = jax.vmap(window)((s.astype(jnp.int32) + pad).ravel())
+        win = win.reshape(d.shape + (n_nodes, 4))
+        Fx = win[..., 0] * (1 - w) + win[..., 1] * w  # (b, L, L-1, n_nodes)
+        fx = win[..., 2] * (1 - w) + win[..., 3] * w
         active = mk[:, others][..., None]
-        Fx, fx = _interp2(y + d[..., None], grid, F, f)  # (b, L, L-1, n_nodes)
         Fx = jnp.where(active, Fx, 1.0)
         fx = jnp.where(active, fx, 0.0)
         p = jnp.where(mk, jnp.sum(jnp.prod(Fx, axis=2) * wy, axis=-1), 0.0)
@@ -205,9 +229,9 @@ def position_posterior(om_k, mask, V_k, nu, *, n_nodes=64, n_fine=2048, batch=20
     n = om_k.shape[0]
     batch = min(batch, n)
     n_batches = -(-n // batch)
-    pad = n_batches * batch - n
-    om_p = jnp.pad(om_k, ((0, pad), (0, 0))).reshape(n_batches, batch, L)
-    mk_p = jnp.pad(mask, ((0, pad), (0, 0)), constant_values=True).reshape(n_batches, batch, L)
+    pad_n = n_batches * batch - n
+    om_p = jnp.pad(om_k, ((0, pad_n), (0, 0))).reshape(n_batches, batch, L)
+    mk_p = jnp.pad(mask, ((0, pad_n), (0, 0)), constant_values=True).reshape(n_batches, batch, L)
     p, J = jax.lax.map(one_batch, (om_p, mk_p))
     return p.reshape(-1, L)[:n], J.reshape(-1, L, L)[:n]
 

@@ -9,6 +9,7 @@ branch), no warm starts along α (each fit starts afresh, so the start is what i
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pandas as pd
 from pydantic import Field
@@ -40,6 +41,8 @@ class InitConfig(FiniteConfig):
     alphas_erm: list[float] = Field([1.0, 3.0, 8.0])
     r: float = Field(0.05, ge=0, le=1e6, description="L2 penalty r")
     warm_start: bool = Field(False, description="no warm starts: the start is what is tested")
+    # float64: which of many near-degenerate minima a random start reaches is what is tested
+    erm_dtype: Literal["float64", "float32"] = Field("float64", description="ERM token dtype")
     headline: bool = Field(True, description="flag the random-start rows as headline")
     bayes_optimal: bool = Field(False, description="slr-init does not draw the Bayes-optimal curve")
 
