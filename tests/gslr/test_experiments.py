@@ -137,3 +137,46 @@ def test_finite_bayes_optimal_floor():
     assert [r["case"] for r in rows] == ["spiked:2"] * 3
     errors = [r["test_error"] for r in rows]
     assert all(0 < e < 1 for e in errors) and errors[0] > errors[1] > errors[2]
+
+
+def test_finite_extra_seeds_only_at_low_alpha():
+    """n_seeds_low_alpha seeds at α ≤ low_alpha, n_seeds above; the extra seeds are further
+    replicates (seed indices continue), nested along the low α only."""
+    from attnlab.gslr import InformedInit
+    from attnlab.gslr.experiments.finite import erm_fits
+    from attnlab.rng import replicate_keys
+
+    cfg = get_experiment("slr-finite").make_config(
+        {"alphas_erm": [1.0, 4.0], "low_alpha": 1.0, "dim": 30, "n_seeds": 2,
+         "n_seeds_low_alpha": 4, "n_test": 200},
+        quick=True,
+    )  # fmt: skip
+    rows = erm_fits(cfg, case_model(cfg.model, "spiked:2"), "softmax",
+                    replicate_keys(0, 4), InformedInit())  # fmt: skip
+    assert sorted((r["alpha"], r["seed"]) for r in rows) == [
+        (1.0, 0), (1.0, 1), (1.0, 2), (1.0, 3), (4.0, 0), (4.0, 1)
+    ]  # fmt: skip
+
+
+def test_finite_does_not_compare_where_replica_symmetry_breaks():
+    """Linear attention at the interpolation peak (spiked ν = 2, α = 2): the kept replica point
+    has replicon ≈ 1.1 > 1 (RS locally unstable; ERM finds a lower objective than the RS
+    prediction there), so the RS curve is not compared with ERM at that α: the α is listed
+    with its replicon, and no comparison row is made for it. At α = 10 (replicon ≈ 0.3) the
+    row is made."""
+    from attnlab.gslr import InformedInit
+    from attnlab.gslr.experiments.finite import finite_tables
+
+    cfg = get_experiment("slr-finite").make_config(
+        {"cases": ["spiked:2"], "activations": ["linear"], "alphas_theory": [2.0],
+         "alphas_erm": [2.0, 10.0], "dim": 60, "n_seeds": 2, "n_seeds_low_alpha": 2,
+         "n_test": 500, "replica.n_mc": 4000, "bayes_optimal": False},
+        quick=True,
+    )  # fmt: skip
+    listed: list[str] = []
+    _, comps, dropped = finite_tables(
+        cfg, {"informed": InformedInit()}, rs_gate=True, not_compared=listed
+    )
+    assert len(listed) == 1 and "α=2" in listed[0]
+    assert float(listed[0].rsplit("replicon ", 1)[1]) > 1
+    assert [c.where.rsplit("α=", 1)[1] for c in comps] + [d.where for d in dropped] == ["10"]

@@ -6,12 +6,19 @@ optimum, :class:`~attnlab.gslr.Population`; the replica curve on both branches,
 :meth:`~attnlab.gslr.ReplicaSolver.curve`; the Bayes-optimal test error at each α,
 :func:`~attnlab.gslr.bayes_optimal_curve`, the information-theoretic floor under every
 estimator) → simulation (:func:`~attnlab.gslr.erm_curve`, ERM
-over seeds on nested training sets) → compare (:func:`~attnlab.gslr.compare_replica_erm`: the
-replica branch with the lower training objective against the mean ERM test error) → table.
+over seeds on nested training sets; more seeds at α ≤ ``low_alpha``, where the test error
+spreads over seeds) → compare (:func:`~attnlab.gslr.compare_replica_erm`: the replica branch
+with the lower training objective against the mean ERM test error) → table.
+
+Where the kept replica point is locally unstable against replica-symmetry breaking (replicon
+eigenvalue ≥ 1: linear attention near its error peak, α ≈ 2–3 here), the replica-symmetric curve
+is not the theory of the ERM minimum (ERM reaches a lower training objective there); those α
+are listed in the summary with their replicon (``rs_unstable_not_compared``), not compared.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import pandas as pd
@@ -28,6 +35,7 @@ from attnlab.gslr import (
     Population,
     RandomInit,
     ReplicaOptions,
+    ReplicaPoint,
     ReplicaSolver,
     bayes_optimal_curve,
     check_activation_names,
@@ -68,6 +76,12 @@ class FiniteConfig(ExperimentConfig):
     alphas_erm: list[float] = Field([1.0, 2.0, 5.0, 10.0, 20.0], description="α of the ERM fits")
     dim: int = Field(400, ge=2, le=10**6, description="D of the ERM fits")
     n_seeds: int = Field(3, ge=2, le=10**4, description="ERM seeds per α")
+    low_alpha: float = Field(
+        5.0, ge=0, le=1e4, description="α at or below which n_seeds_low_alpha seeds are used"
+    )
+    n_seeds_low_alpha: int = Field(
+        8, ge=2, le=10**4, description="ERM seeds per α at α ≤ low_alpha (spread over seeds)"
+    )
     init: Literal["random", "informed"] = Field("informed", description="ERM start")
     warm_start: bool = Field(
         True, description="start each ERM fit at the previous α's minimiser (nested data)"
@@ -77,6 +91,10 @@ class FiniteConfig(ExperimentConfig):
     erm_dtype: Literal["float64", "float32"] = Field("float32", description="ERM token dtype")
     n_test: int = Field(20_000, ge=100, le=10**8, description="fresh test samples per fit")
     headline: bool = Field(True, description="flag the softmax rows as headline")
+    rs_gate: bool = Field(
+        True,
+        description="compare only where the kept replica point is RS-stable (replicon < 1)",
+    )
     bayes_optimal: bool = Field(
         True, description="draw the Bayes-optimal test error (state evolution) along α"
     )
@@ -102,6 +120,14 @@ class FiniteConfig(ExperimentConfig):
         tokens = n * self.model.max_length * self.dim
         fits = len(self.cases) * len(self.activations) * len(self.alphas_erm) * self.n_seeds
         erm_flops = fits * 500 * 8.0 * tokens  # ~500 evaluations of 2 passes over the tokens
+        low = [a for a in self.alphas_erm if a <= self.low_alpha]
+        extra = (
+            len(self.cases) * len(self.activations) * max(self.n_seeds_low_alpha - self.n_seeds, 0)
+        )
+        erm_flops += extra * sum(low) / max(self.alphas_erm) * 500 * 8.0 * tokens
+        # the replicon at each ERM α: a warm re-solve and one pass of 2L x 2L Jacobians
+        erm_points = len(self.cases) * len(self.activations) * len(self.alphas_erm)
+        replicon = self.rs_gate * erm_points * 30 * self.replica.n_mc * 3e4 * self.model.max_length
         replica = len(self.cases) * len(self.activations) * 2 * len(self.replica_alphas())
         replica_flops = replica * 50 * self.replica.n_mc * 3e4 * self.model.max_length
         test = self.n_test * self.model.max_length * self.dim
@@ -118,7 +144,7 @@ class FiniteConfig(ExperimentConfig):
         )
         return Cost(
             memory,
-            erm_flops + replica_flops + bayes_flops,
+            erm_flops + replica_flops + bayes_flops + replicon,
             f"{fits} ERM fits of {tokens:.3g} tokens",
         )
 
@@ -137,13 +163,62 @@ def case_model(base: GSLRModel, case: str) -> GSLRModel:
     return base.replace(variant=variant, nu=value)
 
 
+def erm_fits(
+    config: FiniteConfig, model: GSLRModel, activation: str, keys: Any, init: Any
+) -> list[dict[str, Any]]:
+    """ERM along ``alphas_erm`` for the first ``n_seeds`` keys, and along the α ≤ ``low_alpha``
+    for the further keys up to ``n_seeds_low_alpha`` (where the spread over seeds is large);
+    each seed's fits are nested along α, as :func:`~attnlab.gslr.erm_curve`."""
+    kwargs = dict(
+        dim=config.dim,
+        r=config.r,
+        init=init,
+        warm_start=config.warm_start,
+        n_test=config.n_test,
+        dtype=config.erm_dtype,
+        solver=config.erm,
+    )
+    rows = erm_curve(model, activation, keys[: config.n_seeds], alphas=config.alphas_erm, **kwargs)
+    low = [a for a in config.alphas_erm if a <= config.low_alpha]
+    if low and config.n_seeds_low_alpha > config.n_seeds:
+        more = erm_curve(
+            model, activation, keys[config.n_seeds : config.n_seeds_low_alpha], alphas=low,
+            **kwargs,
+        )  # fmt: skip
+        rows += [{**row, "seed": row["seed"] + config.n_seeds} for row in more]
+    return rows
+
+
+def rs_unstable_alphas(
+    solver: ReplicaSolver, replica: list[dict[str, Any]], alphas: list[float]
+) -> dict[float, float]:
+    """The ERM α whose kept replica point is locally unstable against replica-symmetry
+    breaking (:meth:`~attnlab.gslr.ReplicaSolver.replicon` not stable), with its replicon
+    eigenvalue: there the replica-symmetric curve is not the theory of the ERM minimum."""
+    fields = set(ReplicaPoint.__dataclass_fields__)
+    unstable = {}
+    for row in replica:
+        if row["kept"] and row["converged"] and any(math.isclose(row["alpha"], a) for a in alphas):
+            rep = solver.replicon(ReplicaPoint(**{k: v for k, v in row.items() if k in fields}))
+            if not rep.stable:
+                unstable[float(row["alpha"])] = float(rep.eigenvalue)
+    return unstable
+
+
 def finite_tables(
-    config: FiniteConfig, inits: dict[str, RandomInit | InformedInit]
+    config: FiniteConfig,
+    inits: dict[str, RandomInit | InformedInit],
+    *,
+    rs_gate: bool = False,
+    not_compared: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[Comparison], list[Dropped]]:
     """Theory and ERM for every (case, activation, ERM start), and the comparison rows
-    (against the kept branch, or the branch named by the start when there are several)."""
+    (against the kept branch, or the branch named by the start when there are several).
+
+    With ``rs_gate``, an ERM α whose kept replica point is RS-unstable (replicon ≥ 1) is not
+    compared: it is appended to ``not_compared`` with its replicon eigenvalue."""
     root = root_key(config.seed)
-    seeds = replicate_keys(config.seed, config.n_seeds)
+    seeds = replicate_keys(config.seed, max(config.n_seeds, config.n_seeds_low_alpha))
     rows: list[dict[str, Any]] = []
     comps: list[Comparison] = []
     dropped: list[Dropped] = []
@@ -167,25 +242,19 @@ def finite_tables(
             )
             replica = solver.curve(config.replica_alphas(), r=config.r)
             rows += [{**base, "kind": "replica", **row} for row in replica]
+            unstable = rs_unstable_alphas(solver, replica, config.alphas_erm) if rs_gate else {}
             for label, init in inits.items():
-                erm = erm_curve(
-                    model,
-                    activation,
-                    stream(seeds, f"erm {case}"),
-                    alphas=config.alphas_erm,
-                    dim=config.dim,
-                    r=config.r,
-                    init=init,
-                    warm_start=config.warm_start,
-                    n_test=config.n_test,
-                    dtype=config.erm_dtype,
-                    solver=config.erm,
-                )
+                erm = erm_fits(config, model, activation, stream(seeds, f"erm {case}"), init)
                 rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
                 branch = None if len(inits) == 1 else BRANCH_OF[label]
+                for alpha, value in unstable.items():
+                    if not_compared is not None:
+                        not_compared.append(
+                            f"{activation}, {model.label()}, α={alpha:g}: replicon {value:.3f}"
+                        )
                 c, d = compare_replica_erm(
                     replica,
-                    erm,
+                    [row for row in erm if float(row["alpha"]) not in unstable],
                     quantity=f"test error: replica vs ERM ({activation})",
                     where=f"{model.label()}" + (f", {label} start" if branch else ""),
                     dim=config.dim,
@@ -332,8 +401,12 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
 )
 def run_finite(config: FiniteConfig) -> Result:
     init = InformedInit() if config.init == "informed" else RandomInit()
-    table, comps, dropped = finite_tables(config, {config.init: init})
+    not_compared: list[str] = []
+    table, comps, dropped = finite_tables(
+        config, {config.init: init}, rs_gate=config.rs_gate, not_compared=not_compared
+    )
     summary = summary_of(table, comps)
+    summary["rs_unstable_not_compared"] = not_compared
     if config.bayes_optimal:
         floor = pd.DataFrame(bayes_optimal_rows(config))
         summary.update(bayes_optimal_summary(table, floor))
@@ -342,6 +415,6 @@ def run_finite(config: FiniteConfig) -> Result:
         table=table,
         summary=summary,
         comparisons=comps,
-        seeds=list(range(config.n_seeds)),
+        seeds=sorted({int(s) for s in table.loc[table["kind"] == "erm", "seed"]}),
         dropped=dropped,
     )

@@ -45,6 +45,10 @@ class InitConfig(FiniteConfig):
     erm_dtype: Literal["float64", "float32"] = Field("float64", description="ERM token dtype")
     headline: bool = Field(True, description="flag the random-start rows as headline")
     bayes_optimal: bool = Field(False, description="slr-init does not draw the Bayes-optimal curve")
+    low_alpha: float = Field(0.0, ge=0, le=1e4, description="no extra seeds at low α (0)")
+    rs_gate: bool = Field(
+        False, description="slr-init compares both branches and reports each point's replicon"
+    )
 
     def cost(self) -> Cost:
         base = super().cost()
@@ -159,11 +163,17 @@ def conclusion(unstable: list[float]) -> str:
     plot=_plot,
 )
 def run_init(config: InitConfig) -> Result:
+    not_compared: list[str] = []
     table, comps, dropped = finite_tables(
-        config, {"random": RandomInit(), "informed": InformedInit()}
+        config,
+        {"random": RandomInit(), "informed": InformedInit()},
+        rs_gate=config.rs_gate,
+        not_compared=not_compared,
     )
     table = add_replicon(table, config)
     summary = {**summary_of(table, comps), **stability_summary(table)}
+    if config.rs_gate:
+        summary["rs_unstable_not_compared"] = not_compared
     erm = table[table["kind"] == "erm"]
     for start in STARTS:
         summary[f"erm_{start}_mean_test_error"] = float(
