@@ -189,17 +189,22 @@ def erm_fits(
     return rows
 
 
+def replica_point(row: dict[str, Any]) -> ReplicaPoint:
+    """The :class:`~attnlab.gslr.ReplicaPoint` of a replica row of the table."""
+    fields = ReplicaPoint.__dataclass_fields__
+    return ReplicaPoint(**{k: v for k, v in row.items() if k in fields})
+
+
 def rs_unstable_alphas(
     solver: ReplicaSolver, replica: list[dict[str, Any]], alphas: list[float]
 ) -> dict[float, float]:
     """The ERM α whose kept replica point is locally unstable against replica-symmetry
     breaking (:meth:`~attnlab.gslr.ReplicaSolver.replicon` not stable), with its replicon
     eigenvalue (≥ 1): there the replica-symmetric curve is not the theory of the ERM minimum."""
-    fields = set(ReplicaPoint.__dataclass_fields__)
     unstable = {}
     for row in replica:
         if row["kept"] and row["converged"] and any(math.isclose(row["alpha"], a) for a in alphas):
-            rep = solver.replicon(ReplicaPoint(**{k: v for k, v in row.items() if k in fields}))
+            rep = solver.replicon(replica_point(row))
             # the eigenvalue decides (a heavy tail of its per-example terms, which makes
             # ``stable`` False too, says the estimate is noisy, not that RS breaks)
             if rep.eigenvalue >= 1.0:

@@ -16,9 +16,15 @@ from pydantic import Field
 
 from attnlab.compare import Result
 from attnlab.config import Cost
-from attnlab.gslr import GSLRModel, InformedInit, RandomInit, ReplicaPoint, ReplicaSolver
+from attnlab.gslr import GSLRModel, InformedInit, RandomInit, ReplicaSolver
 from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
-from attnlab.gslr.experiments.finite import FiniteConfig, case_model, finite_tables, summary_of
+from attnlab.gslr.experiments.finite import (
+    FiniteConfig,
+    case_model,
+    finite_tables,
+    replica_point,
+    summary_of,
+)
 from attnlab.registry import experiment
 from attnlab.rng import root_key, stream
 
@@ -110,7 +116,6 @@ def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
     table = table.copy()
     for column in REPLICON_COLUMNS:
         table[column] = False if column == "rs_stable" else math.nan
-    fields = set(ReplicaPoint.__dataclass_fields__)
     for (case, activation), sub in table[table["kind"] == "replica"].groupby(
         ["case", "activation"], sort=False
     ):
@@ -118,8 +123,7 @@ def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
         model = case_model(config.model, case)
         solver = ReplicaSolver(model, activation, key, options=config.replica)
         for index, row in sub[sub["converged"].astype(bool)].iterrows():
-            point = ReplicaPoint(**{k: v for k, v in row.items() if k in fields})
-            rep = solver.replicon(point)
+            rep = solver.replicon(replica_point(row))
             values = (rep.eigenvalue, rep.eigenvalue_se, rep.tail_index, rep.stable)
             for column, value in zip(REPLICON_COLUMNS, values, strict=True):
                 table.at[index, column] = value
