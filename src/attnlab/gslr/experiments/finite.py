@@ -80,7 +80,7 @@ class FiniteConfig(ExperimentConfig):
         5.0, ge=0, le=1e4, description="α at or below which n_seeds_low_alpha seeds are used"
     )
     n_seeds_low_alpha: int = Field(
-        12, ge=2, le=10**4, description="ERM seeds per α at α ≤ low_alpha (spread over seeds)"
+        8, ge=2, le=10**4, description="ERM seeds per α at α ≤ low_alpha (spread over seeds)"
     )
     init: Literal["random", "informed"] = Field("informed", description="ERM start")
     warm_start: bool = Field(
