@@ -139,23 +139,28 @@ def test_finite_bayes_optimal_floor():
     assert all(0 < e < 1 for e in errors) and errors[0] > errors[1] > errors[2]
 
 
-def test_finite_extra_seeds_only_at_low_alpha():
+def test_finite_extra_seeds_only_at_low_alpha(monkeypatch):
     """n_seeds_low_alpha seeds at α ≤ low_alpha, n_seeds above; the extra seeds are further
-    replicates (seed indices continue), nested along the low α only."""
-    from attnlab.gslr import InformedInit
-    from attnlab.gslr.experiments.finite import erm_fits
-    from attnlab.rng import replicate_keys
+    replicates (their keys follow the first n_seeds, their seed indices continue), nested along
+    the low α only. ERM itself is replaced by a recorder: the routing is what is tested."""
+    from attnlab.gslr.experiments import finite
 
+    calls = []
+
+    def fake_erm_curve(model, activation, keys, *, alphas, **kwargs):
+        calls.append((len(keys), list(alphas)))
+        return [{"seed": s, "alpha": a} for s in range(len(keys)) for a in alphas]
+
+    monkeypatch.setattr(finite, "erm_curve", fake_erm_curve)
     cfg = get_experiment("slr-finite").make_config(
-        {"alphas_erm": [1.0, 4.0], "low_alpha": 1.0, "dim": 30, "n_seeds": 2,
-         "n_seeds_low_alpha": 4, "n_test": 200},
+        {"alphas_erm": [1.0, 4.0, 8.0], "low_alpha": 4.0, "n_seeds": 2, "n_seeds_low_alpha": 5},
         quick=True,
-    )  # fmt: skip
-    rows = erm_fits(cfg, case_model(cfg.model, "spiked:2"), "softmax",
-                    replicate_keys(0, 4), InformedInit())  # fmt: skip
-    assert sorted((r["alpha"], r["seed"]) for r in rows) == [
-        (1.0, 0), (1.0, 1), (1.0, 2), (1.0, 3), (4.0, 0), (4.0, 1)
-    ]  # fmt: skip
+    )
+    rows = finite.erm_fits(cfg, case_model(cfg.model, "spiked:2"), "softmax", list(range(5)), None)
+    assert calls == [(2, [1.0, 4.0, 8.0]), (3, [1.0, 4.0])]
+    assert sorted((r["alpha"], r["seed"]) for r in rows) == sorted(
+        [(a, s) for a in (1.0, 4.0) for s in range(5)] + [(8.0, 0), (8.0, 1)]
+    )
 
 
 def test_finite_does_not_compare_where_replica_symmetry_breaks():
