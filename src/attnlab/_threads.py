@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from attnlab.precision import uses_jax
 
-__all__ = ["cores", "cpu_groups", "thread_map"]
+__all__ = ["cores", "cpu_groups", "group_count", "thread_map"]
 
 T = TypeVar("T")
 
@@ -34,13 +34,20 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_groups(n: int, min_size: int) -> list[slice]:
-    """Contiguous slices covering ``range(n)``: one per core on a CPU backend, each of at least
-    ``min_size`` items (fewer groups if ``n`` is small); a single slice on other backends (an
-    accelerator runs the whole batch in parallel already)."""
+def group_count(n: int, min_size: int = 1, most: int | None = None) -> int:
+    """How many groups of ``n`` items to run side by side: one per core on a CPU backend, each of
+    at least ``min_size`` items, at most ``most`` groups; one on other backends (an accelerator
+    runs the whole batch in parallel already)."""
     from attnlab._jax import jax
 
-    groups = 1 if jax.default_backend() != "cpu" else max(1, min(cores(), n // max(1, min_size)))
+    if jax.default_backend() != "cpu":
+        return 1
+    return max(1, min(cores(), n // max(1, min_size), most or n))
+
+
+def cpu_groups(n: int, min_size: int) -> list[slice]:
+    """Contiguous slices covering ``range(n)``, :func:`group_count` of them."""
+    groups = group_count(n, min_size)
     bounds = [round(i * n / groups) for i in range(groups + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 

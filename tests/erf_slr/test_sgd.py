@@ -165,12 +165,13 @@ def test_replicate_groups_do_not_change_the_run(monkeypatch):
     batch: the same draws per replicate, equal up to float rounding (vector widths differ). The
     direct simulator splits every kind of per-replicate input (keys, teachers, test sets)."""
     simulator = Direct()
+    from attnlab import _threads
     from attnlab.erf_slr import _training
 
     keys = replicate_keys(4, 5)
-    monkeypatch.setattr(_training, "cores", lambda: 1)
+    monkeypatch.setattr(_threads, "cores", lambda: 1)
     whole = online_sgd(MODEL, keys, simulator=simulator, **KW)
-    monkeypatch.setattr(_training, "cores", lambda: 3)
+    monkeypatch.setattr(_threads, "cores", lambda: 3)
     assert [list(g) for g in _training.replicate_groups(5)] == [[0, 1], [2, 3], [4, 4]]
     grouped = online_sgd(MODEL, keys, simulator=simulator, **KW)
     for field in ("kappa", "nu", "theta", "eta", "rho", "risk", "test_excess"):

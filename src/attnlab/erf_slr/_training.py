@@ -19,7 +19,7 @@ import numpy as np
 
 from attnlab import progress
 from attnlab._jax import jax, jnp
-from attnlab._threads import cores, thread_map
+from attnlab._threads import group_count, thread_map
 from attnlab._validate import check_int, check_range
 from attnlab.erf_slr._data import Overlaps, Problem
 from attnlab.erf_slr._model import Temperature
@@ -138,8 +138,7 @@ def replicate_groups(n_seeds: int) -> list[np.ndarray]:
     repeating its last replicate, so that every group has the same shape and one program serves
     them all. Elsewhere (an accelerator runs the whole batch at once) a single group.
     """
-    n_groups = min(cores(), n_seeds, MAX_GROUPS) if jax.default_backend() == "cpu" else 1
-    size = -(-n_seeds // max(n_groups, 1))
+    size = -(-n_seeds // group_count(n_seeds, most=MAX_GROUPS))
     starts = range(0, n_seeds, size)
     return [np.minimum(np.arange(i, i + size), min(i + size, n_seeds) - 1) for i in starts]
 
@@ -181,8 +180,8 @@ def run_logged(kernel, state, params, *, steps: int, log_every: int, n_seeds: in
         for j, start in enumerate(blocks):
             length = min(log_every, steps - start)
             first = 1 if j == 0 else 0  # the first group compiles the program for all
-            for i in range(first):
-                block(i, length)
+            if first:
+                block(0, length)
             # the other groups side by side, in the caller's context and precision
             thread_map(lambda i, length=length: block(i, length), range(first, len(groups)))
             bar.advance(length * n_seeds)
