@@ -63,10 +63,10 @@ def _xla_reduction_options() -> tuple[tuple[str, str], ...]:
 def jit_xla_reductions(fun: Callable[..., Any], **jit_kwargs: Any) -> Callable[..., Any]:
     """``jax.jit(fun, **jit_kwargs)`` with reductions compiled by XLA itself on CPU.
 
-    Used for the token loops whose cost is many row reductions (sum over tokens per seed): the
-    YNNPACK reduce fusions that recent XLA uses on CPU make those about three times slower
-    (the subspace reduced step: 7.5 → 2.2 ms for 30 seeds × 10 100 tokens on one core). On other
-    backends, or where this jax cannot set the option per program, this is plain ``jax.jit``.
+    Used for the token loops whose cost is many row reductions (sum over tokens per seed), which
+    the YNNPACK reduce fusions of recent XLA on CPU make several times slower (measured in
+    ``benchmarks/subspace.py``; see docs/findings.md). On other backends, or where this jax
+    cannot set the option per program, this is plain ``jax.jit``.
     The option is decided at the first call (it needs the backend), not at import.
     """
     compiled: list[Callable[..., Any]] = []
