@@ -9,7 +9,13 @@ import pytest
 
 from attnlab._jax import jax
 from attnlab._validate import ParameterError
-from attnlab.gslr import GSLRModel, sample_data, sample_teacher, sample_teacher_fields
+from attnlab.gslr import (
+    GSLRModel,
+    sample_data,
+    sample_projections,
+    sample_teacher,
+    sample_teacher_fields,
+)
 from attnlab.rng import replicate_keys
 
 KEY = jax.random.key(7)
@@ -81,6 +87,33 @@ def test_replicates_do_not_depend_on_the_batch():
     assert batch.X.dtype == np.float64
 
 
+@pytest.mark.parametrize("variant, nu", [("spiked", 2.0), ("max", 1.5)])
+def test_projections_have_the_law_of_projected_tokens(variant, nu):
+    """sample_projections against X U/sqrt(D) of sample_data, U = [u, k*, v*] with u
+    correlated with both teacher vectors: the per-position means of P and of P P^T (and, for
+    max-SLR, of P weighted by the position's posterior) agree within 5 standard errors of the
+    difference of two independent means (20 000 examples each, random lengths)."""
+    D, n = 40, 20_000
+    model = GSLRModel(variant=variant, nu=nu, L=[2, 3], teacher="gaussian")
+    T = sample_teacher(model, jax.random.fold_in(KEY, 10), dim=D)
+    u = 0.6 * T.k - 0.3 * T.v + np.asarray(jax.random.normal(jax.random.fold_in(KEY, 11), (D,)))
+    U = np.stack([u, T.k, T.v], 1)
+    d = sample_data(model, jax.random.fold_in(KEY, 12), T, n=n)
+    direct = d.X @ U / math.sqrt(D)
+    P, mask, eps = sample_projections(model, jax.random.fold_in(KEY, 13), U.T @ U / D, n=n)
+    assert P.shape == direct.shape and np.all(P[~mask] == 0) and np.all(mask[np.arange(n), eps])
+    np.testing.assert_allclose(mask.mean(0), d.mask.mean(0), atol=5 * math.sqrt(0.5 / n))
+
+    def stats(proj, at):
+        second = np.einsum("nli,nlj->nlij", proj, proj).reshape(n, -1)
+        return np.concatenate([proj[np.arange(n), at], proj.reshape(n, -1), second], 1)
+
+    a, b = stats(direct, d.eps), stats(P, eps)
+    tol = 5 * np.sqrt((a.var(0) + b.var(0)) / n) + 1e-12
+    assert np.all(np.abs(a.mean(0) - b.mean(0)) <= tol)
+    assert np.max(np.abs(b.mean(0)[: 3 * 3]) / tol[: 3 * 3]) > 5
+
+
 def test_sampler_errors_are_one_line():
     model = GSLRModel()
     T = sample_teacher(model, KEY, dim=4)
@@ -90,6 +123,7 @@ def test_sampler_errors_are_one_line():
         (lambda: sample_data(model, replicate_keys(0, 2), T, n=3), "one teacher per key"),
         (lambda: sample_data(model, 3, T, n=3), "must be a jax key"),
         (lambda: sample_data(model, KEY, T, n=10**9), "token entries"),
+        (lambda: sample_projections(model, KEY, np.eye(3)[:2], n=3), "square"),
     ]:
         with pytest.raises(ParameterError, match=match) as err:
             call()

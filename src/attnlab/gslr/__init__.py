@@ -67,6 +67,7 @@ from attnlab.gslr._sampler import (
     Teacher,
     TeacherFields,
     sample_data,
+    sample_projections,
     sample_teacher,
     sample_teacher_fields,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "resolve_activation",
     "run_gamp",
     "sample_data",
+    "sample_projections",
     "sample_teacher",
     "sample_teacher_fields",
     "softmax_activation",

@@ -36,6 +36,7 @@ __all__ = [
     "Teacher",
     "TeacherFields",
     "sample_data",
+    "sample_projections",
     "sample_teacher",
     "sample_teacher_fields",
 ]
@@ -219,6 +220,74 @@ def _field_arrays(structure: tuple, key: Any, nu: Any, n: int) -> tuple:
         else:
             weights = jax.nn.softmax(jnp.where(mask, nu * chi, -jnp.inf), axis=-1)
     return chi * mask, mask, eps, weights
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _projection_arrays(structure: tuple, key: Any, basis_gram: Any, nu: Any, n: int) -> tuple:
+    r"""Projections :math:`x_\ell\cdot u_j/\sqrt D` of ``n`` fresh examples' tokens on the
+    columns of a basis :math:`U = [u_1..u_p, k^*, v^*]` (teacher last), given only the Gram
+    matrix :math:`G = U^\top U/D`: exact in law (module docstring of :mod:`attnlab.gslr._gamp`).
+    """
+    lmax = max(structure[1])
+    lengths, mask = _lengths_and_mask(key, n, structure)
+    # G^{1/2} by eigendecomposition: G may be singular (a zero estimate, k ∝ k*)
+    values, vectors = jnp.linalg.eigh(basis_gram)
+    root = vectors * jnp.sqrt(jnp.maximum(values, 0.0))[None, :]
+    P = jax.random.normal(stream(key, "token projections"), (n, lmax, basis_gram.shape[0]))
+    P = P @ root.T
+    k_col = basis_gram.shape[0] - 2
+    if structure[0] == "spiked":
+        eps = _positions(key, structure, nu, None, mask, lengths)
+        # the spiked token is shifted by √ν k*/√D: its projections move by √ν G[:, k*]
+        onehot = jax.nn.one_hot(eps, lmax, dtype=P.dtype)
+        P = P + onehot[:, :, None] * jnp.sqrt(nu) * basis_gram[k_col][None, None, :]
+    else:
+        eps = _positions(key, structure, nu, P[..., k_col], mask, lengths)
+    return P * mask[:, :, None], mask, eps
+
+
+@uses_jax
+def sample_projections(
+    model: GSLRModel, key: Any, basis_gram: Any, *, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Projections of ``n`` fresh examples' tokens on a basis that ends with the teacher.
+
+    For a basis :math:`U = [u_1, \dots, u_p, k^*, v^*] \in \mathbb R^{D\times(p+2)}` with
+    Gram matrix :math:`G = U^\top U/D`, the projections :math:`P_{\mu\ell} = U^\top
+    x_{\mu\ell}/\sqrt D` of fresh examples have exactly the law
+
+    .. math:: P_{\mu\ell} = G^{1/2}\xi_{\mu\ell} + \sqrt\nu\,1[\ell = \epsilon^*_\mu]\,
+        G_{:,k^*} \ (\text{spiked}), \qquad \xi_{\mu\ell} \sim \mathcal N(0, I_{p+2}),
+
+    because a standard Gaussian token projects onto :math:`U/\sqrt D` as
+    :math:`\mathcal N(0, G)`; max-SLR draws :math:`\epsilon^*` from
+    :math:`\mathrm{softmax}(\nu P_{\cdot, k^*})`. Any function of the examples that sees
+    the tokens only through :math:`U` (the test error of an estimate in the span of :math:`U`)
+    thus costs :math:`O(n L p)` instead of :math:`O(n L D)`.
+
+    Parameters
+    ----------
+    model : GSLRModel
+    key : jax key
+    basis_gram : array, shape (p + 2, p + 2)
+        :math:`U^\top U/D`, the teacher's two columns last.
+    n : int
+        Number of examples.
+
+    Returns
+    -------
+    P : numpy.ndarray, shape (n, L_max, p + 2)
+        Zero on padding.
+    mask : numpy.ndarray of bool, shape (n, L_max)
+    eps : numpy.ndarray of int, shape (n,)
+        Hidden positions.
+    """
+    n = check_int("n", n, lo=1, hi=MAX_ELEMENTS)
+    gram = jnp.asarray(basis_gram)
+    if gram.ndim != 2 or gram.shape[0] != gram.shape[1] or gram.shape[0] < 2:
+        raise ParameterError(f"basis_gram has shape {gram.shape}: needs a square (p+2, p+2)")
+    nu = 0.0 if math.isinf(model.nu) else model.nu
+    return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))
 
 
 def _check_size(n: int, lmax: int, dim: int) -> None:
