@@ -68,6 +68,28 @@ def test_unconverged_points_are_reported_never_returned_as_numbers():
     assert "did not converge" in p.reason
 
 
+def test_continuation_in_r_reaches_the_same_fixed_point_and_reports_where_it_fails():
+    """Ridge (L = 1) at r = 0.05: the cold start and the continuation path from r = 0.5 end at
+    the same fixed point (the iteration's tolerance, 1e-4 relative, on the order parameters:
+    5e-4) and the path's iterations are all counted. A cap of 2
+    iterations fails on the path's first point, and the reason says so."""
+    opts = ReplicaOptions(n_mc=500)
+    cold = ReplicaSolver(RIDGE, "softmax", KEY, options=opts).solve(alpha=3.0, r=0.05)
+    path = ReplicaSolver(
+        RIDGE, "softmax", KEY, options=opts.model_copy(update={"r_continuation": 0.5})
+    )
+    p = path.solve(alpha=3.0, r=0.05)
+    assert p.converged and p.r == 0.05 and p.start == "uninformed"
+    np.testing.assert_allclose(p.state()[3:], cold.state()[3:], rtol=5e-4)
+    assert p.n_iter > cold.n_iter  # the five points on the way are counted
+    capped = ReplicaSolver(
+        RIDGE, "softmax", KEY, options=ReplicaOptions(n_mc=500, r_continuation=0.5, max_iter=2)
+    )
+    q = capped.solve(alpha=3.0, r=0.05, raise_on_failure=False)
+    assert not q.converged and q.r == 0.05
+    assert "r=0.5" in q.reason and "continuation path in r from 0.5" in q.reason
+
+
 def test_a_nan_objective_is_never_convergence():
     """An activation that produces NaN: every iteration is non-finite, reported as such."""
 

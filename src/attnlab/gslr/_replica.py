@@ -43,7 +43,7 @@ never as a number.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -111,6 +111,12 @@ class ReplicaOptions(Params):
         Memory of the Anderson acceleration of the damped iteration (0: plain damping). With
         acceleration, a point that does not converge is retried with Anderson steps from the
         start, then with damping alone, each within ``max_iter`` iterations.
+    r_continuation : float
+        A named (cold) start at a penalty :math:`r` below this value is reached by continuation
+        in :math:`r`: fixed points at :math:`r_0` = ``r_continuation``, then
+        :math:`r_{j+1} = 0.6 r_j` down to :math:`r` (the last step jumps to :math:`r`, also
+        from :math:`10^{-3} r_0` to :math:`r = 0`), each started from the previous one (weak
+        regularisation is where a cold start wanders off; 0: off).
     """
 
     n_mc: int = Field(4000, ge=100, le=10**7, description="Monte-Carlo effective examples")
@@ -122,6 +128,9 @@ class ReplicaOptions(Params):
     damping: float = Field(0.5, gt=0, le=1, description="initial damping η")
     confirm_every: int = Field(25, ge=1, le=10**5, description="full prox pass every N iterations")
     anderson: int = Field(5, ge=0, le=20, description="Anderson acceleration memory (0: off)")
+    r_continuation: float = Field(
+        0.0, ge=0, le=1e6, description="cold starts below this r go by continuation in r (0: off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -276,6 +285,38 @@ class ReplicaSolver:
         """
         alpha = check_range("alpha", alpha, lo=0, hi=1e9, lo_open=True)
         r = check_range("r", r, lo=0, hi=1e12)
+        if not isinstance(start, ReplicaPoint) and r < self.options.r_continuation:
+            return self._continued(alpha, r, str(start), raise_on_failure)
+        return self._solve(alpha, r, start, raise_on_failure)
+
+    def _continued(
+        self, alpha: float, r: float, start: str, raise_on_failure: bool
+    ) -> ReplicaPoint:
+        """Continuation in r from ``r_continuation`` down to ``r`` (``ReplicaOptions``); a
+        failure on the path is the point's failure, its reason saying where."""
+        point: str | ReplicaPoint = start
+        r0 = self.options.r_continuation
+        total, step_r = 0, r0
+        while True:
+            point = self._solve(alpha, step_r, point, False)
+            total += point.n_iter
+            if not point.converged or step_r <= r:
+                break
+            # geometric steps; the last jumps to r (also r = 0, from 1e-3 r0)
+            step_r = 0.6 * step_r if 0.6 * step_r > max(r, 1e-3 * r0) else r
+        point = replace(point, n_iter=total, start=start)
+        if point.converged:
+            return point
+        reason = (
+            f"{point.reason}; on the continuation path in r from {self.options.r_continuation:g}"
+        )
+        if raise_on_failure:
+            raise ReplicaNotConverged(reason)
+        return replace(point, r=r, reason=reason)
+
+    def _solve(
+        self, alpha: float, r: float, start: str | ReplicaPoint, raise_on_failure: bool
+    ) -> ReplicaPoint:
         # the prox points are warm only after a converged solve of this solver (a fresh
         # solver starts with a full multi-start pass, even from a previous point)
         warm = isinstance(start, ReplicaPoint) and self._chi_warm
@@ -385,7 +426,8 @@ class ReplicaSolver:
 
     def curve(self, alphas: Any, *, r: float) -> list[dict[str, Any]]:
         """Both branches along increasing :math:`\\alpha` by continuation (each branch
-        warm-started from its previous converged point); progress reported per point.
+        warm-started from its point at the previous :math:`\\alpha` when that converged, else
+        from its named start); progress reported per point.
 
         Parameters
         ----------
@@ -405,8 +447,12 @@ class ReplicaSolver:
             for a in grid:
                 points, kept = self.solve_both(alpha=a, r=r, warm=warm)
                 for branch, p in points.items():
+                    # warm starts from the previous α only: past a failure a cold start (by
+                    # continuation in r where set) is nearer than a point further back
                     if p.converged:
                         warm[branch] = p
+                    else:
+                        warm.pop(branch, None)
                     rows.append({**p.to_dict(), "branch": branch, "kept": p is kept})
                 bar.advance(1)
         return rows

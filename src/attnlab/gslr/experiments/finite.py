@@ -34,6 +34,7 @@ from attnlab.gslr import (
     MonteCarlo,
     Population,
     RandomInit,
+    ReplicaNotConverged,
     ReplicaOptions,
     ReplicaPoint,
     ReplicaSolver,
@@ -204,7 +205,10 @@ def rs_unstable_alphas(
     unstable = {}
     for row in replica:
         if row["kept"] and row["converged"] and any(math.isclose(row["alpha"], a) for a in alphas):
-            rep = solver.replicon(replica_point(row))
+            try:
+                rep = solver.replicon(replica_point(row))
+            except ReplicaNotConverged:  # no replicon: stability unknown, the point is compared
+                continue
             # the eigenvalue decides (a heavy tail of its per-example terms, which makes
             # ``stable`` False too, says the estimate is noisy, not that RS breaks)
             if rep.eigenvalue >= 1.0:

@@ -16,7 +16,14 @@ from pydantic import Field
 
 from attnlab.compare import Result
 from attnlab.config import Cost
-from attnlab.gslr import GSLRModel, InformedInit, RandomInit, ReplicaSolver
+from attnlab.gslr import (
+    GSLRModel,
+    InformedInit,
+    RandomInit,
+    ReplicaNotConverged,
+    ReplicaOptions,
+    ReplicaSolver,
+)
 from attnlab.gslr.experiments._plotting import alpha_axis, bayes_band
 from attnlab.gslr.experiments.finite import (
     FiniteConfig,
@@ -52,6 +59,10 @@ class InitConfig(FiniteConfig):
     headline: bool = Field(True, description="flag the random-start rows as headline")
     bayes_optimal: bool = Field(False, description="slr-init does not draw the Bayes-optimal curve")
     low_alpha: float = Field(0.0, ge=0, le=1e4, description="no extra seeds at low α (0)")
+    # at r = 0.05 a cold start wanders off where a fixed point exists (α = 3): continuation in
+    # r from 0.5 reaches it; every converged point of this grid takes under 300 iterations
+    # (a continuation step of 0.6), so a cap of 400 per strategy only shortens the failures
+    replica: ReplicaOptions = ReplicaOptions(r_continuation=0.5, max_iter=400)
     rs_gate: bool = Field(
         False, description="slr-init compares both branches and reports each point's replicon"
     )
@@ -112,10 +123,11 @@ def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
     """Add the replicon eigenvalue, its Monte-Carlo error, the tail index of its per-example
     terms and the local RS stability (:meth:`~attnlab.gslr.ReplicaSolver.replicon`) to every
     converged replica row (NaN / False elsewhere), on the effective examples the fixed point
-    was computed with."""
+    was computed with; ``replicon_failed`` marks a point whose re-solve did not converge."""
     table = table.copy()
     for column in REPLICON_COLUMNS:
         table[column] = False if column == "rs_stable" else math.nan
+    table["replicon_failed"] = False
     for (case, activation), sub in table[table["kind"] == "replica"].groupby(
         ["case", "activation"], sort=False
     ):
@@ -123,7 +135,13 @@ def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
         model = case_model(config.model, case)
         solver = ReplicaSolver(model, activation, key, options=config.replica)
         for index, row in sub[sub["converged"].astype(bool)].iterrows():
-            rep = solver.replicon(replica_point(row))
+            try:
+                rep = solver.replicon(replica_point(row))
+            except ReplicaNotConverged:
+                # re-solving from the point with cold prox points wandered off (weak
+                # regularisation: the prox has several minima): no replicon, said so
+                table.at[index, "replicon_failed"] = True
+                continue
             values = (rep.eigenvalue, rep.eigenvalue_se, rep.tail_index, rep.stable)
             for column, value in zip(REPLICON_COLUMNS, values, strict=True):
                 table.at[index, column] = value
@@ -133,8 +151,12 @@ def add_replicon(table: pd.DataFrame, config: InitConfig) -> pd.DataFrame:
 def stability_summary(table: pd.DataFrame) -> dict:
     """α of the kept replica branch where RS is locally unstable, and the largest replicon."""
     kept = table[(table["kind"] == "replica") & table["kept"].astype(bool)]
+    failed = kept[kept["replicon_failed"].astype(bool)]
     return {
-        "rs_unstable_alphas": sorted(float(a) for a in kept[~kept["rs_stable"]]["alpha"]),
+        "rs_unstable_alphas": sorted(
+            float(a) for a in kept[~kept["rs_stable"] & ~kept["replicon_failed"]]["alpha"]
+        ),
+        "replicon_not_computed_alphas": sorted(float(a) for a in failed["alpha"]),
         "max_replicon": float(kept["replicon"].max()) if len(kept) else None,
     }
 
