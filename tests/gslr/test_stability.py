@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attnlab._jax import jnp
-from attnlab.gslr import GSLRModel, ReplicaOptions, ReplicaSolver
+from attnlab.gslr import GSLRModel, ReplicaNotConverged, ReplicaOptions, ReplicaSolver
 from attnlab.gslr._stability import _per_example, hill_tail_index
 from attnlab.precision import uses_jax
 from attnlab.rng import root_key
@@ -77,6 +77,37 @@ def test_replicon_refuses_a_point_that_did_not_converge():
     bad = type(point)(**{**point.to_dict(), "converged": False})
     with pytest.raises(ValueError, match="did not converge"):
         solver.replicon(bad)
+
+
+def test_replicon_restores_a_point_from_its_named_start_when_the_re_solve_fails():
+    # the re-solve from the point itself is made to fail (as a fresh solver's cold prox points
+    # can at weak regularisation): the point is reached again from its named start and the
+    # replicon is the one of the same point (ridge closed form as above); a point that the
+    # named start does not reach again (its state moved by 50 %) is refused with a reason
+    solver = ReplicaSolver(
+        GSLRModel(nu=1.0, L=1), "softmax", root_key(1), options=ReplicaOptions(n_mc=500)
+    )
+    point = solver.solve(alpha=2.0, r=0.1)
+    solve = solver.solve
+
+    def failing_from_points(*, alpha, r, start, raise_on_failure=True):
+        if not isinstance(start, str):
+            return type(point)(**{**point.to_dict(), "converged": False, "reason": "made to fail"})
+        return solve(alpha=alpha, r=r, start=start, raise_on_failure=raise_on_failure)
+
+    solver.solve = failing_from_points
+    rep = solver.replicon(point)
+    V = rep.state[5]
+    np.testing.assert_allclose(V, point.V_v, rtol=1e-3)
+    np.testing.assert_allclose(rep.eigenvalue, alpha_v(2.0, V), rtol=1e-10)
+    moved = type(point)(**{**point.to_dict(), "q_v": 1.5 * point.q_v})
+    with pytest.raises(ReplicaNotConverged, match="reached another fixed point"):
+        solver.replicon(moved)
+
+
+def alpha_v(alpha, V):
+    """The ridge replicon α V² / (1 + V)² (test above)."""
+    return alpha * V**2 / (1 + V) ** 2
 
 
 @pytest.mark.parametrize("kappa", [0.5, 2.0])

@@ -372,6 +372,9 @@ class ReplicaSolver:
         replicon eigenvalue :math:`\\lambda_{\\rm R}` (stable below 1) on the same effective
         examples (:mod:`attnlab.gslr._stability`). The point is first re-solved from itself,
         which restores its prox points (a few iterations), and the replicon is evaluated there.
+        Where that re-solve does not converge (a solver's cold prox points can settle in other
+        prox minima at weak regularisation), the point is reached again from its named start
+        (by continuation in r where set) and used if it is the same point (1 % relative).
 
         Parameters
         ----------
@@ -384,7 +387,7 @@ class ReplicaSolver:
         """
         if not point.converged:
             raise ParameterError(f"replicon: the point at α={point.alpha:g} did not converge")
-        point = self.solve(alpha=point.alpha, r=point.r, start=point)
+        point = self._restore(point)
         return replicon(
             self.sigma,
             point.state(),
@@ -393,6 +396,25 @@ class ReplicaSolver:
             self._chi,
             n_newton=4 * self.options.n_newton,
             prox_tol=self.options.prox_tol,
+        )
+
+    def _restore(self, point: ReplicaPoint) -> ReplicaPoint:
+        """``point`` re-solved by this solver, its prox points in ``self._chi`` (see
+        :meth:`replicon`); raises :class:`ReplicaNotConverged` when neither way gets back."""
+        again = self.solve(alpha=point.alpha, r=point.r, start=point, raise_on_failure=False)
+        if again.converged:
+            return again
+        why = f"no named start ({point.start!r})"
+        if point.start in ("uninformed", "informed"):
+            again = self.solve(
+                alpha=point.alpha, r=point.r, start=point.start, raise_on_failure=False
+            )
+            if again.converged and np.allclose(again.state(), point.state(), rtol=1e-2, atol=1e-4):
+                return again
+            why = again.reason if not again.converged else "it reached another fixed point"
+        raise ReplicaNotConverged(
+            f"replicon: the point at α={point.alpha:g}, r={point.r:g} could not be re-solved "
+            f"from itself, nor from its start: {why}"
         )
 
     def solve_both(
