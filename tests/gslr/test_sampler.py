@@ -124,6 +124,7 @@ def test_sampler_errors_are_one_line():
         (lambda: sample_data(model, 3, T, n=3), "must be a jax key"),
         (lambda: sample_data(model, KEY, T, n=10**9), "token entries"),
         (lambda: sample_projections(model, KEY, np.eye(3)[:2], n=3), "square"),
+        (lambda: sample_projections(model, KEY, np.full((3, 3), np.nan), n=3), "finite"),
     ]:
         with pytest.raises(ParameterError, match=match) as err:
             call()

@@ -246,50 +246,6 @@ def _projection_arrays(structure: tuple, key: Any, basis_gram: Any, nu: Any, n: 
     return P * mask[:, :, None], mask, eps
 
 
-@uses_jax
-def sample_projections(
-    model: GSLRModel, key: Any, basis_gram: Any, *, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Projections of ``n`` fresh examples' tokens on a basis that ends with the teacher.
-
-    For a basis :math:`U = [u_1, \dots, u_p, k^*, v^*] \in \mathbb R^{D\times(p+2)}` with
-    Gram matrix :math:`G = U^\top U/D`, the projections :math:`P_{\mu\ell} = U^\top
-    x_{\mu\ell}/\sqrt D` of fresh examples have exactly the law
-
-    .. math:: P_{\mu\ell} = G^{1/2}\xi_{\mu\ell} + \sqrt\nu\,1[\ell = \epsilon^*_\mu]\,
-        G_{:,k^*} \ (\text{spiked}), \qquad \xi_{\mu\ell} \sim \mathcal N(0, I_{p+2}),
-
-    because a standard Gaussian token projects onto :math:`U/\sqrt D` as
-    :math:`\mathcal N(0, G)`; max-SLR draws :math:`\epsilon^*` from
-    :math:`\mathrm{softmax}(\nu P_{\cdot, k^*})`. Any function of the examples that sees
-    the tokens only through :math:`U` (the test error of an estimate in the span of :math:`U`)
-    thus costs :math:`O(n L p)` instead of :math:`O(n L D)`.
-
-    Parameters
-    ----------
-    model : GSLRModel
-    key : jax key
-    basis_gram : array, shape (p + 2, p + 2)
-        :math:`U^\top U/D`, the teacher's two columns last.
-    n : int
-        Number of examples.
-
-    Returns
-    -------
-    P : numpy.ndarray, shape (n, L_max, p + 2)
-        Zero on padding.
-    mask : numpy.ndarray of bool, shape (n, L_max)
-    eps : numpy.ndarray of int, shape (n,)
-        Hidden positions.
-    """
-    n = check_int("n", n, lo=1, hi=MAX_ELEMENTS)
-    gram = jnp.asarray(basis_gram)
-    if gram.ndim != 2 or gram.shape[0] != gram.shape[1] or gram.shape[0] < 2:
-        raise ParameterError(f"basis_gram has shape {gram.shape}: needs a square (p+2, p+2)")
-    nu = 0.0 if math.isinf(model.nu) else model.nu
-    return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))
-
-
 def _check_size(n: int, lmax: int, dim: int) -> None:
     if n * lmax * dim > MAX_ELEMENTS:
         raise ParameterError(
@@ -413,3 +369,49 @@ def sample_teacher_fields(model: GSLRModel, key: Any, *, n: int) -> TeacherField
     if not single:
         raise ParameterError("sample_teacher_fields takes one key, not an array of keys")
     return _batched(lambda k: _fields(model, k, n), key)
+
+
+@uses_jax
+def sample_projections(
+    model: GSLRModel, key: Any, basis_gram: Any, *, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Projections of ``n`` fresh examples' tokens on a basis that ends with the teacher.
+
+    For a basis :math:`U = [u_1, \dots, u_p, k^*, v^*] \in \mathbb R^{D\times(p+2)}` with
+    Gram matrix :math:`G = U^\top U/D`, the projections :math:`P_{\mu\ell} = U^\top
+    x_{\mu\ell}/\sqrt D` of fresh examples have exactly the law
+
+    .. math:: P_{\mu\ell} = G^{1/2}\xi_{\mu\ell} + \sqrt\nu\,1[\ell = \epsilon^*_\mu]\,
+        G_{:,k^*} \ (\text{spiked}), \qquad \xi_{\mu\ell} \sim \mathcal N(0, I_{p+2}),
+
+    because a standard Gaussian token projects onto :math:`U/\sqrt D` as
+    :math:`\mathcal N(0, G)`; max-SLR draws :math:`\epsilon^*` from
+    :math:`\mathrm{softmax}(\nu P_{\cdot, k^*})`. Any function of the examples that sees
+    the tokens only through :math:`U` (the test error of an estimate in the span of :math:`U`)
+    thus costs :math:`O(n L p)` instead of :math:`O(n L D)`.
+
+    Parameters
+    ----------
+    model : GSLRModel
+    key : jax key
+    basis_gram : array, shape (p + 2, p + 2)
+        :math:`U^\top U/D`, the teacher's two columns last.
+    n : int
+        Number of examples.
+
+    Returns
+    -------
+    P : numpy.ndarray, shape (n, L_max, p + 2)
+        Zero on padding.
+    mask : numpy.ndarray of bool, shape (n, L_max)
+    eps : numpy.ndarray of int, shape (n,)
+        Hidden positions.
+    """
+    n = check_int("n", n, lo=1, hi=MAX_ELEMENTS)
+    gram = jnp.asarray(basis_gram)
+    if gram.ndim != 2 or gram.shape[0] != gram.shape[1] or gram.shape[0] < 2:
+        raise ParameterError(f"basis_gram has shape {gram.shape}: needs a square (p+2, p+2)")
+    if not bool(jnp.all(jnp.isfinite(gram))):
+        raise ParameterError("basis_gram has NaN or infinite entries: it must be finite")
+    nu = 0.0 if math.isinf(model.nu) else model.nu
+    return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))
