@@ -455,6 +455,26 @@ def test_gamp_starts_agree_and_caps_are_reported():
         assert not capped.converged and capped.n_iter == total
 
 
+@pytest.mark.parametrize("variant, nu", [("spiked", 2.0), ("max", 10.0)])
+def test_gamp_adaptive_step_reaches_the_same_fixed_point_sooner(variant, nu):
+    """The step growing while the change shrinks (default) against the step held at 0.3
+    (max_damping = damping): both stop at relative change 1e-6, so the overlaps agree to 1e-4
+    (as the two starts do), in fewer iterations."""
+    key = replicate_keys(8, 1)[0]
+    model = _model(variant, nu, 3, 0.1)
+    fixed, adaptive = (
+        run_gamp(model, alpha=3.0, dim=200, key=key, options=GAMPOptions(n_test=500, **kw))
+        for kw in ({"max_damping": 0.3}, {})
+    )
+    assert fixed.converged and adaptive.converged
+    np.testing.assert_allclose(
+        [adaptive.m_k, adaptive.m_v, adaptive.q_k, adaptive.q_v],
+        [fixed.m_k, fixed.m_v, fixed.q_k, fixed.q_v],
+        atol=1e-4,
+    )
+    assert adaptive.n_iter < fixed.n_iter
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant, nu", [("spiked", 2.0), ("max", 10.0)])
 @pytest.mark.parametrize("alpha", [1.0, 3.0])

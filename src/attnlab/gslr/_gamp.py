@@ -22,7 +22,8 @@ Iteration (one 2-vector :math:`\hat W_i` per coordinate, diagonal variances :mat
     B_i = \frac1{\sqrt D}\sum_{\mu\ell} x_{\mu\ell i}\,g_{\mu\ell} + (A - \tau e_k)\circ\hat W_i,\\
     \hat W_i &= B_i/(1 + A), \qquad c = 1/(1 + A).
 
-Damping (as in damped GAMP, Rangan et al.; step 0.3 by default): the new :math:`g` and :math:`A` are mixed with the
+Damping (as in damped GAMP, Rangan et al.; step 0.3 by default, growing by 15 % per step up to
+0.8 while the relative change shrinks, back to 0.3 after a step where it does not): the new :math:`g` and :math:`A` are mixed with the
 previous ones, :math:`g \leftarrow (1-\eta)g^{\rm old} + \eta g`, :math:`A \leftarrow
 (1-\eta)A^{\rm old} + \eta A`, and so is :math:`\hat W`; :math:`c = 1/(1+A)` follows the damped
 :math:`A`. Damping only :math:`\hat W` and :math:`c` leaves a period-2 oscillation when several
@@ -93,19 +94,26 @@ class GAMPOptions(Params):
     tol : float
         Convergence: relative change of each column of :math:`\\hat W` below ``tol``.
     damping : float
-        Step :math:`\\eta` of the damped update.
+        Step :math:`\\eta` of the damped update at the start, and after any step that did not
+        shrink the relative change.
+    max_damping : float
+        While the relative change keeps shrinking, :math:`\\eta` grows by 15 % per step up to
+        this (at least ``damping``): the fixed point is the same for every :math:`\\eta`,
+        only the path to it is shorter.
     n_nodes : int
         Quadrature nodes of the max-SLR position posterior.
     n_test : int
         Fresh test examples for the test error.
     retries : int
         A run that does not converge (it oscillates) is restarted from its start with the
-        damping halved, up to this many times; a run that converges is unchanged.
+        damping halved and held fixed, up to this many times; a run that converges is
+        unchanged.
     """
 
     max_iter: int = Field(1000, ge=1, le=100_000)
     tol: float = Field(1e-6, gt=0, lt=1)
     damping: float = Field(0.3, gt=0, le=1)
+    max_damping: float = Field(0.8, gt=0, le=1)
     n_nodes: int = Field(64, ge=16, le=4096)
     n_test: int = Field(20_000, ge=100, le=10_000_000)
     retries: int = Field(1, ge=0, le=5)
@@ -270,11 +278,16 @@ def run_gamp(
         g = jnp.zeros(X.shape[:2] + (2,))
         A = 1.0 / c - 1.0
         damping = opts.damping * 0.5**attempt
-        change, it, ok = math.inf, 0, False
+        # adaptive step on the first attempt only: a retry holds the halved step fixed
+        most = max(opts.max_damping, damping) if attempt == 0 else damping
+        change, it, ok, eta = math.inf, 0, False, damping
         with progress.track(label, opts.max_iter) as bar:
             for it in range(1, opts.max_iter + 1):
-                eta = 1.0 if it == 1 else damping  # no memory to damp towards at the first step
-                W, c, g, A, ch = step(W, c, g, A, X, y, mask, nu, delta, tau, eta)
+                # no memory to damp towards at the first step
+                W, c, g, A, ch = step(
+                    W, c, g, A, X, y, mask, nu, delta, tau, 1.0 if it == 1 else eta
+                )
+                eta = min(1.15 * eta, most) if float(ch) < change else damping
                 change = float(ch)
                 bar.advance(1)
                 if not math.isfinite(change) or change < opts.tol:
