@@ -275,6 +275,8 @@ class ReplicaSolver:
             Penalty :math:`r \\ge 0`.
         start : {"uninformed", "informed"} or ReplicaPoint
             A named start, or a previous point (warm start, e.g. along an :math:`\\alpha` grid).
+            A named start at :math:`r` below ``options.r_continuation`` goes by continuation
+            in :math:`r` (:class:`ReplicaOptions`).
         raise_on_failure : bool
             Raise :class:`ReplicaNotConverged` (default), or return the point flagged
             ``converged=False`` with NaN test error.
