@@ -60,6 +60,15 @@ def _row(name: str, value: float, unit: str, reference: str, ratio: Any, note: s
     }
 
 
+def _timed(fn: Any, *args: Any, repeats: int) -> float:
+    """Mean seconds per call of ``fn(*args)`` over ``repeats`` calls, after one warm-up."""
+    jax.block_until_ready(fn(*args))
+    t = time.perf_counter()
+    for _ in range(repeats):
+        jax.block_until_ready(fn(*args))
+    return (time.perf_counter() - t) / repeats
+
+
 def bench_replica(quick: bool) -> list[dict]:
     n_mc, n_alpha = (1000, 8) if quick else (4000, 50)
     model = GSLRModel(nu=2.0, L=3)
@@ -163,12 +172,7 @@ def _replicon_rows(solver: ReplicaSolver, point: Any, where: str) -> list[dict]:
 def _pass_time(data: Any, repeats: int) -> float:
     vg = jax.jit(_value_and_grad(resolve_activation("softmax")))
     args = (jnp.asarray(data.X), jnp.asarray(data.y), jnp.asarray(data.mask), jnp.ones(data.n), 0.1)
-    p = 0.1 * jnp.ones(2 * data.dim)
-    jax.block_until_ready(vg(p, *args))
-    t = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(vg(p, *args))
-    return (time.perf_counter() - t) / repeats
+    return _timed(vg, 0.1 * jnp.ones(2 * data.dim), *args, repeats=repeats)
 
 
 @uses_jax
@@ -319,13 +323,7 @@ def bench_position_posterior(quick: bool) -> list[dict]:
     np.testing.assert_allclose(p, p_ref, atol=1e-12)
     np.testing.assert_allclose(np.take_along_axis(np.asarray(J), others[None], 2), Jo_ref,
                                atol=1e-12)  # fmt: skip
-    times = []
-    for f in (fast, ref):
-        jax.block_until_ready(f(om, mask, 0.3, 10.0))
-        t = time.perf_counter()
-        for _ in range(3):
-            jax.block_until_ready(f(om, mask, 0.3, 10.0))
-        times.append((time.perf_counter() - t) / 3)
+    times = [_timed(f, om, mask, 0.3, 10.0, repeats=3) for f in (fast, ref)]
     return [
         _row(
             "max-SLR position posterior (state evolution / GAMP channel)",
@@ -338,21 +336,12 @@ def bench_position_posterior(quick: bool) -> list[dict]:
     ]
 
 
-def _timed(fn: Any, *args: Any, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    t = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(fn(*args))
-    return (time.perf_counter() - t) / repeats
-
-
 @uses_jax
 def bench_gamp(quick: bool) -> list[dict]:
     """GAMP (spiked ν = 2, L = 3, D = 1000): the transposed product of one step as a
     ``dot_general`` into (2, D) against the ``einsum`` into (D, 2) it replaced, checked equal
-    first; one step against
-    its floor (the forward and the transposed product alone); and the test error drawn as
-    projections against fresh tokens (same law, tested in tests/gslr)."""
+    first; one step against its floor (the forward and the transposed product alone); and the
+    time of the test error drawn as projections (its law is tested in tests/gslr)."""
     from attnlab.gslr._gamp import GAMPOptions, _make_step, _teacher_and_data, _test_error
 
     D, alpha = 1000, (2.0 if quick else 8.0)

@@ -23,8 +23,8 @@ Iteration (one 2-vector :math:`\hat W_i` per coordinate, diagonal variances :mat
     \hat W_i &= B_i/(1 + A), \qquad c = 1/(1 + A).
 
 Damping (as in damped GAMP, Rangan et al.; step 0.3 by default, growing by 15 % per step up to
-0.8 while the relative change shrinks, back to 0.3 after a step where it does not): the new :math:`g` and :math:`A` are mixed with the
-previous ones, :math:`g \leftarrow (1-\eta)g^{\rm old} + \eta g`, :math:`A \leftarrow
+0.8 while the relative change shrinks, back to 0.3 after a step where it does not): the new
+:math:`g` and :math:`A` are mixed with the previous ones, :math:`g \leftarrow (1-\eta)g^{\rm old} + \eta g`, :math:`A \leftarrow
 (1-\eta)A^{\rm old} + \eta A`, and so is :math:`\hat W`; :math:`c = 1/(1+A)` follows the damped
 :math:`A`. Damping only :math:`\hat W` and :math:`c` leaves a period-2 oscillation when several
 positions fit a label about equally well (seen at :math:`D = 1000`, L = 3).
@@ -75,7 +75,13 @@ from attnlab.config import Params
 from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
 from attnlab.gslr._bayes_se import check_model
 from attnlab.gslr._model import GSLRModel
-from attnlab.gslr._sampler import _projection_arrays, _structure, sample_data, sample_teacher
+from attnlab.gslr._sampler import (
+    _projection_arrays,
+    _structure,
+    _traced_nu,
+    sample_data,
+    sample_teacher,
+)
 from attnlab.precision import uses_jax
 from attnlab.rng import stream
 
@@ -214,7 +220,7 @@ def _test_error(model: GSLRModel, key: Any, Wstar: Any, W: Any, c: Any, opts: An
     loss = _make_test_loss(_structure(model), opts.n_nodes)
     U = jnp.concatenate([jnp.asarray(W), jnp.asarray(Wstar)], axis=1)
     gram = U.T @ U / U.shape[0]
-    nu = 0.0 if math.isinf(model.nu) else float(model.nu)
+    nu = _traced_nu(model)
     errs = []
     for i, start in enumerate(range(0, opts.n_test, batch)):
         nb = min(batch, opts.n_test - start)

@@ -125,6 +125,11 @@ def _structure(model: GSLRModel) -> tuple:
     return (model.variant, model.lengths, model.length_probs, math.isinf(model.nu))
 
 
+def _traced_nu(model: GSLRModel) -> float:
+    """ν as the compiled samplers take it (ν = ∞ is in the structure; 0 stands in)."""
+    return 0.0 if math.isinf(model.nu) else float(model.nu)
+
+
 def _lengths_and_mask(key: Any, n: int, structure: tuple) -> tuple[Any, Any]:
     _, lengths_law, probs, _ = structure
     lmax = max(lengths_law)
@@ -168,7 +173,7 @@ def _teacher_arrays(orthonormal: bool, key: Any, dim: int) -> tuple:
 
 def _data(model: GSLRModel, key: Any, teacher: Teacher, n: int, dtype: Any) -> SLRData:
     """Jax arrays; ``X`` and ``y`` in ``dtype`` (drawn in the ambient float precision)."""
-    nu = 0.0 if math.isinf(model.nu) else model.nu
+    nu = _traced_nu(model)
     arrays = _data_arrays(
         _structure(model), key, teacher.k, teacher.v, nu, model.delta, n, jnp.dtype(dtype)
     )
@@ -198,7 +203,7 @@ def _data_arrays(
 
 
 def _fields(model: GSLRModel, key: Any, n: int) -> TeacherFields:
-    nu = 0.0 if math.isinf(model.nu) else model.nu
+    nu = _traced_nu(model)
     return TeacherFields(*_field_arrays(_structure(model), key, nu, n))
 
 
@@ -413,5 +418,5 @@ def sample_projections(
         raise ParameterError(f"basis_gram has shape {gram.shape}: needs a square (p+2, p+2)")
     if not bool(jnp.all(jnp.isfinite(gram))):
         raise ParameterError("basis_gram has NaN or infinite entries: it must be finite")
-    nu = 0.0 if math.isinf(model.nu) else model.nu
+    nu = _traced_nu(model)
     return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))
