@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_int
 from attnlab.erf_slr._model import (
     ErfSLRModel,
@@ -76,13 +76,15 @@ def _project_out(x, u):
 
 
 def _teacher(key, d, dtype):
-    gk, gv = jax.random.normal(stream(key, "teacher"), (2, d), dtype=dtype)
+    gk, gv = flat_draw(jax.random.normal, stream(key, "teacher"), (2, d), dtype=dtype)
     k_star = _normalise(gk)
     return k_star, _normalise(_project_out(gv, k_star))
 
 
 def _initial(key, k_star, v_star, manifold: bool):
-    gk, gv = jax.random.normal(stream(key, "init"), (2, k_star.shape[-1]), dtype=k_star.dtype)
+    gk, gv = flat_draw(
+        jax.random.normal, stream(key, "init"), (2, k_star.shape[-1]), dtype=k_star.dtype
+    )
     if not manifold:
         return _normalise(gk), _normalise(gv)
     k = _normalise(_project_out(gk, v_star))
@@ -171,7 +173,7 @@ def _sample(key, n, k_star, v_star, L, gamma, eps, d=None):
     width = k_star.shape[-1]
     d = width if d is None else d
     kx, kj, kn = jax.random.split(key, 3)
-    X = jax.random.normal(kx, (n, L, width), dtype=dtype)
+    X = flat_draw(jax.random.normal, kx, (n, L, width), dtype=dtype)
     J = jax.random.randint(kj, (n,), 0, L)
     onehot = jax.nn.one_hot(J, L, dtype=dtype)
     scale = 1.0 + (gamma - 1.0) * onehot  # γ on the hidden token, 1 elsewhere

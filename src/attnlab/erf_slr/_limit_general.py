@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_int, check_range
 from attnlab.erf_slr._limit import (
     MAX_EVALUATIONS,
@@ -144,7 +144,9 @@ def _setup(model: ErfSLRModel, key: Any, temperature, step_scale, n_mc):
         raise ParameterError("the slow ODE takes a single key")
     params = {"gamma": model.gamma, "eps": model.eps, "step_scale": c, "lam0": lam0,
               "decay": decay}  # fmt: skip
-    return params, antithetic(jax.random.normal(keys[0], (n_mc // 2, 2 * model.L + 3)), model.L)
+    return params, antithetic(
+        flat_draw(jax.random.normal, keys[0], (n_mc // 2, 2 * model.L + 3)), model.L
+    )
 
 
 @uses_jax

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import check_int, check_range
 from attnlab.erf_slr._data import (
     Overlaps,
@@ -122,7 +122,9 @@ def _gradient_spread(key, params, L: int, n: int):
     """tr Cov of the tangential single-sample gradient at (k*, v*), from n samples drawn in
     the 4 coordinates of the reduced chain (its complement part in expectation given them)."""
     eye = jnp.eye(4, dtype=jnp.zeros(()).dtype)
-    normals = jax.random.normal(stream(key, "noise-floor"), (n, n_normals(L, 1)), eye.dtype)
+    normals = flat_draw(
+        jax.random.normal, stream(key, "noise-floor"), (n, n_normals(L, 1)), eye.dtype
+    )
 
     def one(nrm):
         gk, gv, C = batch_gradient(nrm, eye[0], eye[1], params["d"], params["gamma"],

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_choice, check_range
 from attnlab.config import Params
 from attnlab.gslr._activations import softmax_activation
@@ -256,7 +256,9 @@ class BayesStateEvolution:
         n = self.options.n_mc
         chi_star, mask, eps = _teacher_fields(model, stream(key, "fields"), n)
         shape = chi_star.shape
-        normal = [jax.random.normal(stream(key, t), shape) for t in ("z", "xi_k", "xi_v")]
+        normal = [
+            flat_draw(jax.random.normal, stream(key, t), shape) for t in ("z", "xi_k", "xi_v")
+        ]
         noise = jax.random.normal(stream(key, "noise"), (n,))
         self._draws = (chi_star, normal[0] * mask, *normal[1:], noise, mask, eps)
         self._map = _se_map(self.variant, self.options.n_nodes)
@@ -266,7 +268,10 @@ class BayesStateEvolution:
             m = self.options.n_test_mc
             lengths_only = model.replace(variant="spiked", nu=0.0)
             _, tmask, _ = _teacher_fields(lengths_only, stream(key, "test-L"), m)
-            draws = [jax.random.normal(stream(key, f"test-{i}"), tmask.shape) for i in range(3)]
+            draws = [
+                flat_draw(jax.random.normal, stream(key, f"test-{i}"), tmask.shape)
+                for i in range(3)
+            ]
             self._moment = _max_overlap_moment((*draws, tmask), self.nu)
 
     def where(self, alpha: float | None = None) -> str:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_range
 from attnlab.config import Params
 from attnlab.gslr._activations import (
@@ -188,7 +188,7 @@ class Population:
                     f"{model.label()}: Monte-Carlo population expectations need key= (a jax key)"
                 )
             fields = _fields(model, stream(key, "population-fields"), integration.n)
-            g = jax.random.normal(stream(key, "population-g"), fields.chi_star.shape)
+            g = flat_draw(jax.random.normal, stream(key, "population-g"), fields.chi_star.shape)
             self._arrays = tuple(
                 np.asarray(a) for a in (fields.chi_star, fields.mask, fields.weights, g)
             )

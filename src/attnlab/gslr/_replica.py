@@ -50,7 +50,7 @@ import numpy as np
 from pydantic import Field
 
 from attnlab import progress
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_range
 from attnlab.config import Params
 from attnlab.gslr._activations import Activation, activation_label, resolve_activation
@@ -211,15 +211,15 @@ class ReplicaSolver:
         n = self.options.n_mc
         f = _fields(model, stream(self._key, "replica-fields"), n)
         shape = f.chi_star.shape
-        zs = jax.random.normal(stream(self._key, "replica-zstar"), shape) * f.mask
+        zs = flat_draw(jax.random.normal, stream(self._key, "replica-zstar"), shape) * f.mask
         y = jnp.take_along_axis(zs, f.eps[:, None], axis=1)[:, 0]
         noise = jax.random.normal(stream(self._key, "replica-noise"), (n,))
         self._samples = (
             y + math.sqrt(model.delta) * noise,
             f.chi_star,
             zs,
-            jax.random.normal(stream(self._key, "replica-g"), shape),
-            jax.random.normal(stream(self._key, "replica-gprime"), shape),
+            flat_draw(jax.random.normal, stream(self._key, "replica-g"), shape),
+            flat_draw(jax.random.normal, stream(self._key, "replica-gprime"), shape),
             f.mask,
         )
         self._chi = jnp.zeros(shape)

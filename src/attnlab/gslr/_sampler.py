@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._jax import jax, jnp
+from attnlab._jax import flat_draw, jax, jnp
 from attnlab._validate import ParameterError, check_int
 from attnlab.gslr._model import GSLRModel
 from attnlab.precision import uses_jax
@@ -187,7 +187,7 @@ def _data_arrays(
     dim = k.shape[-1]
     lmax = max(structure[1])
     lengths, mask = _lengths_and_mask(key, n, structure)
-    X = jax.random.normal(stream(key, "tokens"), (n, lmax, dim))
+    X = flat_draw(jax.random.normal, stream(key, "tokens"), (n, lmax, dim))
     kstar, vstar = jnp.asarray(k, X.dtype), jnp.asarray(v, X.dtype)
     if structure[0] == "spiked":
         eps = _positions(key, structure, nu, None, mask, lengths)
@@ -212,7 +212,7 @@ def _field_arrays(structure: tuple, key: Any, nu: Any, n: int) -> tuple:
     variant, lengths_law, _, nu_inf = structure
     lmax = max(lengths_law)
     lengths, mask = _lengths_and_mask(key, n, structure)
-    chi = jax.random.normal(stream(key, "scores"), (n, lmax))
+    chi = flat_draw(jax.random.normal, stream(key, "scores"), (n, lmax))
     if variant == "spiked":
         eps = _positions(key, structure, nu, None, mask, lengths)
         onehot = jax.nn.one_hot(eps, lmax, dtype=chi.dtype)
@@ -238,7 +238,9 @@ def _projection_arrays(structure: tuple, key: Any, basis_gram: Any, nu: Any, n: 
     # G^{1/2} by eigendecomposition: G may be singular (a zero estimate, k ∝ k*)
     values, vectors = jnp.linalg.eigh(basis_gram)
     root = vectors * jnp.sqrt(jnp.maximum(values, 0.0))[None, :]
-    P = jax.random.normal(stream(key, "token projections"), (n, lmax, basis_gram.shape[0]))
+    P = flat_draw(
+        jax.random.normal, stream(key, "token projections"), (n, lmax, basis_gram.shape[0])
+    )
     P = P @ root.T
     k_col = basis_gram.shape[0] - 2
     if structure[0] == "spiked":
