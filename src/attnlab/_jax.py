@@ -60,7 +60,8 @@ def flat_draw(sample: Callable[..., Any], key: Any, shape: Any, *args: Any, **kw
     ----------
     sample : callable
         A ``jax.random`` sampler whose second argument is the shape and whose draws are
-        elementwise (``normal``, ``uniform``, ``randint``, ``bernoulli``, ``rademacher``).
+        elementwise (``normal``, ``uniform``; tested against the direct draw for ``normal``
+        and for ``bernoulli``, a uniform draw compared with ``p``).
     key : jax key
     shape : tuple of int
     *args, **kwargs
