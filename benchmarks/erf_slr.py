@@ -198,19 +198,21 @@ def _sgd_rows(quick: bool) -> list[dict]:
 def _grouping_times(model, keys, steps, kw) -> tuple[float, float]:
     """Times of the reduced chain run as one batch and in side-by-side replicate groups (one
     per core), after checking both give the same run up to float rounding."""
-    from attnlab.erf_slr import _training
+    from attnlab import _threads
+
+    machine_cores = _threads.cores()
 
     def once(cores):
-        saved = _training._cores
-        _training._cores = lambda: cores
+        saved = _threads.cores  # the replicate groups are one per core (_threads.group_count)
+        _threads.cores = lambda: cores
         try:
             return online_sgd(model, keys, steps=steps, log_every=steps // 10, **kw)
         finally:
-            _training._cores = saved
+            _threads.cores = saved
 
-    one, grouped = once(1), once(_training._cores())
+    one, grouped = once(1), once(machine_cores)
     np.testing.assert_allclose(grouped.log.nu, one.log.nu, rtol=1e-10, atol=1e-12)
-    return _timed(once, 1), _timed(once, _training._cores())
+    return _timed(once, 1), _timed(once, machine_cores)
 
 
 def _heldout_rows(quick: bool) -> list[dict]:
