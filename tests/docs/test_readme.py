@@ -163,3 +163,16 @@ def test_snippet_section_is_up_to_date():
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_benchmark_table_covers_every_experiment():
+    """The README's speed table is `benchmarks/run.py --markdown` output: one experiment row per
+    registered experiment (the template family aside) and the targets, so an experiment added
+    since it was generated shows up here as a missing row."""
+    from attnlab.registry import all_experiments
+
+    text = README.read_text()
+    rows = re.findall(r"^\| experiment \| ([\w-]+) \|", text, flags=re.MULTILINE)
+    expected = {n for n, e in all_experiments().items() if e.family != "demo"}
+    assert set(rows) == expected, sorted(set(rows) ^ expected)
+    assert re.search(r"^\| target \| reproduce --full", text, flags=re.MULTILINE)
