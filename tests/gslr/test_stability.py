@@ -184,3 +184,25 @@ def test_compiled_jacobian_pass_equals_a_fresh_closure_and_fresh_solver_restarts
     fresh = ReplicaSolver(model, "softmax", root_key(2), options=options)
     a, b = solver.replicon(point), fresh.replicon(point)
     np.testing.assert_allclose(b.eigenvalue, a.eigenvalue, rtol=2e-3)
+
+
+@uses_jax
+def test_replicon_program_factorises_each_matrix_once():
+    """The per-example Jacobian pass takes P⁻¹ and P's definiteness from one Cholesky factor: a
+    single chain of dependent LAPACK calls (potrf, then the triangular solves). With an LU
+    inverse and an eigvalsh beside it, the two batched LAPACK calls ran at once on XLA's CPU
+    pool and deadlocked on 2 cores (each waiting for batch tasks queued behind the other)."""
+    import re
+
+    from attnlab.gslr._stability import _per_example_terms
+
+    solver = ReplicaSolver(
+        GSLRModel(L=3, nu=2.0), "softmax", root_key(0), options=ReplicaOptions(n_mc=100)
+    )
+    state = jnp.asarray(solver.initial_state("informed"))
+    text = _per_example_terms.lower(
+        solver.sigma, 24, state, solver._samples, solver._chi, 1e-6
+    ).as_text()
+    calls = set(re.findall(r"custom_call @(\w+)", text))
+    # the names are LAPACK's: potrf (Cholesky), trsm (triangular solve); no getrf, no syevd
+    assert calls and {re.sub(r"lapack_[sd](\w+)_ffi", r"\1", c) for c in calls} <= {"potrf", "trsm"}

@@ -206,10 +206,16 @@ def channel_jacobian(
     v_inv = jnp.concatenate([jnp.full(L, 1.0 / state[2]), jnp.full(L, 1.0 / state[5])])
     valid = jnp.concatenate([mask, mask])
     P = jnp.where(valid[:, None] & valid[None, :], H, 0.0) + jnp.diag(v_inv)
-    J = v_inv[:, None] * jnp.linalg.inv(P) * v_inv[None, :] - jnp.diag(v_inv)
+    # one Cholesky factor gives both P⁻¹ and the positive definiteness (every pivot > 0). Two
+    # independent batched LAPACK calls here (an inverse and an eigvalsh) could run at once on
+    # XLA's CPU pool, each waiting for batch tasks queued behind the other: on 2 cores that
+    # deadlocked (docs/findings.md, "Compilation and threads")
+    Lf, definite = _cholesky(P, jnp.finfo(P.dtype).tiny)
+    P_inv = jnp.where(definite, _solve(Lf, jnp.eye(2 * L, dtype=P.dtype)), 0.0)
+    J = v_inv[:, None] * P_inv * v_inv[None, :] - jnp.diag(v_inv)
     grad_G = jax.grad(_reduced, argnums=1)(sigma, chi, ex, state[2], state[5])
     stationary = jnp.max(jnp.abs(jnp.where(mask, grad_G, 0.0))) <= prox_tol
-    ok = stationary & (jnp.linalg.eigvalsh(P)[0] > 0)
+    ok = stationary & definite
     return jnp.where(valid[:, None] & valid[None, :], J, 0.0), ok
 
 
