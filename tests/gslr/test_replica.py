@@ -22,7 +22,9 @@ from attnlab.gslr import (
     sample_data,
     sample_teacher,
 )
-from attnlab.rng import replicate_keys
+from attnlab.gslr._prox import channel_statistics
+from attnlab.precision import uses_jax
+from attnlab.rng import replicate_keys, root_key
 
 KEY = jax.random.key(3)
 RIDGE = GSLRModel(nu=1.0, L=1, delta=0.25)
@@ -88,6 +90,43 @@ def test_continuation_in_r_reaches_the_same_fixed_point_and_reports_where_it_fai
     q = capped.solve(alpha=3.0, r=0.05, raise_on_failure=False)
     assert not q.converged and q.r == 0.05
     assert "r=0.5" in q.reason and "continuation path in r from 0.5" in q.reason
+
+
+@uses_jax
+def test_full_prox_pass_reaches_a_strict_minimum_where_the_prox_is_not_convex():
+    """Softmax, L = 3, at order parameters an iteration passes through at α ≈ 1 (V_k ≈ 2.9:
+    the prox is not convex). From χ = 0 a full pass must leave every one of the 4000 effective
+    examples at a strict local minimum: gradient below prox_tol, Hessian positive definite.
+    Raising a negative Newton pivot only to the floor 10⁻²/V_k (the earlier modified Cholesky)
+    left 122 of them stuck at a start, with gradients up to 2.1."""
+    solver = ReplicaSolver(
+        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
+    )
+    state = jnp.array([0.35129008, 0.72523725, 2.9328172, 0.69246167, 1.0426755, 1.7730665])
+    chi = jnp.zeros(solver._samples[1].shape)
+    stats, _ = jax.jit(jax.vmap(lambda s, c: channel_statistics(solver.sigma, state, s, c, 3, 6)))(
+        solver._samples, chi
+    )
+    stats = np.asarray(stats)
+    assert stats[:, 8].sum() == 0  # every Hessian positive definite
+    assert stats[:, 7].max() < solver.options.prox_tol
+
+
+def test_a_discontinuous_monte_carlo_map_fails_early_and_says_why():
+    """Softmax, L = 3, ν = 2, r = 0.1, n_mc = 4000: from the fixed point at α = 5, the point at
+    α = 5.4 has no fixed point at tol 1e-4 for these effective examples. One of them switches
+    between two prox minima, so each confirming full pass moves F by ≈ 4·10⁻³ relative. The
+    solver reports this after a few such passes, instead of running all three strategies to
+    their caps (3000 iterations), and it never returns numbers for the point."""
+    solver = ReplicaSolver(
+        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
+    )
+    p = solver.solve(alpha=5.0, r=0.1, start="informed")
+    q = solver.solve(alpha=5.4, r=0.1, start=p, raise_on_failure=False)
+    assert not q.converged and math.isnan(q.test_error)
+    assert "caught between prox minima" in q.reason
+    assert q.n_iter < solver.options.max_iter
+    assert q.residual > solver.options.tol
 
 
 def test_a_nan_objective_is_never_convergence():

@@ -196,8 +196,9 @@ def test_replicon_program_factorises_each_matrix_once():
 
     from attnlab.gslr._stability import _per_example_terms
 
+    # L = 4: the 8 x 8 matrices go to LAPACK (up to 6 x 6 they are unrolled, no LAPACK call)
     solver = ReplicaSolver(
-        GSLRModel(L=3, nu=2.0), "softmax", root_key(0), options=ReplicaOptions(n_mc=100)
+        GSLRModel(L=4, nu=2.0), "softmax", root_key(0), options=ReplicaOptions(n_mc=100)
     )
     state = jnp.asarray(solver.initial_state("informed"))
     text = _per_example_terms.lower(

@@ -20,6 +20,9 @@ __all__ = ["STRATEGIES", "iterate"]
 # relative residual below which Anderson steps replace damped ones, per attempt: near the fixed
 # point only; then from the start (an unstable direction that damping cannot fix); then never
 STRATEGIES = (0.05, float("inf"), 0.0)
+# confirming full passes that undo what the fast passes converged to, before the iteration is
+# declared caught in a discontinuity of the Monte-Carlo map (status 4)
+MAX_JUMPS = 4
 
 
 def _prior(hats: Any, r: Any) -> Any:
@@ -50,7 +53,7 @@ def _channel(
         ]
     )
     bad = jnp.max(stats[:, 8])
-    return hats, mean[6], jnp.maximum(jnp.max(stats[:, 7]), bad), chi_new
+    return hats, mean[6], jnp.maximum(jnp.max(stats[:, 7]), bad), bad > 0, chi_new
 
 
 class _Loop(NamedTuple):
@@ -64,6 +67,8 @@ class _Loop(NamedTuple):
     prox_res: Any
     loss: Any
     confirm: Any
+    probe: Any  # the coming full pass checks a point the fast passes converged to
+    jumps: Any  # confirming full passes that found it was not a fixed point
     xs: Any  # Anderson history: base points, newest first
     fs: Any  # and their scaled residuals (F(x) - x)/scale
     stored: Any
@@ -118,7 +123,11 @@ def iterate(
         full = s.confirm | (jnp.mod(s.it, confirm_every) == 0) & ((s.it > 0) | ~warm)
         starts = jnp.where(full, 3, 1)
         steps = jnp.where(full, n_newton, fast_newton)
-        hats, loss, prox_res, chi = _channel(sigma, s.x, alpha, s.chi, samples, starts, steps)
+        hats, loss, prox_res, bad, chi = _channel(sigma, s.x, alpha, s.chi, samples, starts, steps)
+        # a fast pass that left an example off a strict local minimum of its prox (a Hessian
+        # not positive definite: near a fold of the prox, where its statistics blow up) is
+        # not used; the same point is evaluated again by a full pass
+        redo = bad & ~full
         new = _prior(hats, r)
         finite = jnp.all(jnp.isfinite(new)) & jnp.isfinite(loss)
         residual = jnp.max(jnp.abs(new - s.x) / jnp.maximum(jnp.abs(s.x), 1e-2))
@@ -141,28 +150,34 @@ def iterate(
         it = s.it + 1
         failed = ~finite & ~reject
         status = jnp.where(failed, 2, jnp.where(converged, 1, jnp.where(it >= max_iter, 3, 0)))
-        x = jnp.where(failed, s.x, x)
-        record = finite & ~small & ~reject & (memory > 0)
+        x = jnp.where(failed | redo, s.x, x)
+        status = jnp.where(redo, jnp.where(it >= max_iter, 3, 0), status)
+        jumps = s.jumps + (full & s.probe & ~small)
+        status = jnp.where((status == 0) & (jumps >= MAX_JUMPS), 4, status)
+        record = finite & ~small & ~reject & ~redo & (memory > 0)
         xs = jnp.where(record, jnp.roll(s.xs, 1, axis=0).at[0].set(base), s.xs)
         fs = jnp.where(record, jnp.roll(s.fs, 1, axis=0).at[0].set(f), s.fs)
+        keep = functools.partial(jnp.where, redo)
         return _Loop(
             x=x,
             chi=chi,
-            eta=eta,
-            prev=jnp.where(full, s.prev, base_res),
+            eta=keep(s.eta, eta),
+            prev=keep(s.prev, jnp.where(full, s.prev, base_res)),
             it=it,
             status=status,
             residual=residual,
             prox_res=prox_res,
             loss=loss,
-            confirm=small & ~full,
+            confirm=(small & ~full) | redo,
+            probe=small & ~full,
+            jumps=jumps,
             xs=xs,
             fs=fs,
-            stored=jnp.minimum(stored + record, memory),
-            safe=base,
-            safe_new=base_new,
-            safe_res=base_res,
-            last_aa=use_aa & ~small,
+            stored=keep(s.stored, jnp.minimum(stored + record, memory)),
+            safe=keep(s.safe, base),
+            safe_new=keep(s.safe_new, base_new),
+            safe_res=keep(s.safe_res, base_res),
+            last_aa=keep(s.last_aa, use_aa & ~small),
         )
 
     return jax.lax.while_loop(
@@ -174,8 +189,8 @@ def _initial_loop(x0: Any, chi0: Any, damping: Any, memory: int) -> _Loop:
     """The loop state before the first step: no history, no accepted point yet."""
     hist = jnp.zeros((max(memory, 1), x0.shape[0]))
     inf = jnp.inf
-    init = _Loop(x0, chi0, damping, inf, 0, 0, inf, inf, jnp.nan, False, hist, hist, 0, x0, x0,
-                 inf, False)  # fmt: skip
+    init = _Loop(x0, chi0, damping, inf, 0, 0, inf, inf, jnp.nan, False, False, 0, hist, hist, 0,
+                 x0, x0, inf, False)  # fmt: skip
     return jax.tree.map(jnp.asarray, init)
 
 

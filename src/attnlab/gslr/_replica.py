@@ -33,11 +33,17 @@ Solver (one compiled ``lax.while_loop`` per fixed point): damped iteration :math
 :math:`F` is deterministic and the iteration can be run to a tight tolerance). Each iteration
 refines the previous prox points by a few Newton steps; every ``confirm_every`` iterations, and
 always before convergence is declared, a full multi-start pass confirms the global prox.
-Converged: the relative change of the six order parameters is below ``tol``, the largest prox
-gradient component below ``prox_tol`` on a full pass, every value finite and every prox Hessian
-positive definite. :math:`\eta` shrinks (by 0.7, down to 0.1) when the residual grows. A point
-that does not converge within ``max_iter`` iterations is reported as such (with the reason),
-never as a number.
+A fast pass that leaves some example off a strict local minimum of its prox (its Hessian not
+positive definite, as happens next to a fold of the prox, where the statistics of that example
+blow up) is discarded and the same point is evaluated by a full pass. Converged: the relative
+change of the six order parameters is below ``tol``, the largest prox gradient component below
+``prox_tol`` on a full pass, every value finite and every prox Hessian positive definite.
+:math:`\eta` shrinks (by 0.7, down to 0.1) when the residual grows. A point that does not
+converge within ``max_iter`` iterations is reported as such (with the reason), never as a
+number; so is a point where confirming full passes undo, four times, what the fast passes
+converged to: an effective example switches between two prox minima there, the Monte-Carlo
+map is discontinuous and has no fixed point at ``tol`` (``docs/findings.md``, "Replica
+solver").
 """
 
 from __future__ import annotations
@@ -78,6 +84,11 @@ REASONS = {
     1: "converged",
     2: "a non-finite order parameter or objective",
     3: "iteration cap reached",
+    4: (
+        "caught between prox minima: full passes repeatedly undid what the iteration converged "
+        "to (the Monte-Carlo map is discontinuous here, some effective example switching prox "
+        "minimum; another key or n_mc moves the discontinuity)"
+    ),
 }
 
 
@@ -344,7 +355,7 @@ class ReplicaSolver:
                 opts,
             )
             total, attempts = total + int(s.it), attempts + 1
-            if int(s.status) == 1:
+            if int(s.status) in (1, 4):  # another strategy does not remove a discontinuity
                 break
         status = int(s.status)
         x = np.asarray(s.x, dtype=float)
@@ -355,7 +366,8 @@ class ReplicaSolver:
             where = f"{self.activation}, {self.model.label()}, α={alpha:g}, r={r:g}, start={label}"
             reason = (
                 f"replica fixed point did not converge ({where}): {REASONS[status]} after "
-                f"{int(s.it)} iterations ({attempts} strategies, {total} iterations in all; "
+                f"{int(s.it)} iterations ({attempts} strateg{'y' if attempts == 1 else 'ies'}, "
+                f"{total} iterations in all; "
                 f"residual {float(s.residual):.2e}, tol {o.tol:g}; "
                 f"prox residual {float(s.prox_res):.1e}, tol {o.prox_tol:g})"
             )
