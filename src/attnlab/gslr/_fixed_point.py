@@ -20,8 +20,9 @@ __all__ = ["STRATEGIES", "iterate"]
 # relative residual below which Anderson steps replace damped ones, per attempt: near the fixed
 # point only; then from the start (an unstable direction that damping cannot fix); then never
 STRATEGIES = (0.05, float("inf"), 0.0)
-# confirming full passes that undo what the fast passes converged to, before the iteration is
-# declared caught in a discontinuity of the Monte-Carlo map (status 4)
+# confirming full passes that undo what the fast passes converged to, each by at least half as
+# much as the one before (a cycle, not a settling), before the iteration is declared caught in
+# a discontinuity of the Monte-Carlo map (status 4)
 MAX_JUMPS = 4
 
 
@@ -68,7 +69,8 @@ class _Loop(NamedTuple):
     loss: Any
     confirm: Any
     probe: Any  # the coming full pass checks a point the fast passes converged to
-    jumps: Any  # confirming full passes that found it was not a fixed point
+    jumps: Any  # confirming full passes in a row that found it was not a fixed point
+    jump: Any  # the residual of the last of them
     xs: Any  # Anderson history: base points, newest first
     fs: Any  # and their scaled residuals (F(x) - x)/scale
     stored: Any
@@ -152,7 +154,9 @@ def iterate(
         status = jnp.where(failed, 2, jnp.where(converged, 1, jnp.where(it >= max_iter, 3, 0)))
         x = jnp.where(failed | redo, s.x, x)
         status = jnp.where(redo, jnp.where(it >= max_iter, 3, 0), status)
-        jumps = s.jumps + (full & s.probe & ~small)
+        undone = full & s.probe & ~small
+        cycling = residual >= 0.5 * s.jump  # not a shrinking series of corrections
+        jumps = jnp.where(undone, jnp.where(cycling, s.jumps + 1, 1), s.jumps)
         status = jnp.where((status == 0) & (jumps >= MAX_JUMPS), 4, status)
         record = finite & ~small & ~reject & ~redo & (memory > 0)
         xs = jnp.where(record, jnp.roll(s.xs, 1, axis=0).at[0].set(base), s.xs)
@@ -171,6 +175,7 @@ def iterate(
             confirm=(small & ~full) | redo,
             probe=small & ~full,
             jumps=jumps,
+            jump=jnp.where(undone, residual, s.jump),
             xs=xs,
             fs=fs,
             stored=keep(s.stored, jnp.minimum(stored + record, memory)),
@@ -189,8 +194,8 @@ def _initial_loop(x0: Any, chi0: Any, damping: Any, memory: int) -> _Loop:
     """The loop state before the first step: no history, no accepted point yet."""
     hist = jnp.zeros((max(memory, 1), x0.shape[0]))
     inf = jnp.inf
-    init = _Loop(x0, chi0, damping, inf, 0, 0, inf, inf, jnp.nan, False, False, 0, hist, hist, 0,
-                 x0, x0, inf, False)  # fmt: skip
+    init = _Loop(x0, chi0, damping, inf, 0, 0, inf, inf, jnp.nan, False, False, 0, 0.0, hist,
+                 hist, 0, x0, x0, inf, False)  # fmt: skip
     return jax.tree.map(jnp.asarray, init)
 
 

@@ -40,10 +40,11 @@ change of the six order parameters is below ``tol``, the largest prox gradient c
 ``prox_tol`` on a full pass, every value finite and every prox Hessian positive definite.
 :math:`\eta` shrinks (by 0.7, down to 0.1) when the residual grows. A point that does not
 converge within ``max_iter`` iterations is reported as such (with the reason), never as a
-number; so is a point where confirming full passes undo, four times, what the fast passes
-converged to: an effective example switches between two prox minima there, the Monte-Carlo
-map is discontinuous and has no fixed point at ``tol`` (``docs/findings.md``, "Replica
-solver").
+number; so is a point where confirming full passes undo what the fast passes converged to
+four times in a row, none by less than half as much as the one before (a cycle, where a
+settling would shrink): an effective example switches between two prox minima there, the
+Monte-Carlo map is discontinuous and has no fixed point at ``tol`` (``docs/findings.md``,
+"Replica solver").
 """
 
 from __future__ import annotations
