@@ -92,16 +92,22 @@ def test_continuation_in_r_reaches_the_same_fixed_point_and_reports_where_it_fai
     assert "r=0.5" in q.reason and "continuation path in r from 0.5" in q.reason
 
 
+@pytest.fixture(scope="module")
+def softmax_solver():
+    """Softmax, spiked ν = 2, L = 3, n_mc = 4000 effective examples drawn from root key 0."""
+    return ReplicaSolver(
+        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
+    )
+
+
 @uses_jax
-def test_full_prox_pass_reaches_a_strict_minimum_where_the_prox_is_not_convex():
+def test_full_prox_pass_reaches_a_strict_minimum_where_the_prox_is_not_convex(softmax_solver):
     """Softmax, L = 3, at order parameters an iteration passes through at α ≈ 1 (V_k ≈ 2.9:
     the prox is not convex). From χ = 0 a full pass must leave every one of the 4000 effective
     examples at a strict local minimum: gradient below prox_tol, Hessian positive definite.
     Raising a negative Newton pivot only to the floor 10⁻²/V_k (the earlier modified Cholesky)
     left 122 of them stuck at a start, with gradients up to 2.1."""
-    solver = ReplicaSolver(
-        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
-    )
+    solver = softmax_solver
     state = jnp.array([0.35129008, 0.72523725, 2.9328172, 0.69246167, 1.0426755, 1.7730665])
     chi = jnp.zeros(solver._samples[1].shape)
     stats, _ = jax.jit(jax.vmap(lambda s, c: channel_statistics(solver.sigma, state, s, c, 3, 6)))(
@@ -112,15 +118,13 @@ def test_full_prox_pass_reaches_a_strict_minimum_where_the_prox_is_not_convex():
     assert stats[:, 7].max() < solver.options.prox_tol
 
 
-def test_a_discontinuous_monte_carlo_map_fails_early_and_says_why():
+def test_a_discontinuous_monte_carlo_map_fails_early_and_says_why(softmax_solver):
     """Softmax, L = 3, ν = 2, r = 0.1, n_mc = 4000: from the fixed point at α = 5, the point at
     α = 5.4 has no fixed point at tol 1e-4 for these effective examples. One of them switches
     between two prox minima, so each confirming full pass moves F by ≈ 4·10⁻³ relative. The
     solver reports this after a few such passes, instead of running all three strategies to
     their caps (3000 iterations), and it never returns numbers for the point."""
-    solver = ReplicaSolver(
-        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
-    )
+    solver = softmax_solver
     p = solver.solve(alpha=5.0, r=0.1, start="informed")
     q = solver.solve(alpha=5.4, r=0.1, start=p, raise_on_failure=False)
     assert not q.converged and math.isnan(q.test_error)

@@ -19,8 +19,8 @@ below :math:`10^{-2}/V_k` replaced by :math:`\max(|p|, 10^{-2}/V_k)`, so :math:`
 near a minimum, :math:`d` is a descent direction everywhere, and a direction of negative
 curvature :math:`-c` gets a step of length about :math:`1/c`; raising such a pivot only to the
 floor gave steps a hundred times too long, which no step length below could repair, and left
-some examples stuck off any minimum); the step length is the best of (1, 1/2, 1/5, 1/20, 1/100) that decreases
-:math:`G`. :math:`G` is not convex when :math:`V_k` is large, so a *full* pass runs Newton from
+some examples stuck off any minimum); the step length is the best of (1, 1/2, 1/5, 1/20,
+1/100) that decreases :math:`G`. :math:`G` is not convex when :math:`V_k` is large, so a *full* pass runs Newton from
 three starts (the previous prox point, :math:`\omega^k`, the origin) and then again from the
 lowest of the three; a *fast* pass refines the previous point only. Both passes are the same
 compiled code with a traced number of starts and steps. The small dense linear algebra
@@ -51,12 +51,13 @@ N_STATS = 9
 
 
 # -- small dense linear algebra -------------------------------------------------------------------
-def _cholesky(A: Any, floor: Any, *, absolute: bool = False) -> tuple[Any, Any]:
-    """Modified Cholesky factor of a symmetric ``(n, n)`` matrix: each pivot raised to at least
-    ``floor`` (the factor of ``A`` itself when every pivot already is); and whether none was.
-    ``absolute``: a pivot below ``floor`` is replaced by the larger of its absolute value and
-    ``floor`` (for a Newton direction on a non-convex function: a negative curvature of size
-    c gives a step of length about 1/c along it, not 1/``floor``)."""
+def _cholesky(A: Any, floor: Any) -> tuple[Any, Any]:
+    """Modified Cholesky factor of a symmetric ``(n, n)`` matrix, and whether every pivot was at
+    least ``floor`` (then it is the factor of ``A`` itself). A pivot :math:`p` below ``floor``
+    is replaced by ``max(|p|, floor)``: for a Newton direction on a non-convex
+    function, a negative curvature of size c then gives a step of length about 1/c along it,
+    not 1/``floor``. Beyond ``UNROLL_MAX`` (LAPACK) a matrix with such a pivot gets
+    ``sqrt(floor) I`` instead."""
     n = A.shape[-1]
     if n > UNROLL_MAX:  # LAPACK (exact factor; the identity when A is not positive definite)
         Lf = jnp.linalg.cholesky(A)
@@ -67,7 +68,7 @@ def _cholesky(A: Any, floor: Any, *, absolute: bool = False) -> tuple[Any, Any]:
     for j in range(n):
         pivot = A[j, j] - sum(Lf[j][k] ** 2 for k in range(j))
         ok = ok & (pivot >= floor)
-        d = jnp.sqrt(jnp.maximum(jnp.abs(pivot) if absolute else pivot, floor))
+        d = jnp.sqrt(jnp.maximum(jnp.abs(pivot), floor))
         Lf[j][j] = d
         for i in range(j + 1, n):
             Lf[i][j] = (A[i, j] - sum(Lf[i][k] * Lf[j][k] for k in range(j))) / d
@@ -125,7 +126,7 @@ def prox(
     steps = jnp.asarray(STEPS)
 
     def newton_step(_: Any, chi: Any) -> Any:
-        Lf, _ = _cholesky(hess(chi), 1e-2 / Vk, absolute=True)
+        Lf, _ = _cholesky(hess(chi), 1e-2 / Vk)
         d = -_solve(Lf, grad(chi))
         values = jax.vmap(G)(chi[None, :] + steps[:, None] * d[None, :])
         best = jnp.argmin(values)
@@ -258,7 +259,7 @@ def channel_statistics(
     fk = (chi - omk) / V_k
     L = chi.shape[0]
     Vdiag = jnp.concatenate([jnp.full(L, V_k), jnp.full(L, V_v)])
-    Lf, pd = _cholesky(H + jnp.diag(1.0 / Vdiag), 1e-9 / jnp.maximum(V_k, V_v), absolute=True)
+    Lf, pd = _cholesky(H + jnp.diag(1.0 / Vdiag), 1e-9 / jnp.maximum(V_k, V_v))
     dg = 1.0 - _inverse_diagonal(Lf) / Vdiag
     dg = jnp.where(jnp.concatenate([mask, mask]), dg, 0.0)
     grad_G = jax.grad(_reduced, argnums=1)(sigma, chi, ex, V_k, V_v)
