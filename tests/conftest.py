@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_SESSION_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One persistent compilation cache for the whole test session, in a fresh temporary
+    directory: the xdist workers and every process the tests start (examples, the command,
+    sweep workers) inherit it, so a program that several of them compile is compiled once and
+    then loaded. Most of the suite's time is compilation; a loaded program is the one the
+    compiler would produce, so no result changes. Set up once, by the controlling process
+    (workers inherit the environment); a ``JAX_COMPILATION_CACHE_DIR`` of the user's is kept,
+    and ``ATTNLAB_TEST_COMPILE_CACHE=off`` turns this off."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    if os.environ.get("ATTNLAB_TEST_COMPILE_CACHE", "").lower() in {"0", "off", "no", "false"}:
+        return
+    path = tempfile.mkdtemp(prefix="attnlab-test-xla-")
+    _SESSION_CACHE.append(path)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    if "jax" in sys.modules:  # imported already (not by attnlab's tests): tell it too
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _SESSION_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
