@@ -28,15 +28,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if os.environ.get("ATTNLAB_TEST_COMPILE_CACHE", "").lower() in {"0", "off", "no", "false"}:
         return
+    from attnlab.cli._cache import enable_compile_cache  # the command's own (no jax import)
+
     path = tempfile.mkdtemp(prefix="attnlab-test-xla-")
     _SESSION_CACHE.append(path)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    if "jax" in sys.modules:  # imported already (not by attnlab's tests): tell it too
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    os.environ["ATTNLAB_COMPILE_CACHE"] = path
+    enable_compile_cache()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
