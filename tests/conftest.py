@@ -26,9 +26,10 @@ def pytest_configure(config: pytest.Config) -> None:
     and ``ATTNLAB_TEST_COMPILE_CACHE=off`` turns this off."""
     if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    if os.environ.get("ATTNLAB_TEST_COMPILE_CACHE", "").lower() in {"0", "off", "no", "false"}:
+    from attnlab.cli._cache import OFF, enable_compile_cache  # the command's own (no jax import)
+
+    if os.environ.get("ATTNLAB_TEST_COMPILE_CACHE", "").strip().lower() in OFF:
         return
-    from attnlab.cli._cache import enable_compile_cache  # the command's own (no jax import)
 
     path = tempfile.mkdtemp(prefix="attnlab-test-xla-")
     _SESSION_CACHE.append(path)
