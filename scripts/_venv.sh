@@ -5,8 +5,9 @@
 #                      test tools, dask and the docs tools: a superset of the others).
 # The install is skipped when a stamp file in .venv records the same pyproject.toml hash for the
 # same (or a larger) set of extras, so a second run costs a second. Only the package index is
-# used (pip). Set PYTHON=/path/to/python3.x to choose the interpreter (default: the newest
-# python3.1x >= 3.11 on PATH).
+# used (pip), under the version constraints of scripts/constraints.txt (each with its reason).
+# Set PYTHON=/path/to/python3.x to choose the interpreter (default: the newest python3.1x >= 3.11
+# on PATH).
 
 set -euo pipefail
 
@@ -32,7 +33,7 @@ _find_python() {
 
 _stamp_hash() {
     # hash of everything that decides what gets installed
-    cat "$REPO_ROOT/pyproject.toml" | "$VENV/bin/python" -c \
+    cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/scripts/constraints.txt" | "$VENV/bin/python" -c \
         'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
 }
 
@@ -59,6 +60,6 @@ ensure_venv() {
     [[ -n "$extras" ]] && target=".[$extras]"
     echo ">> installing attnlab ($target) into $VENV (first run: a few minutes)"
     (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --quiet --upgrade pip &&
-        "$VENV/bin/python" -m pip install --quiet -e "$target")
+        "$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e "$target")
     echo "$hash" >"$stamp_wanted"
 }
