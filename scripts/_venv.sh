@@ -3,11 +3,11 @@
 #
 # ensure_venv EXTRAS   EXTRAS is "" (runtime only), "docs" (+ the docs tools) or "test" (+ the
 #                      test tools, dask and the docs tools: a superset of the others).
-# The install is skipped when a stamp file in .venv records the same pyproject.toml hash for the
-# same (or a larger) set of extras, so a second run costs a second. Only the package index is
-# used (pip), under the version constraints of scripts/constraints.txt (each with its reason).
-# Set PYTHON=/path/to/python3.x to choose the interpreter (default: the newest python3.1x >= 3.11
-# on PATH).
+# The install is skipped when a stamp file in .venv records the same hash of pyproject.toml and
+# scripts/constraints.txt for the same (or a larger) set of extras, so a second run costs a
+# second. Only the package index is used (pip), under the version constraints of
+# scripts/constraints.txt (each with its reason). Set PYTHON=/path/to/python3.x to choose the
+# interpreter (default: the newest python3.1x >= 3.11 on PATH).
 
 set -euo pipefail
 
