@@ -2,7 +2,8 @@
 
 A model family registers its experiments in the modules of its ``experiments`` subpackage
 (``attnlab/<family>/experiments/<one file per experiment>.py``); the registry discovers them on
-first use, so adding a family means adding a subpackage, nothing else::
+first use, so adding a family means adding a subpackage, nothing else (looking up one name
+imports only the module whose source registers it; listing them all imports every family)::
 
     @experiment("subspace-alignment", quick={"n_seeds": 4, "steps": 2000}, plot=plot_alignment)
     def run_alignment(config: AlignmentConfig) -> Result: ...
@@ -23,9 +24,11 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from attnlab._validate import ParameterError
@@ -192,6 +195,46 @@ def discover() -> None:
     _DISCOVERED = True
 
 
+_DECORATOR = re.compile(r"@experiment\(\s*[\"']([^\"']+)[\"']")
+
+
+def _experiment_modules() -> list[tuple[str, Path]]:
+    """Every module :func:`discover` imports, as (dotted name, source file), found on disk
+    without importing anything (a family package's ``__init__`` may import jax)."""
+    import attnlab
+
+    found: list[tuple[str, Path]] = []
+    for root in map(Path, attnlab.__path__):
+        for pkg in pkgutil.iter_modules([str(root)]):
+            if not pkg.ispkg:
+                continue
+            for mod in pkgutil.iter_modules([str(root / pkg.name)]):
+                if not mod.name.startswith("experiments"):
+                    continue
+                dotted = f"attnlab.{pkg.name}.{mod.name}"
+                if not mod.ispkg:
+                    found.append((dotted, root / pkg.name / f"{mod.name}.py"))
+                    continue
+                for leaf in pkgutil.iter_modules([str(root / pkg.name / mod.name)]):
+                    if not leaf.name.startswith("_"):
+                        path = root / pkg.name / mod.name / f"{leaf.name}.py"
+                        found.append((f"{dotted}.{leaf.name}", path))
+    return found
+
+
+def _module_registering(name: str) -> str | None:
+    """The experiment module whose source registers ``name`` (``@experiment("name"``), read as
+    text; None when no source says so (compiled-only installs, a name built at run time)."""
+    for dotted, path in _experiment_modules():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if name in _DECORATOR.findall(text):
+            return dotted
+    return None
+
+
 def all_experiments() -> dict[str, Experiment]:
     """Every registered experiment, by name (sorted by family, then name)."""
     discover()
@@ -199,7 +242,20 @@ def all_experiments() -> dict[str, Experiment]:
 
 
 def get_experiment(name: str) -> Experiment:
-    """The experiment called ``name`` (one-line error listing the known names otherwise)."""
+    """The experiment called ``name`` (one-line error listing the known names otherwise).
+
+    Only the module that registers ``name`` is imported when its source says which one it is:
+    running one experiment does not import the other families (about 2 s of imports per
+    process: the command, each sweep worker). Any other name falls back to :func:`discover`.
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if not _DISCOVERED:
+        module = _module_registering(str(name))
+        if module is not None:
+            _import(module)
+            if name in _REGISTRY:
+                return _REGISTRY[name]
     exps = all_experiments()
     if name not in exps:
         close = difflib.get_close_matches(str(name), list(exps), n=3, cutoff=0.5)

@@ -132,3 +132,30 @@ def test_every_registered_experiment_estimates_its_cost(name):
         cost = exp.make_config(quick=quick).cost()
         assert isinstance(cost, Cost)
         assert cost.memory_bytes > 0 and cost.flops > 0 and cost.what
+
+
+def test_the_source_index_names_the_module_of_every_experiment():
+    # get_experiment imports only the module whose source registers the name; that index must
+    # agree with full discovery for every built-in experiment, or it would import the wrong one
+    from attnlab.registry import _module_registering
+
+    for name, exp in all_experiments().items():
+        if exp.family in ("test", "user"):
+            continue
+        assert _module_registering(name) == exp.run.__module__, name
+    assert _module_registering("no-such-experiment") is None
+
+
+def test_running_one_experiment_imports_only_its_family():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from attnlab.registry import get_experiment;"
+        "exp = get_experiment('demo-mean'); exp.make_config(quick=True);"
+        "fams = {m.split('.')[1] for m in sys.modules if m.startswith('attnlab.')"
+        " and m.count('.') >= 2 and '.experiments' in m};"
+        "print(sorted(fams))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["['demo']"], out.stdout + out.stderr
