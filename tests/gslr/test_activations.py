@@ -52,3 +52,39 @@ def test_predict_is_attention_output():
     out = predict(k, v, X, mask, "softmax")
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["softmax", "linear", "erf", "softplus"])
+def test_closed_form_prox_derivatives_equal_jax_derivatives(name):
+    # the replica prox uses closed-form derivatives for the built-ins; they must be jax's
+    # derivatives of the same functions (the callable without its parts is differentiated by
+    # jax), to float64 rounding: relative 1e-12 of the entries' scale
+    import jax
+
+    from attnlab.gslr._activations import derivative_parts, erf_activation
+    from attnlab.gslr._prox import _loss_hessian, _reduced_grad_hess
+    from attnlab.precision import _enable_x64
+
+    sigma = resolve_activation(name) if name != "erf" else erf_activation(0.3)
+    assert derivative_parts(sigma) is not None
+
+    def plain(chi, mask):  # the same function, without closed-form parts
+        return sigma(chi, mask)
+
+    assert derivative_parts(plain) is None
+    rng = np.random.default_rng(3)
+    with _enable_x64(True):  # as attnlab's replica code runs (float64)
+        for mask in ([True, True, True], [True, False, True], [True, False, False]):
+            m = jnp.array(mask)
+            for scale in (0.5, 3.0):
+                chi, omk, omv, z = (jnp.asarray(scale * rng.normal(size=3)) for _ in range(4))
+                ex = (jnp.asarray(0.7), omk, omv, m)
+                g1, h1 = jax.jit(_reduced_grad_hess, static_argnums=0)(sigma, chi, ex, 1.3, 0.6)
+                g2, h2 = jax.jit(_reduced_grad_hess, static_argnums=0)(plain, chi, ex, 1.3, 0.6)
+                tol = 1e-12 * (1 + float(jnp.max(jnp.abs(h2))))
+                np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=0, atol=tol)
+                np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), rtol=0, atol=tol)
+                j1 = _loss_hessian(sigma, chi, z, 0.7, m)
+                j2 = _loss_hessian(plain, chi, z, 0.7, m)
+                tol = 1e-12 * (1 + float(jnp.max(jnp.abs(j2))))
+                np.testing.assert_allclose(np.asarray(j1), np.asarray(j2), rtol=0, atol=tol)

@@ -16,12 +16,19 @@ permutation-equivariant over tokens (the population quadrature uses this). Built
 
 :func:`resolve_activation` accepts a registered name or any such callable;
 :func:`register_activation` adds a name.
+
+The built-ins are of two shapes: *element-wise*, :math:`\sigma_\ell = p(\chi_\ell)` (linear,
+erf), and *normalised*, :math:`\sigma_\ell = p(\chi_\ell)/\sum_{\ell'} p(\chi_{\ell'})`
+(softmax with :math:`p = \exp`, softplus). Each carries :func:`derivative_parts`: the scalar
+function :math:`p` with :math:`p'` and :math:`p''`, from which the replica prox forms the
+Jacobian of :math:`\sigma` and its second derivatives in closed form
+(:func:`activation_jet`). A user's callable has none and is differentiated by jax.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,6 +51,84 @@ __all__ = [
 ]
 
 Activation = Callable[[jax.Array, jax.Array], jax.Array]
+
+_PARTS_ATTRIBUTE = "_attnlab_derivative_parts"
+
+
+class DerivativeParts(NamedTuple):
+    """The scalar function behind a built-in activation (module docstring): ``normalised``
+    or element-wise, and ``parts(chi, mask) -> (p, p', p'')`` on valid tokens (any values on
+    padded ones; they are masked). For a normalised activation ``p`` may be scaled by any
+    positive factor shared by the tokens of a sequence (softmax shifts its exponent)."""
+
+    normalised: bool
+    parts: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
+
+
+def _with_parts(fn: Activation, normalised: bool, parts: Callable) -> Activation:
+    setattr(fn, _PARTS_ATTRIBUTE, DerivativeParts(normalised, parts))
+    return fn
+
+
+def derivative_parts(sigma: Activation) -> DerivativeParts | None:
+    """The :class:`DerivativeParts` of a built-in activation; None for any other callable.
+
+    Parameters
+    ----------
+    sigma : callable
+
+    Returns
+    -------
+    DerivativeParts or None
+    """
+    return getattr(sigma, _PARTS_ATTRIBUTE, None)
+
+
+def activation_jet(
+    parts: DerivativeParts, chi: jax.Array, mask: jax.Array
+) -> tuple[jax.Array, jax.Array, Callable[[jax.Array], jax.Array]]:
+    r"""The weights of one sequence, their Jacobian and their second derivatives, in closed form.
+
+    With :math:`d_1 = p'/P`, :math:`d_2 = p''/P` (:math:`P = \sum_{\ell'} p(\chi_{\ell'})` for
+    a normalised activation, 1 for an element-wise one, :math:`n = 1` or 0 accordingly):
+
+    .. math::
+        J_{ab} = \frac{\partial\sigma_a}{\partial\chi_b} = \delta_{ab} d_{1a}
+            - n\,\sigma_a d_{1b}, \qquad
+        M(\beta)_{ab} = \frac{\partial^2 (\beta^\top\sigma)}{\partial\chi_a\partial\chi_b}
+            = \delta_{ab} d_{2a}\bar\beta_a - n\, d_{1a} d_{1b} (\bar\beta_a + \bar\beta_b),
+
+    where :math:`\bar\beta = \beta - n\,(\beta^\top\sigma)\mathbf 1`. Padded tokens
+    have zero rows and columns.
+
+    Parameters
+    ----------
+    parts : DerivativeParts
+    chi : jax.Array, shape (L_max,)
+    mask : bool jax.Array, shape (L_max,)
+
+    Returns
+    -------
+    s : jax.Array, shape (L_max,)
+        :math:`\sigma(\chi)`.
+    J : jax.Array, shape (L_max, L_max)
+    M : callable
+        :math:`\beta \mapsto M(\beta)`, shape (L_max, L_max), symmetric.
+    """
+    p, dp, d2p = parts.parts(chi, mask)
+    p, dp, d2p = (jnp.where(mask, x, 0.0) for x in (p, dp, d2p))
+    n = 1.0 if parts.normalised else 0.0
+    total = jnp.sum(p) if parts.normalised else 1.0
+    s, d1, d2 = p / total, dp / total, d2p / total
+    J = jnp.diag(d1) - n * jnp.outer(s, d1)
+
+    def M(beta: jax.Array) -> jax.Array:
+        centred = beta - n * jnp.sum(beta * s)
+        return jnp.diag(d2 * centred) - n * jnp.outer(d1, d1) * (
+            centred[:, None] + centred[None, :]
+        )
+
+    return s, J, M
 
 
 def softmax_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
@@ -68,6 +153,14 @@ def softmax_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
     return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
+def _softmax_parts(chi: jax.Array, mask: jax.Array) -> tuple:
+    e = jnp.exp(jnp.where(mask, chi, 0.0) - jnp.max(jnp.where(mask, chi, -jnp.inf)))
+    return e, e, e  # p = exp, scaled by exp(-max) (shared by the tokens)
+
+
+_with_parts(softmax_activation, True, _softmax_parts)
+
+
 def linear_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
     r"""Linear attention, :math:`\sigma_\ell = 1 + \chi_\ell` (0 on padding).
 
@@ -82,6 +175,13 @@ def linear_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
         The weights (not normalised).
     """
     return jnp.where(mask, 1.0 + chi, 0.0)
+
+
+_with_parts(
+    linear_activation,
+    False,
+    lambda chi, mask: (1.0 + chi, jnp.ones_like(chi), jnp.zeros_like(chi)),
+)
 
 
 def erf_activation(c: float = 0.0) -> Activation:
@@ -105,8 +205,13 @@ def erf_activation(c: float = 0.0) -> Activation:
     def sigma(chi: jax.Array, mask: jax.Array) -> jax.Array:
         return jnp.where(mask, 1.0 + jax.scipy.special.erf(c + chi), 0.0)
 
+    def parts(chi: jax.Array, mask: jax.Array) -> tuple:
+        x = c + chi
+        slope = 2.0 / np.sqrt(np.pi) * jnp.exp(-x * x)
+        return 1.0 + jax.scipy.special.erf(x), slope, -2.0 * x * slope
+
     sigma.__name__ = f"erf_activation(c={c:g})"
-    return sigma
+    return _with_parts(sigma, False, parts)
 
 
 def softplus_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
@@ -124,6 +229,14 @@ def softplus_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
     """
     sp = jnp.where(mask, jax.nn.softplus(chi), 0.0)
     return sp / jnp.sum(sp, axis=-1, keepdims=True)
+
+
+def _softplus_parts(chi: jax.Array, mask: jax.Array) -> tuple:
+    logistic = jax.nn.sigmoid(chi)
+    return jax.nn.softplus(chi), logistic, logistic * (1.0 - logistic)
+
+
+_with_parts(softplus_activation, True, _softplus_parts)
 
 
 _ACTIVATIONS: dict[str, Activation] = {
