@@ -189,21 +189,22 @@ def prox(
     G = functools.partial(_reduced, sigma, ex=ex, Vk=Vk, Vv=Vv)
     steps = jnp.asarray(STEPS)
 
-    def newton_step(_: Any, chi: Any) -> Any:
+    def newton_step(_: Any, point: tuple) -> tuple:
+        chi, value = point  # the value G(chi) is carried, not evaluated again
         grad, hess = _reduced_grad_hess(sigma, chi, ex, Vk, Vv)
         Lf, _ = _cholesky(hess, 1e-2 / Vk)
         d = -_solve(Lf, grad)
         values = jax.vmap(G)(chi[None, :] + steps[:, None] * d[None, :])
         best = jnp.argmin(values)
-        return jnp.where(values[best] < G(chi), chi + steps[best] * d, chi)
+        take = values[best] < value
+        return jnp.where(take, chi + steps[best] * d, chi), jnp.where(take, values[best], value)
 
     starts = jnp.stack([jnp.where(mask, chi_warm, 0.0), omk, jnp.zeros_like(omk)])
 
     def from_start(i: Any, carry: tuple) -> tuple:
         best_chi, best_val = carry
         chi0 = jnp.where(i < n_starts, starts[jnp.minimum(i, 2)], best_chi)
-        chi = jax.lax.fori_loop(0, n_steps, newton_step, chi0)
-        value = G(chi)
+        chi, value = jax.lax.fori_loop(0, n_steps, newton_step, (chi0, G(chi0)))
         better = (value < best_val) | (i == n_starts)  # the last run refines the best
         return jnp.where(better, chi, best_chi), jnp.where(better, value, best_val)
 
