@@ -178,20 +178,8 @@ def discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import attnlab
-
-    for pkg in pkgutil.iter_modules(attnlab.__path__):
-        if not pkg.ispkg:
-            continue
-        sub = _import(f"attnlab.{pkg.name}")
-        for mod in pkgutil.iter_modules(sub.__path__):
-            if not mod.name.startswith("experiments"):
-                continue
-            module = _import(f"attnlab.{pkg.name}.{mod.name}")
-            if mod.ispkg:
-                for leaf in pkgutil.iter_modules(module.__path__):
-                    if not leaf.name.startswith("_"):
-                        _import(f"{module.__name__}.{leaf.name}")
+    for module, _ in _experiment_modules():
+        _import(module)
     _DISCOVERED = True
 
 
