@@ -73,14 +73,15 @@ def test_closed_form_prox_derivatives_equal_jax_derivatives(name):
 
     assert derivative_parts(plain) is None
     rng = np.random.default_rng(3)
+    grad_hess = jax.jit(_reduced_grad_hess, static_argnums=0)
     with _enable_x64(True):  # as attnlab's replica code runs (float64)
         for mask in ([True, True, True], [True, False, True], [True, False, False]):
             m = jnp.array(mask)
             for scale in (0.5, 3.0):
                 chi, omk, omv, z = (jnp.asarray(scale * rng.normal(size=3)) for _ in range(4))
                 ex = (jnp.asarray(0.7), omk, omv, m)
-                g1, h1 = jax.jit(_reduced_grad_hess, static_argnums=0)(sigma, chi, ex, 1.3, 0.6)
-                g2, h2 = jax.jit(_reduced_grad_hess, static_argnums=0)(plain, chi, ex, 1.3, 0.6)
+                g1, h1 = grad_hess(sigma, chi, ex, 1.3, 0.6)
+                g2, h2 = grad_hess(plain, chi, ex, 1.3, 0.6)
                 tol = 1e-12 * (1 + float(jnp.max(jnp.abs(h2))))
                 np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=0, atol=tol)
                 np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), rtol=0, atol=tol)

@@ -147,14 +147,19 @@ def softmax_activation(chi: jax.Array, mask: jax.Array) -> jax.Array:
     jax.Array
         The weights, shape of ``chi``.
     """
-    shifted = jnp.where(mask, chi, jnp.finfo(chi.dtype).min)
-    top = jax.lax.stop_gradient(jnp.max(shifted, axis=-1, keepdims=True))
-    e = jnp.where(mask, jnp.exp(jnp.where(mask, chi, 0.0) - top), 0.0)
+    e = _shifted_exp(chi, mask)
     return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
+def _shifted_exp(chi: jax.Array, mask: jax.Array) -> jax.Array:
+    r""":math:`e^{\chi_\ell - \max_{\rm valid}\chi}` on valid tokens, 0 on padding."""
+    shifted = jnp.where(mask, chi, jnp.finfo(chi.dtype).min)
+    top = jax.lax.stop_gradient(jnp.max(shifted, axis=-1, keepdims=True))
+    return jnp.where(mask, jnp.exp(jnp.where(mask, chi, 0.0) - top), 0.0)
+
+
 def _softmax_parts(chi: jax.Array, mask: jax.Array) -> tuple:
-    e = jnp.exp(jnp.where(mask, chi, 0.0) - jnp.max(jnp.where(mask, chi, -jnp.inf)))
+    e = _shifted_exp(chi, mask)
     return e, e, e  # p = exp, scaled by exp(-max) (shared by the tokens)
 
 
