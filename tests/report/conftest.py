@@ -129,7 +129,7 @@ def write_png(path: Path, width: int = 3, height: int = 2) -> None:
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fakes() -> types.SimpleNamespace:
     """``fakes.make(name, family, ...)``, ``fakes.crash`` (a run that raises), ``fakes.png``."""
     return types.SimpleNamespace(make=make_experiment, crash=crash_run, png=write_png)

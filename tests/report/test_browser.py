@@ -47,17 +47,23 @@ def test_a_missing_figure_is_detected(devtools, demo_copy: Path) -> None:
 
 
 # -- the report as a reader sees it (DevTools protocol: tests/report/conftest.py) -------------
-@pytest.fixture
-def failing_report(register, fakes, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def failing_report(fakes, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A reproduce of four fake experiments, one with a forced failure (offset 1 > tol 0.1),
-    beside the demo: a page long enough to scroll, with math in prose, tables and figures."""
+    beside the demo: a page long enough to scroll, with math in prose, tables and figures.
+    Built once for this file's readers (about 10 s); a test that writes into it works on a
+    copy. The fakes are registered only while it is built."""
+    from attnlab import registry
     from attnlab.report import reproduce
 
-    for i in range(3):
-        register(fakes.make(f"tex-pass-{i}", "texfam"))
-    register(fakes.make("tex-fail", "texfam", quick={"offset": 1.0}))
-    out = tmp_path / "results"
-    outcome = reproduce(only=["texfam", "demo"], out=out, progress=False)
+    registry.all_experiments()  # discover the real families first
+    out = tmp_path_factory.mktemp("failing-report") / "results"
+    with pytest.MonkeyPatch.context() as mp:
+        for exp in [fakes.make(f"tex-pass-{i}", "texfam") for i in range(3)] + [
+            fakes.make("tex-fail", "texfam", quick={"offset": 1.0})
+        ]:
+            mp.setitem(registry._REGISTRY, exp.name, exp)
+        outcome = reproduce(only=["texfam", "demo"], out=out, progress=False)
     assert outcome.ok, outcome.records
     return out
 
@@ -140,7 +146,9 @@ def test_failures_section_leads_to_the_highlighted_row(devtools, failing_report:
 def test_single_file_report_opens_with_no_other_file(devtools, failing_report, tmp_path) -> None:
     from attnlab.report import write_report
 
-    html, _ = write_report(failing_report, single_file=True)
+    results = tmp_path / "results"
+    shutil.copytree(failing_report, results)  # the shared report stays as built
+    html, _ = write_report(results, single_file=True)
     alone = tmp_path / "mailed"
     alone.mkdir()
     shutil.copy(html, alone / "report.html")
