@@ -133,6 +133,36 @@ def test_a_discontinuous_monte_carlo_map_fails_early_and_says_why(softmax_solver
     assert q.residual > solver.options.tol
 
 
+def test_where_the_monte_carlo_map_has_two_fixed_points_the_kept_one_continues_the_curve():
+    """The same effective examples at r = 0.1: at α = 7.5 the two named starts converge to two
+    fixed points 0.011 apart in test error (a map that is only piecewise continuous can have
+    several); at α = 7.2 and 7.8 they agree. The rule of ``solve_both`` (the lower predicted
+    training objective) keeps the one that continues the curve: its test error lies between
+    its neighbours', the other's above both, and a warm start from α = 7.2 (what a curve
+    does) reaches the kept one. A fresh solver, so the warm prox points are those of this
+    sequence of solves only."""
+    solver = ReplicaSolver(
+        GSLRModel(nu=2.0, L=3), "softmax", root_key(0), options=ReplicaOptions(n_mc=4000)
+    )
+    both = {a: solver.solve_both(alpha=a, r=0.1) for a in (7.2, 7.5, 7.8)}
+    for a in (7.2, 7.5, 7.8):
+        points, kept = both[a]
+        assert all(p.converged for p in points.values()), a
+        assert kept.train_objective == min(p.train_objective for p in points.values())
+    # neighbours: both starts reach one fixed point (within the solver's tolerance 1e-4)
+    for a in (7.2, 7.8):
+        errors = [p.test_error for p in both[a][0].values()]
+        assert abs(errors[0] - errors[1]) < 1e-3, (a, errors)
+    points, kept = both[7.5]
+    other = next(p for p in points.values() if p.start != kept.start)
+    assert abs(other.test_error - kept.test_error) > 5e-3  # two fixed points, not one
+    low, high = both[7.8][1].test_error, both[7.2][1].test_error
+    assert low < kept.test_error < high, (low, kept.test_error, high)
+    assert other.test_error > high
+    warm = solver.solve(alpha=7.5, r=0.1, start=both[7.2][1])
+    assert abs(warm.test_error - kept.test_error) < 1e-3
+
+
 def test_a_nan_objective_is_never_convergence():
     """An activation that produces NaN: every iteration is non-finite, reported as such."""
 
