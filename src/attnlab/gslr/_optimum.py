@@ -43,12 +43,23 @@ def _projected_gradient(fun: Any, x: np.ndarray, m_max: float, s_max: float) -> 
 
 
 def search_optimum(
-    fn: Any, sigma: Activation, shift: Any, arrays: Any, signal_scale: float, *, max_iter: int
+    fn: Any,
+    sigma: Activation,
+    shift: Any,
+    arrays: Any,
+    signal_scale: float,
+    *,
+    max_iter: int,
+    grid_arrays: Any = None,
 ) -> PopulationOptimum:
     r"""Minimise :math:`-a^2/b` over :math:`m_k \in [-m_{\max}, m_{\max}]`,
     :math:`s_k = \sqrt{q_k - m_k^2} \in [0, 4]`: a 17 × 7 grid, then L-BFGS-B (at most
     ``max_iter`` iterations) from the two best grid points; :math:`m_{\max} = \max(6, 1.5
     c_\nu)` (30 at :math:`\nu = \infty`).
+
+    The grid only ranks the start points, so it may be evaluated on a subsample of the data
+    (``grid_arrays``, e.g. the first draws of a Monte-Carlo sample); the local searches and
+    the returned optimum always use ``arrays``.
 
     Parameters
     ----------
@@ -60,6 +71,8 @@ def search_optimum(
     signal_scale : float
         :math:`c_\nu`.
     max_iter : int
+    grid_arrays : optional
+        Data for the grid's evaluations (default ``arrays``).
 
     Returns
     -------
@@ -76,7 +89,8 @@ def search_optimum(
     ms = np.linspace(-m_max, m_max, GRID_M)
     ss = np.linspace(0.0, s_max, GRID_S)
     grid = np.array([(m, s) for m in ms for s in ss])
-    values = np.asarray(_on_grid(fn, sigma, jnp.asarray(grid), shift, arrays))
+    on_grid = arrays if grid_arrays is None else grid_arrays
+    values = np.asarray(_on_grid(fn, sigma, jnp.asarray(grid), shift, on_grid))
 
     def fun(p: np.ndarray) -> tuple[float, np.ndarray]:
         v, g = _value_and_grad(fn, sigma, jnp.asarray(p), shift, arrays)
