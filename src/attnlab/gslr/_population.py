@@ -417,7 +417,9 @@ def population_optimum(
     .. math:: \min_{m_k,\, q_k \ge m_k^2} \Big(\Delta + 1 - \frac{a(m_k, q_k)^2}{b(m_k, q_k)}\Big)
 
     by a coarse grid then L-BFGS-B (jax gradients, at most ``max_iter`` iterations) from the two
-    best grid points.
+    best grid points. The grid only ranks start points and is evaluated on the first
+    ``GRID_DRAWS`` Monte-Carlo draws, or on a Gauss–Hermite rule with half the nodes per token;
+    the local searches and the returned optimum use the whole sample.
 
     Parameters
     ----------
