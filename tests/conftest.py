@@ -39,10 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Seconds per test file on the 2-core CI machine (sum of `--durations=0` over the file's tests,
 # 2026-12-03, tenth session), heaviest first. Only the order in which files are handed to the
-# xdist workers depends on this: each worker takes the next file when it is free, so starting with the long
-# files leaves short ones for the end, and no worker idles while the other finishes a long file
-# (the tail was about a minute). A file not listed counts as light. Nothing is selected or
-# skipped by it; a stale entry only makes the split less even.
+# xdist workers depends on this: each worker takes the next file when it is free, so starting
+# with the long files leaves short ones for the end, and no worker idles while the other
+# finishes a long file (the tail was about a minute). A file not listed counts as light.
+# Nothing is selected or skipped by it; a stale entry only makes the split less even.
 FILE_SECONDS = {
     "gslr/test_bayes_optimal.py": 135,
     "erf_slr/test_sgd.py": 105,
