@@ -192,6 +192,9 @@ class Population:
             n = integration.n_nodes or _DEFAULT_NODES[model.max_length]
             self._arrays: Any = _quadrature_grids(model, n)
             self._fn = _quad_moments
+            # the start grid of optimum() (it only ranks starts): half the nodes per token
+            coarse = n // GRID_NODES_DIVISOR
+            self._grid_arrays = _quadrature_grids(model, coarse) if coarse >= 8 else None
         else:
             if key is None:
                 raise ParameterError(
@@ -203,11 +206,10 @@ class Population:
                 np.asarray(a) for a in (fields.chi_star, fields.mask, fields.weights, g)
             )
             self._fn = _mc_moments
-        self._grid_arrays = None  # the start grid of optimum(): a cheaper rule, same ranking
-        if self.method == "mc" and integration.n > GRID_DRAWS:
-            self._grid_arrays = tuple(a[:GRID_DRAWS] for a in self._arrays)
-        elif self.method == "quadrature" and n // GRID_NODES_DIVISOR >= 8:
-            self._grid_arrays = _quadrature_grids(model, n // GRID_NODES_DIVISOR)
+            # the start grid of optimum(): the first GRID_DRAWS draws
+            self._grid_arrays = (
+                tuple(a[:GRID_DRAWS] for a in self._arrays) if integration.n > GRID_DRAWS else None
+            )
         self._shift = math.sqrt(model.nu) if model.variant == "spiked" else 0.0
 
     @property
