@@ -1,4 +1,5 @@
-"""simulate(): argument checks, precision, progress chunks that do not change the numbers."""
+"""simulate() and simulate_groups(): argument checks, precision, progress chunks and groups that
+do not change the numbers."""
 
 import jax
 import numpy as np
@@ -7,7 +8,15 @@ import pytest
 from attnlab import ParameterError, progress
 from attnlab.precision import precision
 from attnlab.rng import replicate_keys
-from attnlab.subspace import Constant, Full, Reduced, RobbinsMonro, SubspaceModel, simulate
+from attnlab.subspace import (
+    Constant,
+    Full,
+    Reduced,
+    RobbinsMonro,
+    SubspaceModel,
+    simulate,
+    simulate_groups,
+)
 
 MODEL = SubspaceModel(d=12, K=5, M=40, theta=0.5)
 RUN = dict(steps=60, schedule=RobbinsMonro(c=2.0, n0=20.0), log_every=20)
@@ -106,3 +115,45 @@ def test_seed_groups_in_threads_change_no_number(monkeypatch):
     monkeypatch.setattr(simulate_module, "cpu_groups", lambda n, size: [slice(0, 3), slice(3, n)])
     two = simulate(model, keys, **run)
     np.testing.assert_allclose(one.m, two.m, rtol=1e-5, atol=1e-6)
+
+
+def test_groups_share_their_draws_and_get_the_runs_they_would_get_alone(monkeypatch):
+    """simulate_groups over the same replicate keys with two temperatures and two schedules:
+    each group gets simulate's runs for it (equal to the float32 rounding of another program's
+    vectorisation, as above), with its own schedule's times, and the program draws the shared
+    keys' numbers once (the ``shared`` flag of the compiled loop)."""
+    import attnlab.subspace._reduced as reduced
+
+    flags = []
+    original = reduced.compiled_blocks
+
+    def recording(*args):
+        flags.append(args[-1])
+        return original(*args)
+
+    model = SubspaceModel(d=20, K=5, M=50, theta=0.5)
+    keys = replicate_keys(3, 3)
+    run = dict(steps=40, log_every=10)
+    slow, fast = RobbinsMonro(c=2.0, n0=10.0), RobbinsMonro(c=4.0, n0=20.0)
+    cool = model.replace(beta=0.5)
+    monkeypatch.setattr(reduced, "compiled_blocks", recording)
+    a, b = simulate_groups([(model, keys, slow), (cool, keys, fast)], **run)
+    assert flags and all(flags)  # one thread group or two, each draws once for both groups
+    alone_a = simulate(model, keys, schedule=slow, **run)
+    alone_b = simulate(cool, keys, schedule=fast, **run)
+    np.testing.assert_allclose(a.m, alone_a.m, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.m, alone_b.m, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.time, fast.times(40)[::10])
+    assert np.abs(a.m - b.m).max() > 1e-3  # the groups did differ
+
+
+def test_bad_groups_one_line():
+    keys = replicate_keys(0, 2)
+    with pytest.raises(ParameterError, match="^groups"):
+        simulate_groups([], steps=10)
+    with pytest.raises(ParameterError, match=r"^groups\[0\]"):
+        simulate_groups([(MODEL, keys)], steps=10)
+    with pytest.raises(ParameterError, match="^schedule"):
+        simulate_groups([(MODEL, keys, "fast")], steps=10)
+    with pytest.raises(ParameterError, match=r"differ in \(d, K, M, sign\)"):
+        simulate_groups([(MODEL, keys, None), (MODEL.replace(M=41), keys, None)], steps=10)

@@ -67,9 +67,10 @@ def attention_gradient(q: Any, X: Any, beta: float) -> tuple[np.ndarray, float]:
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
+def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb, shared=False):
     """Compiled ``(state, params) -> (state, (m, loss))`` running ``nb`` logging blocks for all
-    seeds; params = (θ_d, β, c, n0, p)."""
+    seeds; params = (θ_d, β, c, n0, p, source), one per seed (``source`` is unused: every run
+    draws its own tokens)."""
     dt = jnp.dtype(dtype)
 
     def one_seed(q, u, data_key, n, params):
@@ -105,8 +106,8 @@ def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
     @jit_xla_reductions
     def run(state, params):
         q, u, keys, n = state
-        q, n_new, (ms, ls) = jax.vmap(one_seed, in_axes=(0, 0, 0, None, (0, 0, None, None, None)))(
-            q, u, keys, n, params
+        q, n_new, (ms, ls) = jax.vmap(one_seed, in_axes=(0, 0, 0, None, 0))(
+            q, u, keys, n, params[:5]
         )
         return (q, u, keys, n_new[0]), (ms, ls)
 

@@ -235,18 +235,24 @@ def update(m, g2, gc2, step):
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb):
+def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb, shared=False):
     """Compiled ``(state, params) -> (state, (m, loss))`` running ``nb`` logging blocks;
-    state = (m (S,), data keys (S,), n); params = (θ_d, β, c, n0, p)."""
+    state = (m (S,), data keys (U,), n); params = (θ_d, β, c, n0, p, source), each of shape
+    (S,): run i uses the draws of data key ``source[i]``. With ``shared`` the U ≤ S keys are
+    drawn once per step and their draws handed to every run that shares them (common random
+    numbers: the same numbers as drawing them per run); otherwise U = S and ``source`` is
+    ``arange(S)``."""
     dt = jnp.dtype(dtype)
     N = K + M
 
     def step(params, keys, carry, _):
-        theta_d, beta, c, n0, p = params
+        theta_d, beta, c, n0, p, source = params
         m, n = carry
         draws = jax.vmap(lambda k: draw_step(jax.random.fold_in(k, n), d, K, N, batch, sign, dt))(
             keys
         )
+        if shared:  # the barrier keeps XLA from fusing (recomputing) the draws into each run
+            draws = tuple(x[source] for x in jax.lax.optimization_barrier(draws))
         g2, gc2, loss = step_gradient(m, draws, K=K, theta_d=theta_d, beta=beta, d=d)
         return (update(m, g2, gc2, (c / (n + n0) ** p).astype(dt)), n + 1), loss
 
@@ -284,7 +290,7 @@ def _initial_overlap_program(d: int, dtype: str) -> Any:
 
 
 def initial_state(keys: Any, m0: Any, dtype: str) -> tuple[Any, ...]:
-    """(m_0, data keys, n = 0)."""
+    """(m_0 per run, data keys per distinct replicate key, n = 0)."""
     return jnp.asarray(m0, jnp.dtype(dtype)), stream(keys, "data"), jnp.zeros((), jnp.int32)
 
 

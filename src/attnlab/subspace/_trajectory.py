@@ -65,26 +65,33 @@ def check_run(steps: int, batch: int, log_every: int) -> tuple[int, int, int]:
 def blocked_program(
     compiled_blocks: Callable[..., Callable[..., Any]],
     models: Sequence[Any],
-    schedule: Any,
+    schedules: Sequence[Any],
     *,
     batch: int,
     log_every: int,
     log_loss: bool,
     dtype: str,
+    source: Sequence[int] | None = None,
 ) -> Callable[[int], Callable[..., Any]]:
     """``n_blocks -> (state -> (state, logs))`` for :func:`run_chunks` from a simulator's
-    ``compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, n_blocks)``, whose
-    compiled loop takes ``params = (θ_d, β, c, n0, p)`` (``models``: one per seed, sharing d, K,
-    M and the sign law)."""
+    ``compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, n_blocks, shared)``,
+    whose compiled loop takes ``params = (θ_d, β, c, n0, p, source)``, one entry per run
+    (``models`` and ``schedules``: one per run, the models sharing d, K, M and the sign law;
+    ``source``: the index of each run's data key among the state's distinct keys, default one
+    key per run)."""
     dt = jnp.dtype(dtype)
+    coefficients = np.asarray([s.coefficients() for s in schedules], dtype=float)
+    shared = source is not None and len(set(source)) < len(source)
+    source = np.arange(len(models)) if source is None else np.asarray(source)
     params = (
         jnp.asarray([m.theta_d for m in models], dt),
         jnp.asarray([m.beta for m in models], dt),
-        *(jnp.asarray(x, dt) for x in schedule.coefficients()),
+        *(jnp.asarray(x, dt) for x in coefficients.T),
+        jnp.asarray(source, jnp.int32),
     )
     model = models[0]
     static = (model.d, model.K, model.M, model.sign, batch, log_every, log_loss, dtype)
-    return lambda nb: functools.partial(compiled_blocks(*static, nb), params=params)
+    return lambda nb: functools.partial(compiled_blocks(*static, nb, shared), params=params)
 
 
 def run_chunks(

@@ -11,7 +11,16 @@ from pydantic import Field, model_validator
 from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost, ExperimentConfig, Params
 from attnlab.rng import replicate_keys, root_key, stream
-from attnlab.subspace import Full, Reduced, RobbinsMonro, SubspaceModel, Trajectory, simulate
+from attnlab.subspace import (
+    Full,
+    Reduced,
+    RobbinsMonro,
+    Schedule,
+    SubspaceModel,
+    Trajectory,
+    simulate,
+    simulate_groups,
+)
 
 # floating-point operations per token and step of the reduced simulator (3 normal draws at
 # ~40 flops each, ~30 flops of arithmetic) and per token coordinate of the full one
@@ -156,30 +165,25 @@ def run_sga(
 
 
 def run_sga_groups(
-    config: SGAConfig, groups: list[tuple[SubspaceModel, int]], **over: Any
+    config: SGAConfig,
+    groups: list[tuple[SubspaceModel, int]] | list[tuple[SubspaceModel, int, Schedule]],
+    **over: Any,
 ) -> list[Trajectory]:
-    """SGA runs of several models sharing (d, K, M, sign) in one compiled call: group g runs
-    replicates 0..n_g−1 of ``config.seed`` with its model; one trajectory per group."""
-    import dataclasses
-
-    import jax.numpy as jnp
-
-    models = [m for m, n in groups for _ in range(n)]
-    keys = jnp.concatenate([replicate_keys(config.seed, n) for _, n in groups])
-    traj = simulate(
-        models,
-        keys,
+    """SGA runs of several models (and schedules) sharing (d, K, M, sign) in one compiled call:
+    group g runs replicates 0..n_g−1 of ``config.seed`` with its model and its schedule (default
+    the config's); one trajectory per group. Groups share their replicates' random numbers
+    (:func:`attnlab.subspace.simulate_groups`), drawn once."""
+    schedule = over.get("schedule", config.schedule)
+    return simulate_groups(
+        [
+            (g[0], replicate_keys(config.seed, g[1]), g[2] if len(g) > 2 else schedule)
+            for g in groups
+        ],
         steps=over.get("steps", config.steps),
-        schedule=over.get("schedule", config.schedule),
         simulator=config.simulator_object(),
         batch=config.batch,
         log_every=config.log_every,
     )
-    bounds = np.cumsum([0] + [n for _, n in groups])
-    return [
-        dataclasses.replace(traj, m=traj.m[a:b])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
 
 
 def theory_key(config: ExperimentConfig, tag: str | None = None) -> Any:

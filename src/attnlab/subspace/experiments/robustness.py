@@ -49,7 +49,7 @@ from attnlab.subspace.experiments._common import (
     SGAConfig,
     left_equator,
     mc_cost,
-    run_sga,
+    run_sga_groups,
     sga_cost,
     sga_result,
     side_by_side_cost,
@@ -116,21 +116,30 @@ class RobustnessConfig(SGAConfig):
         out.append(("theta", "fixed sign", base.theta, base.replace(sign="fixed")))
         return out
 
+    def groups(self) -> list[list[int]]:
+        """Indices of the points whose models share (d, K, M, sign), in order: each group's
+        runs are one compiled call on common random numbers (:func:`run_sga_groups`)."""
+        by_shape: dict[tuple, list[int]] = {}
+        for i, (*_, m) in enumerate(self.points()):
+            by_shape.setdefault((m.d, m.K, m.M, m.sign), []).append(i)
+        return list(by_shape.values())
+
     def cost(self) -> Cost:
         itemsize = 4 if self.dtype == "float32" else 8
+        points = self.points()
         parts = [
-            sga_cost(
-                m,
-                self.n_seeds,
+            sga_cost(  # a group of points is one compiled call: its memory is theirs summed
+                points[group[0]][3],
+                self.n_seeds * len(group),
                 self.steps,
                 batch=self.batch,
                 simulator=self.simulator,
                 itemsize=itemsize,
             )
-            for *_, m in self.points()
+            for group in self.groups()
         ]
-        parts += [mc_cost(m, self.noise_samples) for *_, m in self.points()]
-        # run_robustness runs POINTS_AT_ONCE points side by side: their peaks add up
+        parts += [mc_cost(m, self.noise_samples) for *_, m in points]
+        # run_robustness runs POINTS_AT_ONCE groups side by side: their peaks add up
         largest = sorted(parts, key=lambda c: c.memory_bytes)[-POINTS_AT_ONCE:]
         return side_by_side_cost(total_cost(*parts), *largest[:-1])
 
@@ -258,20 +267,36 @@ def _row(final: np.ndarray, abs_m0: np.ndarray, th: dict, where: str) -> Compari
     )
 
 
-def _point(config: RobustnessConfig, i: int, point: tuple) -> tuple[Any, float, Any]:
-    """One point: its SGA runs, their wall time, and the theory at the end (or the ODE's
-    error)."""
-    model = point[3]
-    t0 = time.perf_counter()
-    traj = run_sga(config, model=model)
-    seconds = time.perf_counter() - t0
+def _simulate(config: RobustnessConfig) -> list[tuple[Any, float]]:
+    """The SGA runs of every point and their wall time: the points of a group
+    (:meth:`RobustnessConfig.groups`) in one compiled call on the same replicates (their random
+    numbers drawn once; each point's runs are those it would have alone), the group's time
+    shared equally among its points; independent groups side by side in threads."""
+    points = config.points()
+
+    def group_runs(group: list[int]) -> list[tuple[Any, float]]:
+        t0 = time.perf_counter()
+        trajs = run_sga_groups(config, [(points[i][3], config.n_seeds) for i in group])
+        seconds = (time.perf_counter() - t0) / len(group)
+        return [(traj, seconds) for traj in trajs]
+
+    groups = config.groups()
+    out: list[Any] = [None] * len(points)
+    for group, runs in zip(groups, thread_map(group_runs, groups, POINTS_AT_ONCE), strict=True):
+        for i, run in zip(group, runs, strict=True):
+            out[i] = run
+    return out
+
+
+def _point_theory(config: RobustnessConfig, i: int, model: SubspaceModel, traj: Any) -> Any:
+    """The theory at the end of one point's runs, or the ODE's error."""
     phi_prime, _ = ode_phi_prime(
         model, key=theory_key(config, f"phi{i}"), n_samples=config.phi_samples
     )
     try:
-        return traj, seconds, _end_theory(config, i, model, traj, phi_prime)
+        return _end_theory(config, i, model, traj, phi_prime)
     except ODEError as err:
-        return traj, seconds, err
+        return err
 
 
 @experiment("subspace-robustness", quick=QUICK, plot=_plot)
@@ -279,11 +304,15 @@ def run_robustness(config: RobustnessConfig) -> Result:
     """final alignment vs M and θ (both scalings) and the fixed-sign contrast, vs ODE"""
     records, rows, dropped = [], [], []
     listed = {"mid-escape": [], "outside": []}
-    # independent points side by side in threads
-    points = thread_map(
-        lambda point: _point(config, *point), list(enumerate(config.points())), POINTS_AT_ONCE
+    runs = _simulate(config)
+    theories = thread_map(  # independent points side by side in threads
+        lambda item: _point_theory(config, item[0], item[1][3], runs[item[0]][0]),
+        list(enumerate(config.points())),
+        POINTS_AT_ONCE,
     )
-    for (sweep, label, x, _), (traj, seconds, th) in zip(config.points(), points, strict=True):
+    for (sweep, label, x, _), (traj, seconds), th in zip(
+        config.points(), runs, theories, strict=True
+    ):
         where = f"{label}, {sweep}={x:g}"
         final = traj.final_alignment
         if isinstance(th, ODEError):

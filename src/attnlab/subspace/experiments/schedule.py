@@ -40,7 +40,7 @@ from attnlab.subspace.experiments._common import (
     SGAConfig,
     TheorySamples,
     mc_cost,
-    run_sga,
+    run_sga_groups,
     set_aside,
     sga_result,
     side_by_side_cost,
@@ -305,9 +305,10 @@ def run_schedule(config: ScheduleConfig) -> Result:
     """mean final alignment against the schedule (c, n0, steps) with the noise floor"""
     model, schedules = config.model, config.schedules()
     # the simulations and the theory's Monte-Carlo side by side (each uses one core mostly)
+    # every schedule on the same replicates: their random numbers are drawn once per step
+    runs = [(model, config.n_seeds, s) for s in schedules]
     trajectories, pre = thread_map(
-        lambda job: job(),
-        [lambda: [run_sga(config, schedule=s) for s in schedules], lambda: _theory(config)],
+        lambda job: job(), [lambda: run_sga_groups(config, runs), lambda: _theory(config)]
     )
     floor, phi_prime, source = pre["floor"], pre["phi_prime"], pre["source"]
     frames, rows, dropped, listed, sims = [], [], [], [], {}
