@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, field_validator
 
+from attnlab._threads import thread_map
 from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr import (
@@ -230,53 +231,91 @@ def finite_tables(
     compared: it is appended to ``not_compared`` with its replicon eigenvalue."""
     root = root_key(config.seed)
     seeds = replicate_keys(config.seed, max(config.n_seeds, config.n_seeds_low_alpha))
-    rows: list[dict[str, Any]] = []
-    comps: list[Comparison] = []
-    dropped: list[Dropped] = []
+    tasks = []
     for case in config.cases:
         model = case_model(config.model, case)
         key = stream(root, f"case {case}")
         mc = None if model.variant == "spiked" else MonteCarlo()
         pop = Population(model, key=stream(key, "population"), integration=mc)
         bayes = pop.bayes().value
-        for activation in config.activations:
-            base = {
-                "case": case,
-                "variant": model.variant,
-                "nu": model.nu,
-                "activation": activation,
-                "bayes": bayes,
-                "population": pop.optimum(activation).risk,
-            }
-            solver = ReplicaSolver(
-                model, activation, stream(key, "replica"), options=config.replica, population=pop
-            )
-            replica = solver.curve(config.replica_alphas(), r=config.r)
-            rows += [{**base, "kind": "replica", **row} for row in replica]
-            unstable = rs_unstable_alphas(solver, replica, config.alphas_erm) if rs_gate else {}
-            for label, init in inits.items():
-                erm = erm_fits(config, model, activation, stream(seeds, f"erm {case}"), init)
-                rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
-                branch = None if len(inits) == 1 else BRANCH_OF[label]
-                for alpha, value in unstable.items():
-                    if not_compared is not None:
-                        not_compared.append(
-                            f"{activation}, {model.label()}, α={alpha:g}: replicon {value:.3f}"
-                        )
-                c, d = compare_replica_erm(
-                    replica,
-                    [row for row in erm if float(row["alpha"]) not in unstable],
-                    quantity=f"test error: replica vs ERM ({activation})",
-                    where=f"{model.label()}" + (f", {label} start" if branch else ""),
-                    dim=config.dim,
-                    n_mc=config.replica.n_mc,
-                    branch=branch,
-                    max_tolerance=MAX_TOLERANCE,
-                    headline=config.headline and activation == "softmax",
-                )
-                comps += c
-                dropped += d
+        tasks += [(case, model, key, pop, bayes, activation) for activation in config.activations]
+
+    def one(task: tuple) -> tuple:
+        return _activation_tables(config, inits, seeds, *task, rs_gate=rs_gate)
+
+    # the (case, activation) pieces are independent: side by side in threads (each is mostly one
+    # core's work: compiled L-BFGS fits, replica iterations); the rows keep the config's order
+    rows: list[dict[str, Any]] = []
+    comps: list[Comparison] = []
+    dropped: list[Dropped] = []
+    for piece in thread_map(one, tasks, PIECES_AT_ONCE):
+        rows += piece[0]
+        comps += piece[1]
+        dropped += piece[2]
+        if not_compared is not None:
+            not_compared += piece[3]
     return pd.DataFrame(rows), comps, dropped
+
+
+# independent pieces of a run side by side (threads), at most this many: the 2-core machine
+PIECES_AT_ONCE = 2
+
+
+def _activation_tables(
+    config: FiniteConfig,
+    inits: dict[str, RandomInit | InformedInit],
+    seeds: Any,
+    case: str,
+    model: GSLRModel,
+    key: Any,
+    pop: Population,
+    bayes: float,
+    activation: str,
+    *,
+    rs_gate: bool,
+) -> tuple[list[dict[str, Any]], list[Comparison], list[Dropped], list[str]]:
+    """Theory, ERM and comparison rows of one (case, activation), and the α it does not
+    compare (RS-unstable, with their replicon eigenvalue)."""
+    rows: list[dict[str, Any]] = []
+    comps: list[Comparison] = []
+    dropped: list[Dropped] = []
+    not_compared: list[str] = []
+    base = {
+        "case": case,
+        "variant": model.variant,
+        "nu": model.nu,
+        "activation": activation,
+        "bayes": bayes,
+        "population": pop.optimum(activation).risk,
+    }
+    solver = ReplicaSolver(
+        model, activation, stream(key, "replica"), options=config.replica, population=pop
+    )
+    replica = solver.curve(config.replica_alphas(), r=config.r)
+    rows += [{**base, "kind": "replica", **row} for row in replica]
+    unstable = rs_unstable_alphas(solver, replica, config.alphas_erm) if rs_gate else {}
+    for label, init in inits.items():
+        erm = erm_fits(config, model, activation, stream(seeds, f"erm {case}"), init)
+        rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
+        branch = None if len(inits) == 1 else BRANCH_OF[label]
+        not_compared += [
+            f"{activation}, {model.label()}, α={alpha:g}: replicon {value:.3f}"
+            for alpha, value in unstable.items()
+        ]
+        c, d = compare_replica_erm(
+            replica,
+            [row for row in erm if float(row["alpha"]) not in unstable],
+            quantity=f"test error: replica vs ERM ({activation})",
+            where=f"{model.label()}" + (f", {label} start" if branch else ""),
+            dim=config.dim,
+            n_mc=config.replica.n_mc,
+            branch=branch,
+            max_tolerance=MAX_TOLERANCE,
+            headline=config.headline and activation == "softmax",
+        )
+        comps += c
+        dropped += d
+    return rows, comps, dropped, not_compared
 
 
 BRANCH_OF = {"random": "uninformed", "informed": "informed"}
@@ -413,13 +452,20 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
 def run_finite(config: FiniteConfig) -> Result:
     init = InformedInit() if config.init == "informed" else RandomInit()
     not_compared: list[str] = []
-    table, comps, dropped = finite_tables(
-        config, {config.init: init}, rs_gate=config.rs_gate, not_compared=not_compared
+    # the Bayes-optimal curve (state evolution) beside the fits: it needs none of them
+    (table, comps, dropped), floor_rows = thread_map(
+        lambda job: job(),
+        [
+            lambda: finite_tables(
+                config, {config.init: init}, rs_gate=config.rs_gate, not_compared=not_compared
+            ),
+            lambda: bayes_optimal_rows(config) if config.bayes_optimal else [],
+        ],
     )
     summary = summary_of(table, comps)
     summary["rs_unstable_not_compared"] = not_compared
     if config.bayes_optimal:
-        floor = pd.DataFrame(bayes_optimal_rows(config))
+        floor = pd.DataFrame(floor_rows)
         summary.update(bayes_optimal_summary(table, floor))
         table = pd.concat([table, floor], ignore_index=True)
     return Result(
