@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from attnlab._threads import thread_map
 from attnlab.compare import Comparison, Dropped, Result, monte_carlo, student_t
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr import (
@@ -39,7 +40,7 @@ from attnlab.gslr import (
     run_gamp,
 )
 from attnlab.gslr.experiments._plotting import alpha_axis
-from attnlab.gslr.experiments.finite import case_model, sorted_alphas
+from attnlab.gslr.experiments.finite import PIECES_AT_ONCE, case_model, sorted_alphas
 from attnlab.registry import experiment
 from attnlab.rng import replicate_keys, root_key, stream
 
@@ -112,8 +113,8 @@ class BayesOptimalConfig(ExperimentConfig):
         se_flops = len(self.cases) * len(self.alphas_theory) * 2 * 30 * self.se.n_mc * lmax**2
         replica = len(self.cases) * len(self.replica_activations) * 2 * len(self.alphas_gamp)
         replica_flops = replica * 50 * self.replica.n_mc * 3e4 * lmax
-        return Cost(
-            max(gamp_mem, se_mem),
+        return Cost(  # two cases at once, each with its parts side by side (run_bayes_optimal)
+            PIECES_AT_ONCE * (gamp_mem + se_mem),
             float(gamp_flops + se_flops * self.se.n_nodes + replica_flops),
             f"GAMP: {self.max_seeds()} seeds x N = {max(self.alphas_gamp) * self.dim:g} x "
             f"L = {lmax} x D = {self.dim}",
@@ -152,10 +153,23 @@ def case_tables(case: str, config: BayesOptimalConfig) -> tuple[pd.DataFrame, di
     se = BayesStateEvolution(model, key=stream(key, "se"), options=config.se)
     alphas = sorted(set(config.alphas_theory) | set(config.alphas_gamp))
     starts = ("uninformed", "informed") if config.informed_branch else ("uninformed",)
-    rows = [{"kind": "se", **r} for r in bayes_se_curve(se, alphas, branches=starts)]
-    thr = recovery_thresholds(se, alpha_max=max(max(alphas), 1.5))
-    bayes = Population(model, key=stream(key, "population")).bayes()
-    rows += _gamp_rows(model, config, case) + _replica_rows(model, config, key)
+
+    def theory() -> tuple:
+        rows = [{"kind": "se", **r} for r in bayes_se_curve(se, alphas, branches=starts)]
+        thr = recovery_thresholds(se, alpha_max=max(max(alphas), 1.5))
+        return rows, thr, Population(model, key=stream(key, "population")).bayes()
+
+    # three independent parts, each mostly one core's work: side by side in threads
+    (rows, thr, bayes), gamp, replica = thread_map(
+        lambda job: job(),
+        [
+            theory,
+            lambda: _gamp_rows(model, config, case),
+            lambda: _replica_rows(model, config, key),
+        ],
+        PIECES_AT_ONCE,
+    )
+    rows = rows + gamp + replica
     table = pd.DataFrame(rows).assign(
         case=case, variant=model.variant, nu=model.nu, population_bayes=bayes.value
     )
@@ -296,8 +310,9 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
 )
 def run_bayes_optimal(config: BayesOptimalConfig) -> Result:
     tables, summary, comps, dropped = [], {}, [], []
-    for case in config.cases:
-        table, info = case_tables(case, config)
+    # the cases side by side in threads (each case's parts run in threads of their own)
+    pieces = thread_map(lambda case: case_tables(case, config), config.cases, PIECES_AT_ONCE)
+    for case, (table, info) in zip(config.cases, pieces, strict=True):
         c, d = comparisons(table, case, config.model.delta, config.headline)
         summary[case] = {**info, **_case_summary(table)}
         tables.append(table)
