@@ -9,21 +9,41 @@ into groups changes no result.
 Threads start with empty context variables and jax's default precision, so :func:`thread_map`
 runs each call in a copy of the caller's context (attnlab's precision, the progress reporter)
 and inside jax's scoped precision of the caller.
+
+One hazard: XLA's CPU runtime runs a batched LAPACK call (a factorisation under ``vmap``) on a
+thread of its own pool, splits the batch into tasks queued on that pool and waits for them. Two
+such calls running at once can each hold a pool thread and wait for tasks that only the other's
+thread could run: on two cores the process hangs at 0 % CPU (seen once within one program, see
+the project's findings). Programs that may make a LAPACK call are therefore run inside
+:func:`lapack_program`, which lets one such program run at a time across our threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from attnlab.precision import uses_jax
 
-__all__ = ["cores", "cpu_groups", "group_count", "thread_map"]
+__all__ = ["cores", "cpu_groups", "group_count", "lapack_program", "thread_map"]
 
 T = TypeVar("T")
+
+_LAPACK = threading.RLock()
+
+
+@contextlib.contextmanager
+def lapack_program() -> Any:
+    """Hold while a compiled program that may make a LAPACK call runs, *until its results are
+    ready* (jax dispatches asynchronously: block on them inside the ``with``). One such program
+    runs at a time across threads (module docstring); re-entrant."""
+    with _LAPACK:
+        yield
 
 
 def cores() -> int:

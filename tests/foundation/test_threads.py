@@ -44,3 +44,27 @@ def test_threads_keep_the_callers_precision_and_reporter():
             out = uses_jax(lambda: thread_map(work, [0, 1, 2]))()
         assert out == [(dtype, dtype)] * 3
         assert sorted(seen) == ["item 0", "item 1", "item 2"]
+
+
+def test_lapack_programs_run_one_at_a_time_across_threads():
+    """lapack_program lets one holder in at a time (two batched LAPACK calls at once can
+    deadlock XLA's CPU pool), and a holder may enter again (re-entrant)."""
+    import threading
+    import time
+
+    from attnlab._threads import lapack_program, thread_map
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def hold(_):
+        with lapack_program(), lapack_program():  # re-entrant: no self-deadlock
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    thread_map(hold, list(range(4)))
+    assert most[0] == 1

@@ -70,6 +70,7 @@ from pydantic import Field
 
 from attnlab import progress
 from attnlab._jax import jax, jnp
+from attnlab._threads import lapack_program
 from attnlab._validate import check_choice, check_int, check_range
 from attnlab.config import Params
 from attnlab.gslr._bayes_channel import max_channel, position_posterior, spiked_channel
@@ -225,7 +226,8 @@ def _test_error(model: GSLRModel, key: Any, Wstar: Any, W: Any, c: Any, opts: An
     for i, start in enumerate(range(0, opts.n_test, batch)):
         nb = min(batch, opts.n_test - start)
         key_i = stream(key, f"test batch {i}")
-        errs.append(np.asarray(loss(key_i, gram, c, nu, model.delta, nb)))
+        with lapack_program():  # the eigendecomposition of the basis Gram matrix
+            errs.append(np.asarray(loss(key_i, gram, c, nu, model.delta, nb)))
     e = np.concatenate(errs)
     return float(e.mean()), float(e.std(ddof=1) / math.sqrt(e.size))
 

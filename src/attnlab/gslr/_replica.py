@@ -58,6 +58,7 @@ from pydantic import Field
 
 from attnlab import progress
 from attnlab._jax import flat_draw, jax, jnp
+from attnlab._threads import lapack_program
 from attnlab._validate import ParameterError, check_range
 from attnlab.config import Params
 from attnlab.gslr._activations import Activation, activation_label, resolve_activation
@@ -343,18 +344,21 @@ class ReplicaSolver:
         total = attempts = 0
         for anderson_start in STRATEGIES if o.anderson else (0.0,):
             opts = (o.tol, o.prox_tol, o.max_iter, o.damping, o.confirm_every, warm, anderson_start)
-            s = iterate(
-                self.sigma,
-                o.n_newton,
-                o.fast_newton,
-                max(o.anderson, 1),
-                jnp.asarray(x0, float),
-                chi0,
-                alpha,
-                r,
-                self._samples,
-                opts,
-            )
+            with lapack_program():  # the Anderson step's solve; the prox's beyond 6 x 6
+                s = jax.block_until_ready(
+                    iterate(
+                        self.sigma,
+                        o.n_newton,
+                        o.fast_newton,
+                        max(o.anderson, 1),
+                        jnp.asarray(x0, float),
+                        chi0,
+                        alpha,
+                        r,
+                        self._samples,
+                        opts,
+                    )
+                )
             total, attempts = total + int(s.it), attempts + 1
             if int(s.status) in (1, 4):  # another strategy does not remove a discontinuity
                 break

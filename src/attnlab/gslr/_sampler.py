@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from attnlab._jax import flat_draw, jax, jnp
+from attnlab._threads import lapack_program
 from attnlab._validate import ParameterError, check_int
 from attnlab.gslr._model import GSLRModel
 from attnlab.precision import uses_jax
@@ -421,4 +422,5 @@ def sample_projections(
     if not bool(jnp.all(jnp.isfinite(gram))):
         raise ParameterError("basis_gram has NaN or infinite entries: it must be finite")
     nu = _traced_nu(model)
-    return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))
+    with lapack_program():  # the eigendecomposition of the basis Gram matrix
+        return tuple(map(np.asarray, _projection_arrays(_structure(model), key, gram, nu, n)))

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from attnlab._jax import jax, jnp
+from attnlab._threads import lapack_program
 from attnlab.gslr._activations import Activation
 from attnlab.gslr._prox import channel_jacobian
 
@@ -177,11 +178,12 @@ def replicon(
     Replicon
     """
     state = jnp.asarray(state, float)
-    per, ok = _per_example_terms(
-        sigma, n_newton, state, samples, jnp.asarray(chi_warm, float), prox_tol
-    )
-    ok = np.asarray(ok, dtype=bool)
-    per = np.asarray(per, dtype=float)[ok]
+    with lapack_program():  # the per-example factorisations are LAPACK beyond 6 x 6
+        per, ok = _per_example_terms(
+            sigma, n_newton, state, samples, jnp.asarray(chi_warm, float), prox_tol
+        )
+        ok = np.asarray(ok, dtype=bool)
+        per = np.asarray(per, dtype=float)[ok]
     V = np.array([float(state[2]), float(state[5])])
     scale = alpha * np.array([V[0] ** 2, V[1] ** 2, V[0] * V[1]])[:, None]
     T = scale * per.mean(axis=0)
