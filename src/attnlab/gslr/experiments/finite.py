@@ -240,20 +240,49 @@ def finite_tables(
         bayes = pop.bayes().value
         tasks += [(case, model, key, pop, bayes, activation) for activation in config.activations]
 
-    def one(task: tuple) -> tuple:
-        return _activation_tables(config, inits, seeds, *task, rs_gate=rs_gate)
-
-    # the (case, activation) pieces are independent: side by side in threads (each is mostly one
-    # core's work: compiled L-BFGS fits, replica iterations); the rows keep the config's order
+    # the replica curve of each (case, activation) and its ERM fits for each start are
+    # independent jobs: side by side in threads, a theory job beside a fit job where possible
+    # (the replica iterations run one at a time, attnlab._threads.lapack_program; the fits
+    # overlap with them freely); the rows keep the config's order
+    jobs: list[Any] = []
+    for task in tasks:
+        jobs.append(lambda task=task: _theory_of(config, *task, rs_gate=rs_gate))
+        jobs += [
+            lambda task=task, init=init: erm_fits(
+                config, task[1], task[5], stream(seeds, f"erm {task[0]}"), init
+            )
+            for init in inits.values()
+        ]
+    done = iter(thread_map(lambda job: job(), jobs, PIECES_AT_ONCE))
     rows: list[dict[str, Any]] = []
     comps: list[Comparison] = []
     dropped: list[Dropped] = []
-    for piece in thread_map(one, tasks, PIECES_AT_ONCE):
-        rows += piece[0]
-        comps += piece[1]
-        dropped += piece[2]
-        if not_compared is not None:
-            not_compared += piece[3]
+    for task in tasks:
+        model, activation = task[1], task[5]
+        base, replica, unstable = next(done)
+        rows += [{**base, "kind": "replica", **row} for row in replica]
+        for label in inits:
+            erm = next(done)
+            rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
+            branch = None if len(inits) == 1 else BRANCH_OF[label]
+            if not_compared is not None:
+                not_compared += [
+                    f"{activation}, {model.label()}, α={alpha:g}: replicon {value:.3f}"
+                    for alpha, value in unstable.items()
+                ]
+            c, d = compare_replica_erm(
+                replica,
+                [row for row in erm if float(row["alpha"]) not in unstable],
+                quantity=f"test error: replica vs ERM ({activation})",
+                where=f"{model.label()}" + (f", {label} start" if branch else ""),
+                dim=config.dim,
+                n_mc=config.replica.n_mc,
+                branch=branch,
+                max_tolerance=MAX_TOLERANCE,
+                headline=config.headline and activation == "softmax",
+            )
+            comps += c
+            dropped += d
     return pd.DataFrame(rows), comps, dropped
 
 
@@ -261,10 +290,8 @@ def finite_tables(
 PIECES_AT_ONCE = 2
 
 
-def _activation_tables(
+def _theory_of(
     config: FiniteConfig,
-    inits: dict[str, RandomInit | InformedInit],
-    seeds: Any,
     case: str,
     model: GSLRModel,
     key: Any,
@@ -273,13 +300,9 @@ def _activation_tables(
     activation: str,
     *,
     rs_gate: bool,
-) -> tuple[list[dict[str, Any]], list[Comparison], list[Dropped], list[str]]:
-    """Theory, ERM and comparison rows of one (case, activation), and the α it does not
-    compare (RS-unstable, with their replicon eigenvalue)."""
-    rows: list[dict[str, Any]] = []
-    comps: list[Comparison] = []
-    dropped: list[Dropped] = []
-    not_compared: list[str] = []
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[float, float]]:
+    """The columns shared by a (case, activation)'s rows, its replica curve, and the ERM α
+    whose kept replica point is RS-unstable (with their replicon eigenvalue)."""
     base = {
         "case": case,
         "variant": model.variant,
@@ -292,30 +315,8 @@ def _activation_tables(
         model, activation, stream(key, "replica"), options=config.replica, population=pop
     )
     replica = solver.curve(config.replica_alphas(), r=config.r)
-    rows += [{**base, "kind": "replica", **row} for row in replica]
     unstable = rs_unstable_alphas(solver, replica, config.alphas_erm) if rs_gate else {}
-    for label, init in inits.items():
-        erm = erm_fits(config, model, activation, stream(seeds, f"erm {case}"), init)
-        rows += [{**base, "kind": "erm", "start": label, **row} for row in erm]
-        branch = None if len(inits) == 1 else BRANCH_OF[label]
-        not_compared += [
-            f"{activation}, {model.label()}, α={alpha:g}: replicon {value:.3f}"
-            for alpha, value in unstable.items()
-        ]
-        c, d = compare_replica_erm(
-            replica,
-            [row for row in erm if float(row["alpha"]) not in unstable],
-            quantity=f"test error: replica vs ERM ({activation})",
-            where=f"{model.label()}" + (f", {label} start" if branch else ""),
-            dim=config.dim,
-            n_mc=config.replica.n_mc,
-            branch=branch,
-            max_tolerance=MAX_TOLERANCE,
-            headline=config.headline and activation == "softmax",
-        )
-        comps += c
-        dropped += d
-    return rows, comps, dropped, not_compared
+    return base, replica, unstable
 
 
 BRANCH_OF = {"random": "uninformed", "informed": "informed"}
