@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from attnlab.precision import uses_jax
 
-__all__ = ["cores", "cpu_groups", "group_count", "lapack_program", "thread_map"]
+__all__ = ["cores", "cpu_groups", "group_count", "lapack_program", "side_by_side", "thread_map"]
 
 T = TypeVar("T")
 
@@ -86,3 +86,9 @@ def thread_map(fn: Callable[[T], Any], items: Sequence[T], workers: int | None =
             pool.submit(ctx.run, scoped, item) for ctx, item in zip(contexts, items, strict=True)
         ]
         return [f.result() for f in futures]
+
+
+def side_by_side(jobs: Sequence[Callable[[], Any]], workers: int | None = None) -> list[Any]:
+    """``[job() for job in jobs]``, the independent jobs in parallel threads (at most
+    ``workers`` at once, :func:`thread_map`). Results in the order of the jobs."""
+    return thread_map(lambda job: job(), jobs, workers)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from attnlab._jax import jax, jnp
 from attnlab._threads import cpu_groups
 from attnlab._validate import ParameterError
 from attnlab.precision import default_dtype, precision, uses_jax
@@ -188,8 +189,6 @@ MIN_SEEDS_PER_THREAD = 4
 def _shared_keys(keys: Any) -> tuple[Any, np.ndarray]:
     """The distinct keys among ``keys`` (in order of first appearance) and, per key, the index
     of its distinct key."""
-    import jax
-
     data = np.asarray(jax.random.key_data(keys)).reshape(len(keys), -1)
     first: dict[bytes, int] = {}
     source = np.array([first.setdefault(row.tobytes(), len(first)) for row in data])
@@ -199,8 +198,6 @@ def _shared_keys(keys: Any) -> tuple[Any, np.ndarray]:
 
 @uses_jax
 def _run(runs, steps, simulator, batch, log_every, log_loss, m0) -> list[Trajectory]:
-    import jax.numpy as jnp
-
     models = tuple(m for ms, _, _ in runs for m in ms)
     schedules = tuple(s for ms, _, s in runs for _ in ms)
     keys = jnp.concatenate([k for _, k, _ in runs])

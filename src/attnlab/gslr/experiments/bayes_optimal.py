@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from attnlab._threads import thread_map
+from attnlab._threads import side_by_side, thread_map
 from attnlab.compare import Comparison, Dropped, Result, monte_carlo, student_t
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr import (
@@ -160,8 +160,7 @@ def case_tables(case: str, config: BayesOptimalConfig) -> tuple[pd.DataFrame, di
         return rows, thr, Population(model, key=stream(key, "population")).bayes()
 
     # three independent parts, each mostly one core's work: side by side in threads
-    (rows, thr, bayes), gamp, replica = thread_map(
-        lambda job: job(),
+    (rows, thr, bayes), gamp, replica = side_by_side(
         [
             theory,
             lambda: _gamp_rows(model, config, case),

@@ -19,12 +19,12 @@ are listed in the summary with their replicon (``rs_unstable_not_compared``), no
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 from pydantic import Field, field_validator
 
-from attnlab._threads import thread_map
+from attnlab._threads import side_by_side
 from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost, ExperimentConfig
 from attnlab.gslr import (
@@ -238,7 +238,7 @@ def finite_tables(
         mc = None if model.variant == "spiked" else MonteCarlo()
         pop = Population(model, key=stream(key, "population"), integration=mc)
         bayes = pop.bayes().value
-        tasks += [(case, model, key, pop, bayes, activation) for activation in config.activations]
+        tasks += [_Piece(case, model, key, pop, bayes, act) for act in config.activations]
 
     # the replica curve of each (case, activation) and its ERM fits for each start are
     # independent jobs: side by side in threads, a theory job beside a fit job where possible
@@ -246,19 +246,19 @@ def finite_tables(
     # overlap with them freely); the rows keep the config's order
     jobs: list[Any] = []
     for task in tasks:
-        jobs.append(lambda task=task: _theory_of(config, *task, rs_gate=rs_gate))
+        jobs.append(lambda task=task: _theory_of(config, task, rs_gate=rs_gate))
         jobs += [
             lambda task=task, init=init: erm_fits(
-                config, task[1], task[5], stream(seeds, f"erm {task[0]}"), init
+                config, task.model, task.activation, stream(seeds, f"erm {task.case}"), init
             )
             for init in inits.values()
         ]
-    done = iter(thread_map(lambda job: job(), jobs, PIECES_AT_ONCE))
+    done = iter(side_by_side(jobs, PIECES_AT_ONCE))
     rows: list[dict[str, Any]] = []
     comps: list[Comparison] = []
     dropped: list[Dropped] = []
     for task in tasks:
-        model, activation = task[1], task[5]
+        model, activation = task.model, task.activation
         base, replica, unstable = next(done)
         rows += [{**base, "kind": "replica", **row} for row in replica]
         for label in inits:
@@ -290,19 +290,23 @@ def finite_tables(
 PIECES_AT_ONCE = 2
 
 
+class _Piece(NamedTuple):
+    """One (case, activation) of :func:`finite_tables`, with its case's theory objects."""
+
+    case: str
+    model: GSLRModel
+    key: Any
+    pop: Population
+    bayes: float
+    activation: str
+
+
 def _theory_of(
-    config: FiniteConfig,
-    case: str,
-    model: GSLRModel,
-    key: Any,
-    pop: Population,
-    bayes: float,
-    activation: str,
-    *,
-    rs_gate: bool,
+    config: FiniteConfig, piece: _Piece, *, rs_gate: bool
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[float, float]]:
     """The columns shared by a (case, activation)'s rows, its replica curve, and the ERM α
     whose kept replica point is RS-unstable (with their replicon eigenvalue)."""
+    case, model, key, pop, bayes, activation = piece
     base = {
         "case": case,
         "variant": model.variant,
@@ -454,8 +458,7 @@ def run_finite(config: FiniteConfig) -> Result:
     init = InformedInit() if config.init == "informed" else RandomInit()
     not_compared: list[str] = []
     # the Bayes-optimal curve (state evolution) beside the fits: it needs none of them
-    (table, comps, dropped), floor_rows = thread_map(
-        lambda job: job(),
+    (table, comps, dropped), floor_rows = side_by_side(
         [
             lambda: finite_tables(
                 config, {config.init: init}, rs_gate=config.rs_gate, not_compared=not_compared

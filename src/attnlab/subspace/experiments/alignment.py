@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from attnlab._threads import thread_map
+from attnlab._threads import side_by_side
 from attnlab.compare import (
     Comparison,
     Dropped,
@@ -355,9 +355,7 @@ def run_alignment(config: AlignmentConfig) -> Result:
         return (*_simulate(config), time.perf_counter() - t0)
 
     # the simulation and the theory's Monte-Carlo side by side (each uses one core mostly)
-    (traj, frames, finals, sim_seconds), pre = thread_map(
-        lambda job: job(), [simulation, lambda: _theory(config)]
-    )
+    (traj, frames, finals, sim_seconds), pre = side_by_side([simulation, lambda: _theory(config)])
     model, phi_prime, source, floor = config.model, pre["phi_prime"], pre["source"], pre["floor"]
     ode_error = None
     try:

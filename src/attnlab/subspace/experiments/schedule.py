@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from attnlab._threads import thread_map
+from attnlab._threads import side_by_side
 from attnlab.compare import Comparison, Dropped, Result
 from attnlab.config import Cost
 from attnlab.registry import experiment
@@ -307,8 +307,8 @@ def run_schedule(config: ScheduleConfig) -> Result:
     # the simulations and the theory's Monte-Carlo side by side (each uses one core mostly)
     # every schedule on the same replicates: their random numbers are drawn once per step
     runs = [(model, config.n_seeds, s) for s in schedules]
-    trajectories, pre = thread_map(
-        lambda job: job(), [lambda: run_sga_groups(config, runs), lambda: _theory(config)]
+    trajectories, pre = side_by_side(
+        [lambda: run_sga_groups(config, runs), lambda: _theory(config)]
     )
     floor, phi_prime, source = pre["floor"], pre["phi_prime"], pre["source"]
     frames, rows, dropped, listed, sims = [], [], [], [], {}
