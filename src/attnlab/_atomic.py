@@ -6,6 +6,7 @@ An interrupted writer never leaves a half-written file or directory under a fina
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -15,8 +16,11 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from attnlab._signals import deferred
 
 __all__ = [
     "atomic_write_bytes",
@@ -27,6 +31,7 @@ __all__ = [
     "json_safe",
     "make_temp_dir",
     "replace_dir",
+    "temp_dir_beside",
 ]
 
 
@@ -52,21 +57,55 @@ def make_temp_dir(target: Path) -> Path:
     return tmp
 
 
+@contextlib.contextmanager
+def temp_dir_beside(target: Path) -> Iterator[Path]:
+    """A fresh temp directory beside ``target`` (:func:`make_temp_dir`) for the ``with`` block,
+    removed if the block raises (an interrupt included) and left alone otherwise (the block has
+    moved it into place).
+
+    Creating it and removing it run under :func:`attnlab._signals.deferred`: an interrupt that
+    lands between the directory's creation and the moment its name is known cannot leave it
+    behind.
+    """
+    tmp: Path | None = None
+    try:
+        with deferred():
+            tmp = make_temp_dir(target)
+        yield tmp
+    except BaseException:
+        if tmp is not None:
+            with deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory + ``os.replace``
-    (with the permissions of a plain ``open``, not ``mkstemp``'s 0600)."""
+    (with the permissions of a plain ``open``, not ``mkstemp``'s 0600).
+
+    The temp file is created, and removed on failure, under
+    :func:`attnlab._signals.deferred`, so an interrupt leaves no temp file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd: int | None = None
+    tmp: str | None = None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        with deferred():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
+            fd = None  # the file object owns it now
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with deferred():
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "Interrupted",
+    "deferred",
     "die_with_parent",
     "exit_code",
     "exit_now",
@@ -148,6 +149,37 @@ def handling(grace: float = 3.0) -> Iterator[None]:
         watcher.join(timeout=1)
         with contextlib.suppress(OSError):
             os.close(read_fd)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back for the block, then act on the first one that arrived.
+
+    For the short steps that must not be cut in two: creating a temporary file or directory
+    together with recording its name for cleanup, and that cleanup itself. A signal that lands
+    inside the block is recorded; when the block ends, the handler that was in place before
+    (:func:`handling`'s, or Python's ``KeyboardInterrupt``) is called with it, so the interrupt
+    surfaces just after the block instead of in the middle of it. Only signals with a Python
+    handler are held (a default action such as SIGTERM's termination is left alone); outside
+    the main thread, where Python runs no signal handler, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.getsignal(s) for s in _SIGNALS}
+    replaced = [s for s, h in previous.items() if callable(h)]
+    for s in replaced:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for s in replaced:
+            signal.signal(s, previous[s])
+        if held:
+            handler = previous[held[0]]
+            assert callable(handler)
+            handler(held[0], None)
 
 
 _PR_SET_PDEATHSIG = 1

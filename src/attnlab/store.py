@@ -51,8 +51,8 @@ from attnlab._atomic import (
     atomic_write_text,
     file_digest,
     json_safe,
-    make_temp_dir,
     replace_dir,
+    temp_dir_beside,
 )
 from attnlab._provenance import git_revision, jax_devices, package_versions
 from attnlab._verify import (
@@ -221,13 +221,9 @@ def run_experiment(
         if redone and log:
             log(f"{exp.name}: {path} is not a complete run ({redone}): redoing it")
         _remove_stale_temp_dirs(path)
-        tmp = make_temp_dir(path)
-        try:
+        with temp_dir_beside(path) as tmp:
             t_run, _ = _run_into(exp, config, tmp, plots=plots, figures=figures)
             replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     if log:
         log(f"{exp.name}: done in {t_run:.1f}s -> {path}")
     stored = load_run(path)

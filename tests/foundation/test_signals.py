@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -262,3 +263,85 @@ def test_a_signal_inside_a_finaliser_is_delivered_again_not_dropped(monkeypatch)
     assert sent == [signal.SIGINT] and _signals.received() is None
     with pytest.raises(_signals.Interrupted):  # elsewhere the first signal raises at once
         _signals._handler(signal.SIGINT, sys._getframe())
+
+
+# -- the window between creating a temp file or directory and knowing its name ----------------
+def test_deferred_holds_a_signal_until_the_block_ends():
+    from attnlab import _signals
+
+    steps = []
+    with pytest.raises(_signals.Interrupted) as info, _signals.handling():
+        with _signals.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # Python runs handlers between bytecodes: it would have raised here
+            steps.append("block finished")
+        steps.append("after the block")  # never: the held signal is raised as the block ends
+    assert steps == ["block finished"] and info.value.signum == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_deferred_without_handling_raises_keyboardinterrupt_after_the_block():
+    from attnlab import _signals
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt), _signals.deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        steps.append("block finished")
+    assert steps == ["block finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_deferred_leaves_a_default_action_alone_and_is_a_no_op_in_threads():
+    from attnlab import _signals
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with _signals.deferred():
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not replaced
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # held
+    seen = []
+
+    def worker():
+        with _signals.deferred():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [signal.default_int_handler]
+
+
+def _signal_right_after(real):
+    """``real`` (a temp-file maker), then SIGINT to this process: the signal lands the moment
+    the file or directory exists, before the caller has its name (the race a loaded machine
+    showed, where `attnlab run` left a temp directory after SIGINT)."""
+
+    def wrapped(*args, **kwargs):
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    return wrapped
+
+
+def test_an_interrupt_as_the_run_directory_is_made_leaves_nothing(tmp_path, monkeypatch):
+    import tempfile
+
+    from attnlab import _signals
+
+    monkeypatch.setattr(tempfile, "mkdtemp", _signal_right_after(tempfile.mkdtemp))
+    out = tmp_path / "o"
+    with pytest.raises(_signals.Interrupted), _signals.handling():
+        run_experiment("demo-mean", {"sleep_s": 0.0}, out=out, quick=True)
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == []
+
+
+def test_an_interrupt_as_a_temp_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    import tempfile
+
+    from attnlab import _atomic, _signals
+
+    monkeypatch.setattr(tempfile, "mkstemp", _signal_right_after(tempfile.mkstemp))
+    with pytest.raises(_signals.Interrupted), _signals.handling():
+        _atomic.atomic_write_text(tmp_path / "a.txt", "x")
+    assert list(tmp_path.iterdir()) == []
