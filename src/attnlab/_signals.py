@@ -167,19 +167,16 @@ def deferred() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    replaced = [s for s, h in previous.items() if callable(h)]
+    replaced = {s: h for s in _SIGNALS if callable(h := signal.getsignal(s))}
     for s in replaced:
         signal.signal(s, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        for s in replaced:
-            signal.signal(s, previous[s])
+        for s, handler in replaced.items():
+            signal.signal(s, handler)
         if held:
-            handler = previous[held[0]]
-            assert callable(handler)
-            handler(held[0], None)
+            replaced[held[0]](held[0], None)
 
 
 _PR_SET_PDEATHSIG = 1
