@@ -110,8 +110,10 @@ def measure_experiments(
 
 
 def reproduce_wall(results: Path, quick: bool) -> float | None:
-    """The wall time recorded by ``attnlab reproduce`` in ``results/reproduce.json`` (same
-    mode, every experiment), if any."""
+    """The wall time recorded by ``attnlab reproduce`` in ``results/reproduce.json``, if that
+    reproduce was of the same mode, over every experiment, and computed every run itself: an
+    interrupted or failed reproduce, or one that resumed (runs ``skipped`` as already complete),
+    did not time the whole reproduction."""
     import json
 
     try:
@@ -119,6 +121,11 @@ def reproduce_wall(results: Path, quick: bool) -> float | None:
     except (OSError, ValueError):
         return None
     if record.get("mode") != ("quick" if quick else "full") or record.get("only"):
+        return None
+    runs = record.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return None
+    if any(not isinstance(run, dict) or run.get("status") != "ran" for run in runs):
         return None
     wall = record.get("wall_s")
     return float(wall) if isinstance(wall, int | float) else None

@@ -95,11 +95,22 @@ def test_experiment_times_from_verified_manifests(bench, tmp_path, monkeypatch):
 
 
 def test_reproduce_wall_time_is_the_reproduce_target(bench, tmp_path):
-    (tmp_path / "reproduce.json").write_text(
-        json.dumps({"mode": "full", "only": [], "wall_s": 700})
-    )
+    def record(*statuses):
+        runs = [{"experiment": f"e{i}", "status": s} for i, s in enumerate(statuses)]
+        (tmp_path / "reproduce.json").write_text(
+            json.dumps({"mode": "full", "only": [], "wall_s": 700, "runs": runs})
+        )
+
+    record("ran", "ran")
     assert bench.reproduce_wall(tmp_path, quick=False) == 700
     assert bench.reproduce_wall(tmp_path, quick=True) is None
+    # an interrupted, failed or resumed reproduce did not time the whole reproduction
+    for other in ("interrupted", "failed", "skipped"):
+        record("ran", other)
+        assert bench.reproduce_wall(tmp_path, quick=False) is None, other
+    record()
+    assert bench.reproduce_wall(tmp_path, quick=False) is None
+    record("ran", "ran")
     times = {bench.REPRODUCE_WALL: 700.0, "x": 900.0}
     (target,) = [r for r in bench.target_rows(times, []) if r.name.startswith("reproduce")]
     assert target.value == 700 and target.verdict == "PASS"
