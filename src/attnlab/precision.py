@@ -16,6 +16,13 @@ The precision attnlab uses is, in order of preference:
 Simulators that take a ``dtype`` argument draw and integrate in that dtype *within* the x64
 context (float32 simulation is one keyword away, e.g. for GPUs with slow float64).
 
+Matrix products run at the full precision of their dtype: the same scoped call sets jax's
+default matmul precision to ``"highest"``. On a CPU that changes nothing; on an NVIDIA GPU jax's
+default float32 product rounds its inputs to TensorFloat-32 (a 10-bit mantissa, relative error
+about 1e-3), which is not what "float32" promises, and made the L-BFGS line search of
+``slr-finite``'s float32 ERM find no decrease on an H200 (the project's findings). The user's own
+setting is back in force after the call.
+
 Arrays returned by attnlab's public functions are numpy arrays, so they keep their dtype after
 the call (a float64 *jax* array used outside an x64 context would silently be truncated to
 float32 by the next jax operation).
@@ -81,16 +88,22 @@ def _enable_x64(flag: bool) -> Any:
     return ctx(flag)
 
 
+MATMUL_PRECISION = "highest"  # products at the full precision of their dtype (module docstring)
+
+
 def uses_jax(fn: F) -> F:
     """Decorate a public function so that its jax code runs at attnlab's precision.
 
     The call (tracing, compilation and execution) happens inside jax's scoped ``enable_x64``
-    context set to :func:`x64_enabled`; on return jax's own setting is back as it was.
+    context set to :func:`x64_enabled` and its scoped default matmul precision set to
+    :data:`MATMUL_PRECISION`; on return jax's own settings are back as they were.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _enable_x64(_X64.get()):
+        import jax
+
+        with _enable_x64(_X64.get()), jax.default_matmul_precision(MATMUL_PRECISION):
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

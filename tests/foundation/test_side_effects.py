@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -53,6 +54,26 @@ def test_precision_is_scoped():
         assert default_dtype() == "float32"
     assert y.dtype == np.float32 and not flag32
     assert jax.config.jax_enable_x64 == before
+
+
+def test_matrix_products_run_at_full_precision_and_the_user_setting_returns():
+    """On an NVIDIA GPU jax's default float32 product is TensorFloat-32 (found on an H200: the
+    float32 ERM's line search failed). attnlab's calls lower every product at HIGHEST, seen in
+    the program jax compiles (the same text on any backend), and leave the user's setting."""
+    import jax
+    import jax.numpy as jnp
+
+    def product_precisions() -> set[str]:
+        x = jnp.ones((3, 3), jnp.float32)
+        text = jax.jit(lambda a, b: a @ b).lower(x, x).as_text()
+        return set(re.findall(r"precision = \[(\w+), \w+\]", text))
+
+    with jax.default_matmul_precision("tensorfloat32"):
+        assert product_precisions() != {"HIGHEST"}  # the check can fail
+        assert uses_jax(product_precisions)() == {"HIGHEST"}
+        with precision("float32"):
+            assert uses_jax(product_precisions)() == {"HIGHEST"}
+        assert jax.config.jax_default_matmul_precision == "tensorfloat32"
 
 
 def test_import_leaves_the_compilation_cache_alone_and_the_command_sets_it(tmp_path):
