@@ -214,3 +214,70 @@ def test_png_resolution_and_figure_options():
     assert opts.to_dict() == {"formats": ["svg"], "dpi": 300, "style": "talk"}
     with pytest.raises(ConfigError, match="dpi"):
         plot.FigureOptions(dpi=10)
+
+
+def test_curves_apart_on_a_log_axis_are_not_one_curve(ax):
+    """Overlap is judged in pixels: 1e-15 and 3e-15 are far apart on a log axis (the data-unit
+    comparison with an absolute tolerance called them one curve in the erf training figure)."""
+    x = np.arange(5.0)
+    plot.theory_line(ax, x, np.full(5, 1e-15), label="floor")
+    plot.theory_line(ax, x, np.full(5, 3e-15), label="runs", color=plot.color(1))
+    ax.set_yscale("log")
+    plot.finish(ax, loc="center")
+    assert plot.figure_problems(ax.figure) == []
+
+
+def test_a_curve_under_a_dashed_or_thinner_one_still_shows(ax):
+    x = np.linspace(0, 1, 5)
+    plot.theory_line(ax, x, x, label="wide", lw=6, alpha=0.3)
+    plot.theory_line(ax, x, x, label="solid", color=plot.color(1))
+    ax.plot(x, x, "--", label="dashed", color=plot.color(2))
+    plot.finish(ax, loc="lower right")
+    assert plot.figure_problems(ax.figure) == []
+    ax.plot(x, x, "--", label="dashed again", color=plot.color(3))  # hides 'dashed'
+    plot.finish(ax, loc="lower right")
+    (problem,) = plot.figure_problems(ax.figure)
+    assert "'dashed' is drawn exactly under 'dashed again'" in problem
+
+
+def test_a_legend_over_data_is_reported_and_moved(ax, tmp_path):
+    x = np.linspace(0, 1, 50)
+    plot.theory_line(ax, x, 1 - x, label="falling")
+    ax.axvline(0.85, ls="--", color="0.5", label="threshold")  # two vertices: 'best' misses it
+    plot.finish(ax, loc="upper right")
+    (problem,) = plot.figure_problems(ax.figure)
+    assert "the legend covers data ('threshold')" in problem
+    assert plot.place_legends(ax.figure) == ["panel 1: legend to lower left"]
+    assert plot.figure_problems(ax.figure) == []
+    # nowhere free inside: just outside the panel, on its right
+    for y in np.linspace(0.05, 0.95, 10):
+        ax.axhline(y, lw=0.5, color="0.8")
+    plot.finish(ax, loc="upper right")
+    assert plot.place_legends(ax.figure) == ["panel 1: legend outside, right"]
+    assert plot.figure_problems(ax.figure) == []
+    # saving places legends first
+    plot.finish(ax, loc="upper right")
+    assert plot.figure_problems(ax.figure)
+    plot.save_figure(ax.figure, tmp_path / "f", formats=("png",))
+    assert plot.figure_problems(ax.figure) == []
+
+
+def test_figure_legend_lists_each_entry_once_below_the_panels():
+    fig, axes = plot.panel_grid(3)
+    x = np.linspace(0, 1, 5)
+    for i, ax in enumerate(axes):
+        plot.theory_line(ax, x, x**2, label="theory")
+        plot.simulation_points(ax, x, x**2, 0.1 * np.ones(5), label="simulation")
+        if i == 2:
+            ax.axhline(0.5, ls=":", label="only here")
+        ax.plot([], [], label="draws nothing")
+        plot.finish(ax, legend=False, title=f"panel {i}")
+    legend = plot.figure_legend(fig)
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["theory", "simulation", "only here"]
+    fig.draw_without_rendering()
+    below = max(ax.get_window_extent().y0 for ax in axes)
+    assert legend.get_window_extent().y1 <= min(ax.get_window_extent().y0 for ax in axes) + 1
+    assert below > 0
+    assert all(ax.get_legend() is None for ax in axes)
+    plot.close_figure(fig)

@@ -52,6 +52,8 @@ def _overlap_panel(ax, table, steps) -> None:
 
 
 def _trajectory_panel(ax, table, steps, n_runs: int) -> None:
+    from matplotlib.lines import Line2D
+
     from attnlab import plot
 
     kappa, nu = _grid(table, steps, "kappa"), _grid(table, steps, "nu")
@@ -59,14 +61,16 @@ def _trajectory_panel(ax, table, steps, n_runs: int) -> None:
         ax.plot(kappa[i], nu[i], "-", lw=1, color=plot.color(i))
         ax.plot(kappa[i, 0], nu[i, 0], "o", ms=3, color=plot.color(i))
         ax.plot(kappa[i, -1], nu[i, -1], "s", ms=3, color=plot.color(i))
-    ax.plot([], [], "o", ms=3, color="#444444", label="start")
-    ax.plot([], [], "s", ms=3, color="#444444", label="end")
     ax.plot([1, -1], [1, -1], "*", ms=9, color="black", label="±(k*, v*)", clip_on=False)
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-1.05, 1.05)
     ax.set_aspect("equal")
     plot.finish(ax, xlabel="κ", ylabel="ν", title=f"(κ, ν) of {min(n_runs, kappa.shape[0])} runs",
-                fontsize="small", loc="lower right")  # fmt: skip
+                legend=False)  # fmt: skip
+    # the marker shapes, in grey for every run's colour: legend-only artists (not on the axes)
+    handles, labels = ax.get_legend_handles_labels()
+    shapes = [Line2D([], [], ls="none", marker=m, ms=3, color="#444444") for m in "os"]
+    ax.legend([*handles, *shapes], [*labels, "start", "end"], fontsize="small", loc="lower right")
 
 
 def _distance_panel(ax, table, steps, n_runs: int) -> None:

@@ -23,8 +23,13 @@ store writes each figure in the formats, dpi and style of :class:`FigureOptions`
 - **Counts**: an axis that counts (runs, trials) gets :func:`integer_ticks`.
 - **Legends**: every entry must show on the plot. A curve through one point needs a marker
   (:func:`theory_line` and :func:`simulation_band` add one); two curves that coincide need
-  distinct markers or a note; :func:`finish` leaves out entries that draw nothing. Every
-  reference line has a label (:func:`threshold_lines`).
+  distinct markers, a wider stroke or a dash; :func:`finish` leaves out entries that draw
+  nothing. Every reference line has a label (:func:`threshold_lines`). A legend must not sit on
+  data: :func:`save_figure` moves one that does (:func:`place_legends`: a free corner or side,
+  else just outside the panel), and panels that share their entries take one legend under the
+  figure (:func:`figure_legend`, with ``finish(..., legend=False)``). A legend-only entry (a
+  marker shape that stands for every run's colour) is a proxy artist given to ``ax.legend``,
+  not an empty curve on the axes.
 - **Math**: labels take mathtext, ``r"$\langle u, \hat\mu\rangle^2$"``; it is embedded as
   TrueType in the PDF like the rest of the text (no Type 3 font).
 - **Data**: ``return {"overlap": with_data(fig, table)}`` attaches the tidy table the figure is
@@ -59,10 +64,12 @@ from attnlab.plot._check import figure_problems
 from attnlab.plot._draw import (
     close_figure,
     color,
+    figure_legend,
     finish,
     histogram_vs_density,
     integer_ticks,
     panel_grid,
+    place_legends,
     simulation_band,
     simulation_points,
     subplots,
@@ -102,12 +109,14 @@ __all__ = [
     "current_style",
     "figure_bytes",
     "figure_data",
+    "figure_legend",
     "figure_problems",
     "finish",
     "get_style",
     "histogram_vs_density",
     "integer_ticks",
     "panel_grid",
+    "place_legends",
     "save_figure",
     "save_figure_data",
     "simulation_band",

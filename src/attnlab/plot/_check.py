@@ -3,7 +3,11 @@
 :func:`figure_problems` lists, one line each:
 
 - a legend entry that draws nothing (no finite point; a line through one point without a
-  marker) or that is drawn exactly under a later entry (same data, no distinguishing marker);
+  marker) or that is drawn exactly under a later entry (the same pixels, and neither another
+  or larger marker, nor a wider line, nor a solid line showing through a dashed one);
+- a legend drawn over data (a marker, or a stretch of a curve or error bar, inside the legend
+  box: put the legend elsewhere, or one legend for the figure with
+  :func:`attnlab.plot.figure_legend`);
 - the same title on several panels (give it once with :func:`attnlab.plot.suptitle`);
 - more than :data:`MAX_COLS` panels in one row (wrap them with :func:`attnlab.plot.panel_grid`);
 - an axis about a count (its label says count, number of, runs, …) with non-integer ticks
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_COLS", "MIN_FONT_PT", "draws_something", "figure_problems"]
+__all__ = ["MAX_COLS", "MIN_FONT_PT", "covered_by", "draws_something", "figure_problems"]
 
 MAX_COLS = 3
 MIN_FONT_PT = 6.0
@@ -70,21 +74,116 @@ def draws_something(handle: Any) -> bool:
     return True
 
 
+def _display_xy(line: Any) -> np.ndarray:
+    """A line's points in display (pixel) coordinates, non-finite points dropped."""
+    xy = np.asarray(line.get_xydata(), dtype=float)
+    if xy.size == 0:
+        return xy.reshape(0, 2)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    with np.errstate(all="ignore"):  # a log axis maps non-positive data to nan
+        out = np.asarray(line.get_transform().transform(xy), dtype=float)
+    return out[np.isfinite(out).all(axis=1)]
+
+
+def _solid(line: Any) -> bool:
+    return line.get_linestyle() in ("-", "solid")
+
+
+def _shows_beside(a: Any, b: Any) -> bool:
+    """Whether line ``a``, drawn under ``b`` on the same points, still shows: a marker of its
+    own (another shape, or larger), a wider stroke, or a solid stroke seen through the gaps of
+    a dashed ``b``."""
+    marker_a = a.get_marker()
+    if marker_a not in _NO_MARKER and (
+        marker_a != b.get_marker() or a.get_markersize() > 1.3 * b.get_markersize()
+    ):
+        return True
+    if a.get_linestyle() in _NO_LINE:
+        return False
+    if b.get_linestyle() in _NO_LINE or a.get_linewidth() > 1.5 * b.get_linewidth():
+        return True
+    return _solid(a) and not _solid(b)
+
+
 def _hidden_under(lines: list[tuple[Any, str]]) -> list[str]:
-    """Legend lines drawn exactly under a later one (same data, no distinguishing marker)."""
+    """Legend lines drawn exactly under a later one: the same pixels (to half a pixel, so a
+    log axis tells 1e-15 from 3e-15), and nothing of the earlier one showing beside it."""
     out = []
     for i, (a, label_a) in enumerate(lines):
-        xa, ya = (np.asarray(d, dtype=float) for d in a.get_data(orig=False))
+        pa = _display_xy(a)
         for b, label_b in lines[i + 1 :]:
-            xb, yb = (np.asarray(d, dtype=float) for d in b.get_data(orig=False))
-            if xa.shape != xb.shape or ya.shape != yb.shape or xa.size == 0:
+            pb = _display_xy(b)
+            if pa.shape != pb.shape or pa.size == 0:
                 continue
-            same = np.allclose(xa, xb, equal_nan=True) and np.allclose(ya, yb, equal_nan=True)
-            marker_a = a.get_marker()
-            if same and (marker_a in _NO_MARKER or marker_a == b.get_marker()):
+            if np.allclose(pa, pb, rtol=0, atol=0.5) and not _shows_beside(a, b):
                 out.append(f"legend entry {label_a!r} is drawn exactly under {label_b!r}")
                 break
     return out
+
+
+def _sampled(points: np.ndarray, joined: bool, step: float = 2.0) -> np.ndarray:
+    """``points`` (pixels), and when ``joined`` also points every ``step`` pixels along the
+    segments between consecutive ones."""
+    if not joined or len(points) < 2:
+        return points
+    pieces = [points]
+    for p, q in zip(points[:-1], points[1:], strict=True):
+        n = int(np.hypot(*(q - p)) // step)
+        if n > 1:
+            t = np.linspace(0.0, 1.0, n + 1)[1:-1, None]
+            pieces.append(p + t * (q - p))
+    return np.concatenate(pieces)
+
+
+def covered_by(ax: Any, box: Any) -> list[str]:
+    """Labels (or kinds) of the data drawn inside ``box`` (pixels): markers and curves of the
+    axes' lines, error-bar segments, scatter points. Filled areas (bands) are not counted."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    def inside(points: np.ndarray) -> bool:
+        if points.size == 0:
+            return False
+        x, y = points[:, 0], points[:, 1]
+        return bool(np.any((x > box.x0) & (x < box.x1) & (y > box.y0) & (y < box.y1)))
+
+    found: list[str] = []
+    for line in ax.get_lines():
+        if not line.get_visible() or line.get_alpha() == 0:
+            continue
+        pts = _display_xy(line)
+        joined = line.get_linestyle() not in _NO_LINE
+        marked = line.get_marker() not in _NO_MARKER
+        if (marked and inside(pts)) or (joined and inside(_sampled(pts, True))):
+            label = line.get_label()
+            found.append(label if label and not label.startswith("_") else "a curve")
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, LineCollection):
+            segments = [
+                np.asarray(coll.get_transform().transform(seg))
+                for seg in coll.get_segments()
+                if len(seg)
+            ]
+            if any(inside(_sampled(seg, True)) for seg in segments):
+                found.append("error bars")
+        elif isinstance(coll, PathCollection):
+            offsets = np.asarray(coll.get_offsets(), dtype=float)
+            if offsets.size and inside(np.asarray(coll.get_offset_transform().transform(offsets))):
+                found.append("scatter points")
+    return list(dict.fromkeys(found))
+
+
+def _legend_over_data(ax: Any, name: str) -> list[str]:
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible():
+        return []
+    box = legend.get_window_extent()
+    under = covered_by(ax, box)
+    if not under:
+        return []
+    shown = ", ".join(repr(u) for u in under[:3]) + (" …" if len(under) > 3 else "")
+    return [f"{name}: the legend covers data ({shown}): place it elsewhere"]
 
 
 def _legend_problems(ax: Any, name: str) -> list[str]:
@@ -142,6 +241,7 @@ def figure_problems(fig: Any) -> list[str]:
     list of str
     """
     out: list[str] = []
+    fig.draw_without_rendering()  # lay the figure out: legend boxes and transforms final
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
     titles: dict[str, int] = {}
     widest = 0
@@ -153,7 +253,8 @@ def figure_problems(fig: Any) -> list[str]:
         spec = ax.get_subplotspec()
         if spec is not None:
             widest = max(widest, spec.get_gridspec().ncols)
-        out += _legend_problems(ax, name) + _tick_problems(ax, name) + _font_problems(ax, name)
+        out += _legend_problems(ax, name) + _legend_over_data(ax, name)
+        out += _tick_problems(ax, name) + _font_problems(ax, name)
     out += [
         f"the same title {t!r} on {k} panels (give it once with plot.suptitle)"
         for t, k in titles.items()

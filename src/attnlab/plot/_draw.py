@@ -14,10 +14,12 @@ from attnlab.plot._style import PALETTE, THEORY_COLOR, current_style
 __all__ = [
     "close_figure",
     "color",
+    "figure_legend",
     "finish",
     "histogram_vs_density",
     "integer_ticks",
     "panel_grid",
+    "place_legends",
     "simulation_band",
     "simulation_points",
     "subplots",
@@ -366,3 +368,118 @@ def finish(
     shown = [(h, lab) for h, lab in zip(handles, labels, strict=True) if draws_something(h)]
     if shown:
         ax.legend(*zip(*shown, strict=True), **kwargs)
+
+
+@_styled
+def figure_legend(fig: Any, axes: Sequence[Any] | None = None, *, ncols: int | None = None,
+                  **kwargs: Any) -> Any:  # fmt: skip
+    """One legend for the whole figure, below its panels, instead of one per panel.
+
+    Collects the labelled artists of ``axes`` (default: every panel of ``fig``) that draw
+    something, each label once (its first artist), and places them centred under the panels
+    (the figure's constrained layout makes room). Call :func:`finish` with ``legend=False`` on
+    the panels.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    axes : sequence of Axes, optional
+    ncols : int, optional
+        Columns of entries (default: up to 4).
+    **kwargs
+        Passed to ``Figure.legend``.
+
+    Returns
+    -------
+    matplotlib.legend.Legend or None
+        ``None`` when no panel has a labelled artist that draws something.
+    """
+    from attnlab.plot._check import draws_something
+
+    entries: dict[str, Any] = {}
+    for ax in fig.axes if axes is None else axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in entries and draws_something(handle):
+                entries[label] = handle
+    if not entries:
+        return None
+    ncols = min(len(entries), 4) if ncols is None else ncols
+    return fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                      ncols=ncols, **kwargs)  # fmt: skip
+
+
+_LEGEND_PLACES = (
+    "upper right",
+    "upper left",
+    "lower left",
+    "lower right",
+    "center right",
+    "center left",
+    "lower center",
+    "upper center",
+)
+
+
+def _box_at(place: str, axes_box: Any, width: float, height: float, pad: float) -> Any:
+    """The pixel box a legend of ``width`` × ``height`` takes at ``place`` inside the axes."""
+    from matplotlib.transforms import Bbox
+
+    vertical, _, horizontal = place.partition(" ")
+    if not horizontal:  # "center"
+        horizontal = "center"
+    x0 = {
+        "left": axes_box.x0 + pad,
+        "right": axes_box.x1 - pad - width,
+        "center": (axes_box.x0 + axes_box.x1 - width) / 2,
+    }[horizontal]
+    y0 = {
+        "lower": axes_box.y0 + pad,
+        "upper": axes_box.y1 - pad - height,
+        "center": (axes_box.y0 + axes_box.y1 - height) / 2,
+    }[vertical]
+    return Bbox.from_bounds(x0, y0, width, height)
+
+
+@_styled
+def place_legends(fig: Any) -> list[str]:
+    """Move every panel legend that covers data to a corner or side where it covers none, or,
+    when there is no such place, just outside the panel on its right.
+
+    "Covers data" is :func:`attnlab.plot.figure_problems`' test (a marker, or a stretch of a
+    curve or error bar, inside the legend box); matplotlib's ``loc="best"`` looks at the
+    curves' vertices only, so it can put a legend across a straight line or a vertical marker
+    line. :func:`attnlab.plot.save_figure` calls this before writing.
+
+    Returns
+    -------
+    list of str
+        One line per legend moved, saying where to.
+    """
+    from attnlab.plot._check import covered_by
+
+    moved: list[str] = []
+    fig.draw_without_rendering()
+    for i, ax in enumerate(fig.axes):
+        legend = ax.get_legend()
+        if legend is None or not legend.get_visible():
+            continue
+        box = legend.get_window_extent()
+        if not covered_by(ax, box):
+            continue
+        size = legend.get_texts()[0].get_fontsize() if legend.get_texts() else 10.0
+        pad = legend.borderaxespad * size * fig.dpi / 72.0
+        axes_box = ax.get_window_extent()
+        free = [
+            place
+            for place in _LEGEND_PLACES
+            if not covered_by(ax, _box_at(place, axes_box, box.width, box.height, pad))
+        ]
+        if free:
+            legend.set_loc(free[0])
+            moved.append(f"panel {i + 1}: legend to {free[0]}")
+        else:
+            legend.set_bbox_to_anchor((1.02, 0.5), transform=ax.transAxes)
+            legend.set_loc("center left")
+            moved.append(f"panel {i + 1}: legend outside, right")
+        fig.draw_without_rendering()
+    return moved

@@ -117,9 +117,14 @@ def save_figure(
     dpi: int | None = None,
     style_name: str | None = None,
 ) -> list[str]:
-    """Write ``fig`` as ``<stem>.<fmt>`` for each format, atomically; return the file names."""
-    from attnlab._atomic import atomic_write_bytes
+    """Write ``fig`` as ``<stem>.<fmt>`` for each format, atomically; return the file names.
 
+    Panel legends that cover data are moved first (:func:`attnlab.plot.place_legends`).
+    """
+    from attnlab._atomic import atomic_write_bytes
+    from attnlab.plot._draw import place_legends
+
+    place_legends(fig)
     stem = Path(stem)
     names = []
     for fmt in dict.fromkeys(formats):

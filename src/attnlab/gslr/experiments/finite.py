@@ -433,8 +433,9 @@ def _plot(result: Result, config: FiniteConfig) -> dict:
             xlabel="α = N/D",
             ylabel="test error",
             title=f"{model.variant}, ν={model.nu:g}",
-            fontsize=7,
+            legend=False,
         )
+    plot.figure_legend(fig, axes)
     plot.suptitle(fig, f"Test error vs α, {config.model.length_label()}, r={config.r:g}")
     return {"test_error_vs_alpha": fig}
 

@@ -170,7 +170,8 @@ def _plot(result: Result, config: PopulationConfig) -> dict:
             for i, a in enumerate(config.activations):
                 sa = s[s["activation"] == a].sort_values("nu")
                 ax.plot(sa["nu"], sa["risk"], "o-", ms=3, color=plot.color(i), label=a, zorder=3)
-            plot.finish(ax, xlabel="ν", ylabel="population risk", title=length)
+            plot.finish(ax, xlabel="ν", ylabel="population risk", title=length, legend=False)
+        plot.figure_legend(fig, axes, ncols=5)  # the same entries in every panel
         plot.suptitle(fig, f"{variant}-SLR: optimal population risk vs signal strength")
         figs[f"population_{variant}"] = fig
     return figs

@@ -152,13 +152,15 @@ def _plot(result: Result, config: ScheduleConfig) -> dict:
         last = t[(t.kind == "checkpoint") & (t.label == _label(s))].sort_values("n").iloc[-1:]
         reached = bool(len(last)) and float(last.mean_abs_m.iloc[0]) >= config.target
         label = f"runs, {_label(s)}: " + ("reached" if reached else "not reached")
-        map_ax.plot(
+        map_ax.plot(  # shrinking markers: schedules that land on one point all stay visible
             [s.c],
             last.n,
             "o",
+            ms=max(8.0 - 1.5 * j, 3.0),
             color=plot.color(j),
             label=label,
             markerfacecolor=plot.color(j) if reached else "none",
+            zorder=3 + j,
         )
     map_ax.set_xscale("log")
     map_ax.set_yscale("log")
