@@ -130,6 +130,7 @@ def test_tiny_runs(tmp_path):
 def test_quick_presets_pass(name, tmp_path):
     run = run_experiment(name, out=tmp_path, quick=True)
     assert run.result.status == "passed", run.result.reasons
+    assert run.manifest["figure_problems"] == {}
 
 
 def test_quickstart_example_toy(run_example, tmp_path):

@@ -45,6 +45,7 @@ def test_quick_run_passes_comparisons(name, tmp_path):
     assert result.comparisons, "every experiment compares theory with simulation"
     assert result.status == "passed", result.reasons
     assert list(run.path.glob("*.png"))
+    assert run.manifest["figure_problems"] == {}
 
 
 @pytest.mark.slow
