@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["flat_draw", "jax", "jit_xla_reductions", "jnp", "normal"]
+__all__ = ["counter_normal", "flat_draw", "jax", "jit_xla_reductions", "jnp", "normal"]
 
 # XLA's CPU backend hands reductions to YNNPACK library fusions by default (jaxlib ≥ 0.8); for the
 # many short row reductions of a token loop (sums over N ≈ 10⁴ tokens for each of 30 seeds) those
@@ -44,6 +44,51 @@ def normal(key: Any, shape: Any, dtype: Any) -> Any:
     jax.Array
     """
     return flat_draw(jax.random.normal, key, shape, jnp.float32).astype(dtype)
+
+
+def counter_normal(key: Any, n: int, dtype: Any) -> Any:
+    r"""``n`` standard normal draws (float32, carried in ``dtype``) from threefry2x32 on the
+    plain counter :math:`0, \dots, n-1`, both output words of every block used.
+
+    The numbers are jax's own for ``jax.random.normal(key, (n,), float32)`` in jax's
+    *non-partitionable* threefry layout (tested equal to the bit where jax has the
+    ``threefry_partitionable`` switch): the counter :math:`(i, i + n/2)` is hashed once and its
+    two output words are the bits of draws :math:`i` and :math:`i + n/2`; each 32-bit word
+    :math:`b` becomes :math:`u \in (-1, 1)` from its top 23 bits and then
+    :math:`\sqrt 2\,\operatorname{erf}^{-1}(u)`. jax's default (partitionable) layout hashes
+    one block per draw and keeps one word, so this draws the same law at about half the hashing
+    cost: 1.3× faster for the 3N normals of a subspace step on a 2-core CPU. It does not read
+    jax's configuration, so its stream is the same whatever the user set.
+
+    Parameters
+    ----------
+    key : jax key
+        A threefry2x32 key (jax's default). Another kind of key falls back to
+        ``jax.random.normal``.
+    n : int
+        Number of draws.
+    dtype : numpy or jax dtype
+        The dtype of the result.
+
+    Returns
+    -------
+    jax.Array
+        Shape ``(n,)``.
+    """
+    from jax.extend.random import threefry_2x32
+
+    data = (
+        jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    )
+    if data.shape != (2,):  # not a threefry2x32 key
+        return normal(key, (n,), dtype)
+    bits = threefry_2x32(data.astype(jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
+    one = jax.lax.bitcast_convert_type(jnp.float32(1.0), jnp.uint32)
+    mantissa = jax.lax.shift_right_logical(bits, jnp.uint32(32 - 23)) | one
+    unit = jax.lax.bitcast_convert_type(mantissa, jnp.float32) - jnp.float32(1.0)  # [0, 1)
+    low = jnp.nextafter(jnp.float32(-1.0), jnp.float32(0.0))
+    u = jnp.maximum(low, unit * (jnp.float32(1.0) - low) + low)
+    return (jnp.sqrt(jnp.float32(2.0)) * jax.lax.erf_inv(u)).astype(dtype)
 
 
 def flat_draw(sample: Callable[..., Any], key: Any, shape: Any, *args: Any, **kwargs: Any) -> Any:

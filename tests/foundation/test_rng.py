@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnlab._jax import jax
+from attnlab._jax import jax, jnp
 from attnlab._validate import ParameterError
 from attnlab.rng import replicate_keys, root_key, stream
 
@@ -127,3 +127,28 @@ def test_flat_draw_gives_the_direct_draws_numbers(sample, args):
     direct = jax.vmap(lambda k: fn(k, shape, *args))(keys)
     flat = jax.vmap(lambda k: flat_draw(fn, k, shape, *args))(keys)
     np.testing.assert_array_equal(np.asarray(flat), np.asarray(direct))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_counter_normal_is_jax_normal_in_the_non_partitionable_layout(n):
+    """The subspace step's draws: jax's own normals in its original threefry layout (both words
+    of every block), on a typed and a legacy key and per key under vmap; not jax's default
+    layout (other numbers, same law)."""
+    from attnlab._jax import counter_normal
+
+    switch = getattr(jax, "threefry_partitionable", None)
+    if switch is None:  # jax without the switch: only one layout to compare with
+        pytest.skip("this jax has no threefry_partitionable switch")
+    keys = jax.random.split(jax.random.key(3), 4)
+    for key in (keys[0], jax.random.PRNGKey(3)):
+        with switch(False):
+            reference = np.asarray(jax.random.normal(key, (n,), jnp.float32))
+        np.testing.assert_array_equal(np.asarray(counter_normal(key, n, jnp.float32)), reference)
+    with switch(False):
+        reference = np.asarray(jax.vmap(lambda k: jax.random.normal(k, (n,), jnp.float32))(keys))
+    drawn = jax.vmap(lambda k: counter_normal(k, n, jnp.float32))(keys)
+    np.testing.assert_array_equal(np.asarray(drawn), reference)
+    if n >= 7:
+        with switch(True):
+            default = np.asarray(jax.random.normal(keys[0], (n,), jnp.float32))
+        assert not np.array_equal(np.asarray(counter_normal(keys[0], n, jnp.float32)), default)

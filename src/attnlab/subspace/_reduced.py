@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import progress
-from attnlab._jax import jax, jit_xla_reductions, jnp, normal
+from attnlab._jax import counter_normal, jax, jit_xla_reductions, jnp, normal
 from attnlab.rng import as_key_batch, stream
 
 __all__: list[str] = []
@@ -157,7 +157,7 @@ def draw_step(key: Any, d: int, K: int, N: int, batch: int, sign: str, dtype: An
     """The random numbers of one step of one seed, as one array of standard normals: signs
     (B, K), g, h, ρ (B, N) and the Gram matrix (2B, 2B) of the complement noise."""
     per = 3 * N + K
-    z = normal(key, (batch * per + _gram_size(d, batch),), dtype)
+    z = counter_normal(key, batch * per + _gram_size(d, batch), dtype)
     tokens = z[: batch * per].reshape(batch, per)
     eps = _signs_from_normals(tokens[:, 3 * N :], sign)
     g, h, rho = tokens[:, :N], tokens[:, N : 2 * N], tokens[:, 2 * N : 3 * N]
