@@ -126,12 +126,12 @@ def _sampled(points: np.ndarray, joined: bool, step: float = 2.0) -> np.ndarray:
     segments between consecutive ones."""
     if not joined or len(points) < 2:
         return points
+    delta = np.diff(points, axis=0)
+    counts = (np.hypot(delta[:, 0], delta[:, 1]) // step).astype(int)
     pieces = [points]
-    for p, q in zip(points[:-1], points[1:], strict=True):
-        n = int(np.hypot(*(q - p)) // step)
-        if n > 1:
-            t = np.linspace(0.0, 1.0, n + 1)[1:-1, None]
-            pieces.append(p + t * (q - p))
+    for i in np.nonzero(counts > 1)[0]:  # only segments longer than two steps need points
+        t = np.linspace(0.0, 1.0, counts[i] + 1)[1:-1, None]
+        pieces.append(points[i] + t * delta[i])
     return np.concatenate(pieces)
 
 
