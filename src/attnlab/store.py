@@ -344,14 +344,17 @@ def _save_figures(
         drawn = exp.plot(result, config)
         with progress.track("figures", len(drawn)) as bar:
             for name, fig in drawn.items():
+                # legends placed and the figure checked while its layout is fresh (saving
+                # leaves it stale, and the check would lay it out again)
+                plot.place_legends(fig)
+                found = plot.figure_problems(fig)
+                if found:
+                    problems[name] = found
                 files += plot.save_figure(
                     fig, path / name, formats=opts.formats, dpi=opts.dpi, style_name=opts.style
                 )
                 table = plot.figure_data(fig, default=result.table)
                 data[name] = plot.save_figure_data(table, path / name)
-                found = plot.figure_problems(fig)
-                if found:
-                    problems[name] = found
                 plot.close_figure(fig)
                 bar.advance(1)
     return files, data, problems

@@ -241,7 +241,10 @@ def figure_problems(fig: Any) -> list[str]:
     list of str
     """
     out: list[str] = []
-    fig.draw_without_rendering()  # lay the figure out: legend boxes and transforms final
+    if (
+        fig.stale
+    ):  # lay the figure out (legend boxes, transforms), unless drawn since its last change
+        fig.draw_without_rendering()
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
     titles: dict[str, int] = {}
     widest = 0

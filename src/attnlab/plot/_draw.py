@@ -458,7 +458,8 @@ def place_legends(fig: Any) -> list[str]:
     from attnlab.plot._check import covered_by
 
     moved: list[str] = []
-    fig.draw_without_rendering()
+    if fig.stale:  # lay the figure out, unless drawn since its last change
+        fig.draw_without_rendering()
     for i, ax in enumerate(fig.axes):
         legend = ax.get_legend()
         if legend is None or not legend.get_visible():
