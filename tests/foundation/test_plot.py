@@ -281,3 +281,15 @@ def test_figure_legend_lists_each_entry_once_below_the_panels():
     assert below > 0
     assert all(ax.get_legend() is None for ax in axes)
     plot.close_figure(fig)
+
+
+def test_panel_titles_that_run_into_each_other_are_reported():
+    fig, axes = plot.panel_grid(2, width=1.5)
+    for ax in axes:
+        plot.theory_line(ax, [0, 1], [0, 1])
+        plot.finish(ax, title="a title far too long for a panel this narrow", legend=False)
+    assert "the titles of panels 1 and 2 run into each other" in plot.figure_problems(fig)
+    for ax, title in zip(axes, ("left", "right"), strict=True):
+        ax.set_title(title)
+    assert plot.figure_problems(fig) == []
+    plot.close_figure(fig)

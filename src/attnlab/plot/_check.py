@@ -8,7 +8,8 @@
 - a legend drawn over data (a marker, or a stretch of a curve or error bar, inside the legend
   box: put the legend elsewhere, or one legend for the figure with
   :func:`attnlab.plot.figure_legend`);
-- the same title on several panels (give it once with :func:`attnlab.plot.suptitle`);
+- the same title on several panels (give it once with :func:`attnlab.plot.suptitle`), or
+  the titles of two panels running into each other;
 - more than :data:`MAX_COLS` panels in one row (wrap them with :func:`attnlab.plot.panel_grid`);
 - an axis about a count (its label says count, number of, runs, …) with non-integer ticks
   (use :func:`attnlab.plot.integer_ticks`);
@@ -263,6 +264,11 @@ def figure_problems(fig: Any) -> list[str]:
         for t, k in titles.items()
         if k > 1
     ]
+    boxes = [(i, ax.title.get_window_extent()) for i, ax in enumerate(axes) if ax.get_title()]
+    for k, (i, a) in enumerate(boxes):
+        for j, b in boxes[k + 1 :]:
+            if a.overlaps(b):
+                out.append(f"the titles of panels {i + 1} and {j + 1} run into each other")
     if widest > MAX_COLS:
         out.append(
             f"{widest} panels in one row (at most {MAX_COLS}: wrap them with plot.panel_grid)"

@@ -285,8 +285,10 @@ def _plot(result: Result, config: BayesOptimalConfig) -> dict:
                              ["α_IT (perfect v)", "α_alg (perfect v)"])  # fmt: skip
         alpha_axis(ax, se["alpha"])
         model = case_model(config.model, case)
-        plot.finish(ax, xlabel="α = N/D", ylabel="test error", fontsize=6,
-                    title=f"{model.label()}; weak recovery at every α > 0")  # fmt: skip
+        plot.finish(ax, xlabel="α = N/D", ylabel="test error", legend=False,
+                    title=model.label())  # fmt: skip
+    plot.figure_legend(fig, axes, ncols=3)  # the panels share their entries
+    plot.suptitle(fig, "Bayes-optimal test error vs α (weak recovery at every α > 0)")
     return {"bayes_optimal": fig}
 
 
