@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_COLS", "MIN_FONT_PT", "covered_by", "draws_something", "figure_problems"]
+__all__ = [
+    "MAX_COLS",
+    "MIN_FONT_PT",
+    "covered_by",
+    "draws_something",
+    "figure_problems",
+    "legend_covers",
+]
 
 MAX_COLS = 3
 MIN_FONT_PT = 6.0
@@ -122,10 +129,10 @@ def _hidden_under(lines: list[tuple[Any, str]]) -> list[str]:
     return out
 
 
-def _sampled(points: np.ndarray, joined: bool, step: float = 2.0) -> np.ndarray:
-    """``points`` (pixels), and when ``joined`` also points every ``step`` pixels along the
-    segments between consecutive ones."""
-    if not joined or len(points) < 2:
+def _sampled(points: np.ndarray, step: float = 2.0) -> np.ndarray:
+    """``points`` (pixels) and points every ``step`` pixels along the segments between
+    consecutive ones."""
+    if len(points) < 2:
         return points
     delta = np.diff(points, axis=0)
     counts = (np.hypot(delta[:, 0], delta[:, 1]) // step).astype(int)
@@ -154,7 +161,7 @@ def covered_by(ax: Any, box: Any) -> list[str]:
         pts = _display_xy(line)
         joined = line.get_linestyle() not in _NO_LINE
         marked = line.get_marker() not in _NO_MARKER
-        if (marked and inside(pts)) or (joined and inside(_sampled(pts, True))):
+        if (marked and inside(pts)) or (joined and inside(_sampled(pts))):
             label = line.get_label()
             found.append(label if label and not label.startswith("_") else "a curve")
     for coll in ax.collections:
@@ -166,7 +173,7 @@ def covered_by(ax: Any, box: Any) -> list[str]:
                 for seg in coll.get_segments()
                 if len(seg)
             ]
-            if any(inside(_sampled(seg, True)) for seg in segments):
+            if any(inside(_sampled(seg)) for seg in segments):
                 found.append("error bars")
         elif isinstance(coll, PathCollection):
             offsets = np.asarray(coll.get_offsets(), dtype=float)
@@ -175,12 +182,16 @@ def covered_by(ax: Any, box: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _legend_over_data(ax: Any, name: str) -> list[str]:
+def legend_covers(ax: Any) -> list[str]:
+    """:func:`covered_by` the box of the axes' legend; ``[]`` without a visible legend."""
     legend = ax.get_legend()
     if legend is None or not legend.get_visible():
         return []
-    box = legend.get_window_extent()
-    under = covered_by(ax, box)
+    return covered_by(ax, legend.get_window_extent())
+
+
+def _legend_over_data(ax: Any, name: str) -> list[str]:
+    under = legend_covers(ax)
     if not under:
         return []
     shown = ", ".join(repr(u) for u in under[:3]) + (" …" if len(under) > 3 else "")
@@ -242,9 +253,8 @@ def figure_problems(fig: Any) -> list[str]:
     list of str
     """
     out: list[str] = []
-    if (
-        fig.stale
-    ):  # lay the figure out (legend boxes, transforms), unless drawn since its last change
+    # lay the figure out (legend boxes, transforms), unless drawn since its last change
+    if fig.stale:
         fig.draw_without_rendering()
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
     titles: dict[str, int] = {}

@@ -424,9 +424,7 @@ def _box_at(place: str, axes_box: Any, width: float, height: float, pad: float) 
     """The pixel box a legend of ``width`` × ``height`` takes at ``place`` inside the axes."""
     from matplotlib.transforms import Bbox
 
-    vertical, _, horizontal = place.partition(" ")
-    if not horizontal:  # "center"
-        horizontal = "center"
+    vertical, horizontal = place.split(" ")
     x0 = {
         "left": axes_box.x0 + pad,
         "right": axes_box.x1 - pad - width,
@@ -455,18 +453,16 @@ def place_legends(fig: Any) -> list[str]:
     list of str
         One line per legend moved, saying where to.
     """
-    from attnlab.plot._check import covered_by
+    from attnlab.plot._check import covered_by, legend_covers
 
     moved: list[str] = []
     if fig.stale:  # lay the figure out, unless drawn since its last change
         fig.draw_without_rendering()
     for i, ax in enumerate(fig.axes):
+        if not legend_covers(ax):
+            continue
         legend = ax.get_legend()
-        if legend is None or not legend.get_visible():
-            continue
         box = legend.get_window_extent()
-        if not covered_by(ax, box):
-            continue
         size = legend.get_texts()[0].get_fontsize() if legend.get_texts() else 10.0
         pad = legend.borderaxespad * size * fig.dpi / 72.0
         axes_box = ax.get_window_extent()
