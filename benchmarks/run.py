@@ -1,11 +1,13 @@
 """One benchmark table: full-size experiment wall times, hot-kernel throughput, the targets.
 
-    PYTHONPATH=src python benchmarks/run.py [--quick] [--results DIR | --run] [--markdown]
+    PYTHONPATH=src python benchmarks/run.py [--quick] [--results DIR ... | --run] [--markdown]
 
 Experiments: each registered experiment's wall time (run + figures, from its manifest) at full
 size — read from a results directory (``--results results/full`` after ``attnlab reproduce
---full``; only runs whose files verify are read) or measured now with ``--run`` (the median of
-``--repeat`` forced runs into ``--results`` or a temporary directory). ``--quick`` reads or
+--full``; only runs whose files verify are read; ``--results`` given several times, one
+directory per whole reproduction, reads each and prints the median, over the directories that
+hold it, of every experiment's time and of the reproduce wall time) or measured now with
+``--run`` (the median of ``--repeat`` forced runs into ``--results`` or a temporary directory). ``--quick`` reads or
 runs the quick presets instead (a smoke test: the targets are about full sizes).
 
 Kernels: every ``benchmarks/<module>.py`` that defines ``run(quick: bool) -> list[dict]`` (keys
@@ -131,11 +133,36 @@ def reproduce_wall(results: Path, quick: bool) -> float | None:
     return float(wall) if isinstance(wall, int | float) else None
 
 
-def experiment_rows(times: dict[str, float | None]) -> list[Row]:
+def median_times(
+    each: list[dict[str, float | None]],
+) -> tuple[dict[str, float | None], dict[str, int]]:
+    """Per name, the median of the times measured in ``each`` (one dict per results directory;
+    None where that directory does not hold the run), and how many times it is the median of."""
+    names = list(dict.fromkeys(name for times in each for name in times))
+    times: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    for name in names:
+        values = [t[name] for t in each if t.get(name) is not None]
+        times[name] = statistics.median(values) if values else None
+        counts[name] = len(values)
+    return times, counts
+
+
+def experiment_rows(
+    times: dict[str, float | None], counts: dict[str, int] | None = None, of: int = 1
+) -> list[Row]:
+    """One row per experiment; with ``of`` > 1 results directories, the note says of how many
+    the value is the median."""
     rows = []
     for name, t in times.items():
         label = "reproduce (reproduce.json wall time)" if name == REPRODUCE_WALL else name
-        rows.append(Row("experiment", label, t, "s", note="" if t is not None else "not run"))
+        if t is None:
+            note = "not run"
+        elif of > 1:
+            note = f"median of {(counts or {}).get(name, of)} of {of} runs"
+        else:
+            note = ""
+        rows.append(Row("experiment", label, t, "s", note=note))
     return rows
 
 
@@ -344,7 +371,12 @@ def render(rows: list[Row], markdown: bool = False) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="quick presets and small kernels")
-    ap.add_argument("--results", type=Path, help="results directory to read (or --run into)")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        help="results directory to read (or --run into); repeat it for the median of several",
+    )
     ap.add_argument("--run", action="store_true", help="run the experiments now")
     ap.add_argument("--repeat", type=int, default=1, help="runs per experiment with --run")
     ap.add_argument("--only", action="append", help="only this experiment / kernel module")
@@ -354,19 +386,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         ap.error(f"--repeat {args.repeat}: must be >= 1")
     times: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    results = args.results or []
     if args.run:
+        if len(results) > 1:
+            ap.error("--run writes into one --results directory, not several")
         with tempfile.TemporaryDirectory(prefix="attnlab-bench-") as tmp:
-            root = args.results or Path(tmp)
+            root = results[0] if results else Path(tmp)
             times = measure_experiments(root, args.quick, args.repeat, args.only)
-    elif args.results is not None:
-        if not args.results.is_dir():
-            ap.error(f"--results {args.results}: not a directory")
-        times = experiment_times(args.results, args.quick, args.only)
-        wall = reproduce_wall(args.results, args.quick)
-        if wall is not None and not args.only:
-            times[REPRODUCE_WALL] = wall
+    elif results:
+        each = []
+        for path in results:
+            if not path.is_dir():
+                ap.error(f"--results {path}: not a directory")
+            one = experiment_times(path, args.quick, args.only)
+            wall = reproduce_wall(path, args.quick)
+            if not args.only:
+                one[REPRODUCE_WALL] = wall
+            each.append(one)
+        times, counts = median_times(each)
+        if times.get(REPRODUCE_WALL, 0.0) is None:
+            del times[REPRODUCE_WALL]  # no directory holds a whole reproduction's wall time
     kernels = [] if args.no_kernels else kernel_rows(args.quick, args.only)
-    rows = experiment_rows(times) + kernels + target_rows(times, kernels)
+    rows = experiment_rows(times, counts, len(results)) + kernels + target_rows(times, kernels)
     print(render(rows, markdown=args.markdown))
     try:
         import jax

@@ -116,6 +116,34 @@ def test_reproduce_wall_time_is_the_reproduce_target(bench, tmp_path):
     assert target.value == 700 and target.verdict == "PASS"
 
 
+def test_several_results_directories_give_medians(bench, tmp_path, capsys, monkeypatch):
+    """--results given once per whole reproduction: each experiment's value is the median over
+    the directories that hold it, and the note says of how many."""
+    each = [{"a": 10.0, "b": 5.0}, {"a": 30.0, "b": None}, {"a": 20.0, "b": 7.0}]
+    times, counts = bench.median_times(each)
+    assert times == {"a": 20.0, "b": 6.0} and counts == {"a": 3, "b": 2}
+    rows = {r.name: r for r in bench.experiment_rows(times, counts, of=3)}
+    assert rows["a"].note == "median of 3 of 3 runs"
+    assert rows["b"].note == "median of 2 of 3 runs"
+    assert bench.experiment_rows({"a": None}, {}, of=3)[0].note == "not run"
+
+    monkeypatch.setattr(bench, "experiment_times", lambda path, quick, only: {})
+    dirs = []
+    for i, wall in enumerate((700, 500, 650)):
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        runs = [{"experiment": "e", "status": "ran"}]
+        record = {"mode": "full", "only": [], "wall_s": wall, "runs": runs}
+        (d / "reproduce.json").write_text(json.dumps(record))
+        dirs += ["--results", str(d)]
+    assert bench.main([*dirs, "--no-kernels", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| reproduce (reproduce.json wall time) | 650 | s |" in out
+    assert "median of 3 of 3 runs" in out
+    with pytest.raises(SystemExit):
+        bench.main([*dirs, "--run"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["subspace", "pooling", "erf_slr", "gslr"])
 def test_each_family_benchmark_runs_at_quick_size(family):
