@@ -14,7 +14,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["counter_normal", "flat_draw", "jax", "jit_xla_reductions", "jnp", "normal"]
+__all__ = [
+    "counter_normal",
+    "flat_draw",
+    "jax",
+    "jit_xla_reductions",
+    "jnp",
+    "normal",
+    "threefry2x32",
+]
 
 # XLA's CPU backend hands reductions to YNNPACK library fusions by default (jaxlib ≥ 0.8); for the
 # many short row reductions of a token loop (sums over N ≈ 10⁴ tokens for each of 30 seeds) those
@@ -46,15 +54,60 @@ def normal(key: Any, shape: Any, dtype: Any) -> Any:
     return flat_draw(jax.random.normal, key, shape, jnp.float32).astype(dtype)
 
 
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_THREEFRY_PARITY = 0x1BD11BDA
+
+
+def threefry2x32(key: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
+    r"""The Threefry-2x32 block function (20 rounds) of the counter pairs ``(x0, x1)``.
+
+    Threefry-2×32 (Salmon, Moraes, Dror and Shaw, 2011) with key words :math:`k_0, k_1` and
+    :math:`k_2 = k_0 \oplus k_1 \oplus \mathtt{0x1BD11BDA}`: the pair is offset by
+    :math:`(k_0, k_1)`, then five groups of four rounds
+    :math:`x_0 \leftarrow x_0 + x_1,\ x_1 \leftarrow \operatorname{rotl}(x_1, r) \oplus x_0`
+    (rotations :math:`r` = 13, 15, 26, 6 in even groups, 17, 29, 16, 24 in odd ones) each followed
+    by the key injection :math:`x_0 \mathrel{+}= k_{(i+1) \bmod 3}`,
+    :math:`x_1 \mathrel{+}= k_{(i+2) \bmod 3} + i + 1` for group :math:`i = 0, \dots, 4`; all
+    arithmetic modulo :math:`2^{32}`. These are the numbers of jax's ``threefry2x32`` primitive
+    (tested equal to the bit through :func:`counter_normal`); written out round by round so that
+    XLA on CPU fuses the whole hash into one loop, where jax's CPU lowering runs the five groups
+    as a loop that copies its state between groups.
+
+    Parameters
+    ----------
+    key : jax.Array
+        The two uint32 key words, shape ``(2,)``.
+    x0, x1 : jax.Array
+        uint32 counter words of one shape.
+
+    Returns
+    -------
+    tuple of jax.Array
+        The two uint32 output words, each of the counters' shape.
+    """
+    k0, k1 = key[0], key[1]
+    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(_THREEFRY_PARITY))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for group in range(5):
+        for r in _THREEFRY_ROTATIONS[group % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))) ^ x0
+        x0 = x0 + ks[(group + 1) % 3]
+        x1 = x1 + ks[(group + 2) % 3] + jnp.uint32(group + 1)
+    return x0, x1
+
+
 def counter_normal(key: Any, n: int, dtype: Any) -> Any:
     r"""``n`` standard normal draws (float32, carried in ``dtype``) from threefry2x32 on the
     plain counter :math:`0, \dots, n-1`, both output words of every block used.
 
     The numbers are jax's own for ``jax.random.normal(key, (n,), float32)`` in jax's
     *non-partitionable* threefry layout (tested equal to the bit where jax has the
-    ``threefry_partitionable`` switch): the counter :math:`(i, i + n/2)` is hashed once and its
-    two output words are the bits of draws :math:`i` and :math:`i + n/2`; each 32-bit word
-    :math:`b` becomes :math:`u \in (-1, 1)` from its top 23 bits and then
+    ``threefry_partitionable`` switch): with :math:`h = \lceil n/2 \rceil`, the counter pair
+    :math:`(i, i + h)` is hashed once (:func:`threefry2x32`) and its two output words are the
+    bits of draws :math:`i` and :math:`i + h` (for odd :math:`n` the last pair is
+    :math:`(h - 1, 0)` and its second word is dropped);
+    each 32-bit word :math:`b` becomes :math:`u \in (-1, 1)` from its top 23 bits and then
     :math:`\sqrt 2\,\operatorname{erf}^{-1}(u)`. jax's default (partitionable) layout hashes
     one block per draw and keeps one word, so this draws the same law at about half the hashing
     cost: 1.3× faster for the 3N normals of a subspace step on a 2-core CPU. It does not read
@@ -75,14 +128,15 @@ def counter_normal(key: Any, n: int, dtype: Any) -> Any:
     jax.Array
         Shape ``(n,)``.
     """
-    from jax.extend.random import threefry_2x32
-
     data = (
         jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     )
     if data.shape != (2,):  # not a threefry2x32 key
         return normal(key, (n,), dtype)
-    bits = threefry_2x32(data.astype(jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
+    half = (n + 1) // 2  # odd n: the counter is padded with one 0, as jax pads it
+    counter = jnp.arange(half, dtype=jnp.uint32)
+    upper = jnp.where(counter < n - half, counter + jnp.uint32(half), jnp.uint32(0))
+    bits = jnp.concatenate(threefry2x32(data.astype(jnp.uint32), counter, upper))[:n]
     one = jax.lax.bitcast_convert_type(jnp.float32(1.0), jnp.uint32)
     mantissa = jax.lax.shift_right_logical(bits, jnp.uint32(32 - 23)) | one
     unit = jax.lax.bitcast_convert_type(mantissa, jnp.float32) - jnp.float32(1.0)  # [0, 1)

@@ -129,6 +129,24 @@ def test_flat_draw_gives_the_direct_draws_numbers(sample, args):
     np.testing.assert_array_equal(np.asarray(flat), np.asarray(direct))
 
 
+def test_threefry2x32_is_jax_threefry_on_any_counter():
+    """The round-by-round Threefry-2x32 gives jax's primitive's words on arbitrary counter pairs
+    and keys (jax's ``threefry_2x32`` hashes the pair (c[i], c[i + n/2]) of an even-length c)."""
+    from jax.extend.random import threefry_2x32
+
+    from attnlab._jax import threefry2x32
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        key = jnp.asarray(rng.integers(0, 2**32, 2, dtype=np.uint64), jnp.uint32)
+        x0, x1 = (
+            jnp.asarray(rng.integers(0, 2**32, 64, dtype=np.uint64), jnp.uint32) for _ in "01"
+        )
+        ours = jnp.concatenate(jax.jit(threefry2x32)(key, x0, x1))
+        reference = threefry_2x32(key, jnp.concatenate([x0, x1]))
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(reference))
+
+
 @pytest.mark.parametrize("n", [1, 2, 7, 1000])
 def test_counter_normal_is_jax_normal_in_the_non_partitionable_layout(n):
     """The subspace step's draws: jax's own normals in its original threefry layout (both words
