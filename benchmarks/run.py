@@ -7,8 +7,9 @@ size — read from a results directory (``--results results/full`` after ``attnl
 --full``; only runs whose files verify are read; ``--results`` given several times, one
 directory per whole reproduction, reads each and prints the median, over the directories that
 hold it, of every experiment's time and of the reproduce wall time) or measured now with
-``--run`` (the median of ``--repeat`` forced runs into ``--results`` or a temporary directory). ``--quick`` reads or
-runs the quick presets instead (a smoke test: the targets are about full sizes).
+``--run`` (the median of ``--repeat`` forced runs into ``--results`` or a temporary
+directory). ``--quick`` reads or runs the quick presets instead (a smoke test: the targets are
+about full sizes).
 
 Kernels: every ``benchmarks/<module>.py`` that defines ``run(quick: bool) -> list[dict]`` (keys
 ``benchmark``, ``value``, ``unit``, ``reference``, ``ratio``, ``note``; ``ratio`` > 1 means faster

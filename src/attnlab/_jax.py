@@ -69,7 +69,7 @@ def threefry2x32(key: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
     by the key injection :math:`x_0 \mathrel{+}= k_{(i+1) \bmod 3}`,
     :math:`x_1 \mathrel{+}= k_{(i+2) \bmod 3} + i + 1` for group :math:`i = 0, \dots, 4`; all
     arithmetic modulo :math:`2^{32}`. These are the numbers of jax's ``threefry2x32`` primitive
-    (tested equal to the bit through :func:`counter_normal`); written out round by round so that
+    (tested equal to the bit on arbitrary counters and keys); written out round by round so that
     XLA on CPU fuses the whole hash into one loop, where jax's CPU lowering runs the five groups
     as a loop that copies its state between groups.
 
@@ -106,12 +106,11 @@ def counter_normal(key: Any, n: int, dtype: Any) -> Any:
     ``threefry_partitionable`` switch): with :math:`h = \lceil n/2 \rceil`, the counter pair
     :math:`(i, i + h)` is hashed once (:func:`threefry2x32`) and its two output words are the
     bits of draws :math:`i` and :math:`i + h` (for odd :math:`n` the last pair is
-    :math:`(h - 1, 0)` and its second word is dropped);
-    each 32-bit word :math:`b` becomes :math:`u \in (-1, 1)` from its top 23 bits and then
-    :math:`\sqrt 2\,\operatorname{erf}^{-1}(u)`. jax's default (partitionable) layout hashes
-    one block per draw and keeps one word, so this draws the same law at about half the hashing
-    cost: 1.3× faster for the 3N normals of a subspace step on a 2-core CPU. It does not read
-    jax's configuration, so its stream is the same whatever the user set.
+    :math:`(h - 1, 0)` and its second word is dropped); each 32-bit word :math:`b` becomes
+    :math:`u \in (-1, 1)` from its top 23 bits and then :math:`\sqrt 2\,\operatorname{erf}^{-1}(u)`.
+    jax's default (partitionable) layout hashes one block per draw and keeps one word, so this
+    draws the same law at about half the hashing cost. It does not read jax's configuration,
+    so its stream is the same whatever the user set.
 
     Parameters
     ----------
