@@ -16,7 +16,13 @@ from scipy import stats
 from attnlab.precision import uses_jax
 from attnlab.rng import replicate_keys
 from attnlab.subspace import Full, Reduced, RobbinsMonro, SubspaceModel, simulate
-from attnlab.subspace._reduced import _chi2, draw_step, initial_overlap, step_gradient
+from attnlab.subspace._reduced import (
+    _chi2,
+    chunked_sums,
+    draw_step,
+    initial_overlap,
+    step_gradient,
+)
 
 S = 400
 MODEL = SubspaceModel(d=12, K=5, M=40, theta=0.5)
@@ -82,22 +88,40 @@ def _direct(m, eps, g, h, rho, gram, *, K, theta_d, beta):
 
 
 @uses_jax
-def _batched(keys, m, d, K, N, theta_d, beta):
+def _batched(keys, m, d, K, N, theta_d, beta, chunk=None):
     draws = jax.vmap(lambda k: draw_step(k, d, K, N, 1, "token", np.float64))(keys)
-    out = step_gradient(np.asarray(m), draws, K=K, theta_d=theta_d, beta=beta, d=d)
+    out = step_gradient(np.asarray(m), draws, K=K, theta_d=theta_d, beta=beta, d=d, chunk=chunk)
     return [np.asarray(x) for x in out], [np.asarray(x) for x in draws]
 
 
-def test_batched_step_equals_the_per_seed_derivation():
-    """The all-seeds arithmetic of a step equals the term-by-term formulas on the same draws."""
+@pytest.mark.parametrize("chunk", [None, 5, 8, 24, 1])
+def test_batched_step_equals_the_per_seed_derivation(chunk):
+    """The all-seeds arithmetic of a step equals the term-by-term formulas on the same draws,
+    whatever the chunking of its token sums (N = 24: one block, 4 chunks + a tail of 4, 3
+    chunks, a single chunk, 24 chunks of one token)."""
     m = np.array([0.0, 0.3, -0.7, 0.999])
     keys = replicate_keys(5, 4)
-    (g2, gc2, yy), (eps, g, h, rho, gram) = _batched(keys, m, 9, 4, 24, 1.5, 1.3)
+    (g2, gc2, yy), (eps, g, h, rho, gram) = _batched(keys, m, 9, 4, 24, 1.5, 1.3, chunk)
     for i in range(4):
         ref = _direct(
             m[i], eps[i, 0], g[i, 0], h[i, 0], rho[i, 0], gram[i], K=4, theta_d=1.5, beta=1.3
         )
         np.testing.assert_allclose([g2[i], gc2[i], yy[i]], ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 7, 32, 33, 100])
+@pytest.mark.parametrize("chunk", [1, 4, 32, 200])
+def test_chunked_sums_equal_row_sums(n, chunk):
+    """Every summand summed over the last axis, full chunks and tail alike (float64: the
+    orders of summation differ, so equality to 1e-12 relative)."""
+    rng = np.random.default_rng(n * 1000 + chunk)
+    x, y = rng.normal(size=(2, 3, 2, n))
+    sums = uses_jax(lambda: chunked_sums((x, y), lambda x, y: (x, x * y, y * y + 1.0), 3, chunk))()
+    expect = [x.sum(-1), (x * y).sum(-1), (y * y + 1.0).sum(-1)]
+    assert len(sums) == 3
+    for got, want in zip(sums, expect, strict=True):
+        assert got.shape == (3, 2, 1)
+        np.testing.assert_allclose(np.asarray(got)[..., 0], want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dof", [1.0, 3.0, 97.0, 1e5])

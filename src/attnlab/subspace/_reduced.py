@@ -59,9 +59,10 @@ Derivation
    z_1/‖z‖, z ~ N(0, I_d), i.e. z_1/√(z_1² + χ²_{d−1}): two draws, whatever d.
 
 The arithmetic of one step is written for all seeds at once (arrays of shape (S, B, N), sums
-along the token axis) rather than per seed under ``vmap``: XLA then fuses the passes over the
-tokens, and a step costs little more than drawing its 3N normal numbers. Equality in law with
-the full simulator is tested by two-sample Kolmogorov–Smirnov tests of m_n (with a power check).
+along the token axis) rather than per seed under ``vmap``, and its nine token sums run in two
+stages over chunks of tokens small enough to stay in cache (:func:`chunked_sums`), so that a
+step costs little more than drawing its 3N normal numbers. Equality in law with the full
+simulator is tested by two-sample Kolmogorov–Smirnov tests of m_n (with a power check).
 """
 
 from __future__ import annotations
@@ -180,19 +181,60 @@ def chunked_draws(key: Any, n_samples: int, chunk: int, what: str, run: Any) -> 
     return out
 
 
-def _dot(x: Any, y: Any) -> Any:
-    return jnp.sum(x * y, axis=-1, keepdims=True)
+# Tokens per chunk of the step's token sums (times seeds × batch elements ≈ this many numbers per
+# array and chunk): small enough that one chunk's g, h, ρ, e and v stay in a core's cache while
+# every sum of a stage reads them (see chunked_sums).
+CHUNK_NUMBERS = 6000
 
 
-def step_gradient(m, draws, *, K, theta_d, beta, d):
+def chunked_sums(arrays: tuple[Any, ...], terms: Any, n_terms: int, chunk: int) -> tuple[Any, ...]:
+    r"""Token sums :math:`\sum_i t_k(x_{1,i}, \dots, x_{p,i})`, k = 1..``n_terms``, over the
+    last axis of ``arrays`` (same shapes), in chunks of ``chunk`` tokens.
+
+    ``terms(*slices)`` maps slices of the arrays to the ``n_terms`` summands (same shape as the
+    slices). The full chunks run in one compiled loop whose body evaluates every summand of one
+    chunk and adds it to a chunk-wide accumulator, so each slice is read from memory once and
+    then from cache by the other sums; the remaining tokens (fewer than ``chunk``) are summed
+    after the loop. Written as plain row sums, XLA's CPU backend makes each sum a separate pass
+    over the whole token axis that writes its product to memory first (the project's findings).
+    Returns the sums with the summed axis kept (length 1).
+    """
+    n = arrays[0].shape[-1]
+    full = n // chunk if n > chunk else 0
+    sums = None
+    if full:
+        zero = jnp.zeros(arrays[0].shape[:-1] + (chunk,), arrays[0].dtype)
+
+        def body(i, acc):
+            part = terms(
+                *(jax.lax.dynamic_slice_in_dim(x, i * chunk, chunk, axis=-1) for x in arrays)
+            )
+            return tuple(a + t for a, t in zip(acc, part, strict=True))
+
+        acc = jax.lax.fori_loop(0, full, body, (zero,) * n_terms)
+        sums = tuple(jnp.sum(a, axis=-1, keepdims=True) for a in acc)
+    if full * chunk < n:
+        rest = terms(*(x[..., full * chunk :] for x in arrays))
+        rest = tuple(jnp.sum(t, axis=-1, keepdims=True) for t in rest)
+        sums = rest if sums is None else tuple(a + b for a, b in zip(sums, rest, strict=True))
+    return sums
+
+
+def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=None):
     """(ĝ2, ‖ĝ_C‖², mean ℓ) per seed from one step's draws (module docstring, steps 2–7).
 
     ``m`` has shape (S,), the draws a leading seed axis: eps (S, B, K), g, h, ρ (S, B, N),
-    gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). Every
-    sum runs along the token axis for all seeds and batch elements.
+    gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). The
+    token sums run for all seeds and batch elements at once, in two stages of
+    :func:`chunked_sums` (``chunk`` tokens, by default about ``CHUNK_NUMBERS`` numbers per
+    array): with e = exp(βσ − max βσ), the five sums Σe, Σe², Σeσ, Σeτ, Σeρ; then, with
+    a = e/Σe and v = a ⊙ (y1 σ + y2 τ + (R² − ‖a‖Rκ) a + ‖a‖R ρ − ‖y‖²), the four sums
+    Σav, Στv, Σρv, Σv², v evaluated once per chunk.
     """
     eps, g, h, rho, gram = draws
     batch = g.shape[1]
+    if chunk is None:
+        chunk = max(32, CHUNK_NUMBERS // (g.shape[0] * batch))
     mm = m[:, None, None]
     theta_d = jnp.reshape(theta_d, (-1, 1, 1))
     beta3 = jnp.reshape(beta, (-1, 1, 1))
@@ -203,20 +245,29 @@ def step_gradient(m, draws, *, K, theta_d, beta, d):
     tau = h.at[..., :K].add(spike * sq)
     s = beta3 * sig
     e = jnp.exp(s - jnp.max(s, axis=-1, keepdims=True))
-    a = e / jnp.sum(e, axis=-1, keepdims=True)
+    total, e2, es, et, er = chunked_sums(
+        (e, sig, tau, rho), lambda e, sig, tau, rho: (e, e * e, e * sig, e * tau, e * rho), 5, chunk
+    )
+    inv = 1.0 / total
+    na2 = e2 * inv * inv
+    na = jnp.sqrt(na2)
+    y1, y2 = es * inv, et * inv
+    kappa = er * inv / na2  # r = ρ − κ a
     R2 = jnp.diagonal(gram, axis1=1, axis2=2)[:, :batch, None]  # (S, B, 1)
     R = jnp.sqrt(R2)
-    na2 = _dot(a, a)
-    na = jnp.sqrt(na2)
-    y1, y2 = _dot(a, sig), _dot(a, tau)
-    kappa = _dot(a, rho) / na2  # r = ρ − κ a
     yy = y1 * y1 + y2 * y2 + na2 * R2
-    v = a * (y1 * sig + y2 * tau + (R2 - na * R * kappa) * a + na * R * rho - yy)
-    av = _dot(a, v)
+    c_a, c_rho = R2 - na * R * kappa, na * R
+
+    def gradient_terms(e, sig, tau, rho):
+        a = e * inv
+        v = jax.lax.optimization_barrier(a * (y1 * sig + y2 * tau + c_a * a + c_rho * rho - yy))
+        return a * v, tau * v, rho * v, v * v
+
+    av, tv, rv, vv = chunked_sums((e, sig, tau, rho), gradient_terms, 4, chunk)
     bv = av / na
-    g2 = 2.0 * beta3[..., 0] * _dot(tau, v)[..., 0]
-    alpha = (R * bv + _dot(rho, v) - kappa * av)[..., 0]
-    sC = jnp.sqrt(jnp.clip(_dot(v, v) - bv * bv, 0.0, None))[..., 0]
+    g2 = 2.0 * beta3[..., 0] * tv[..., 0]
+    alpha = (R * bv + rv - kappa * av)[..., 0]
+    sC = jnp.sqrt(jnp.clip(vv - bv * bv, 0.0, None))[..., 0]
     if d == 2:
         gc2 = jnp.zeros_like(m)
     else:
