@@ -90,15 +90,16 @@ def _direct(m, eps, g, h, rho, gram, *, K, theta_d, beta):
 @uses_jax
 def _batched(keys, m, d, K, N, theta_d, beta, chunk=None):
     draws = jax.vmap(lambda k: draw_step(k, d, K, N, 1, "token", np.float64))(keys)
-    out = step_gradient(np.asarray(m), draws, K=K, theta_d=theta_d, beta=beta, d=d, chunk=chunk)
+    chunking = {} if chunk is None else {"chunk": chunk}
+    out = step_gradient(np.asarray(m), draws, K=K, theta_d=theta_d, beta=beta, d=d, **chunking)
     return [np.asarray(x) for x in out], [np.asarray(x) for x in draws]
 
 
 @pytest.mark.parametrize("chunk", [None, 5, 8, 24, 1])
 def test_batched_step_equals_the_per_seed_derivation(chunk):
     """The all-seeds arithmetic of a step equals the term-by-term formulas on the same draws,
-    whatever the chunking of its token sums (N = 24: one block, 4 chunks + a tail of 4, 3
-    chunks, a single chunk, 24 chunks of one token)."""
+    whatever the chunking of its token sums (N = 24: the default, one block; 4 chunks + a tail
+    of 4; 3 chunks; a single chunk; 24 chunks of one token)."""
     m = np.array([0.0, 0.3, -0.7, 0.999])
     keys = replicate_keys(5, 4)
     (g2, gc2, yy), (eps, g, h, rho, gram) = _batched(keys, m, 9, 4, 24, 1.5, 1.3, chunk)

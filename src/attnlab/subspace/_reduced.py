@@ -181,10 +181,10 @@ def chunked_draws(key: Any, n_samples: int, chunk: int, what: str, run: Any) -> 
     return out
 
 
-# Tokens per chunk of the step's token sums (times seeds × batch elements ≈ this many numbers per
-# array and chunk): small enough that one chunk's g, h, ρ, e and v stay in a core's cache while
-# every sum of a stage reads them (see chunked_sums).
-CHUNK_NUMBERS = 6000
+# Tokens per chunk of the step's token sums (chunked_sums). Timed on 2 cores at N = 10 100 for 1,
+# 15 (a thread's share of 30) and 256 seeds, float32 and float64: 400 was best or within noise of
+# the best each time (project findings); much smaller chunks pay the loop's per-chunk cost.
+CHUNK_TOKENS = 400
 
 
 def chunked_sums(arrays: tuple[Any, ...], terms: Any, n_terms: int, chunk: int) -> tuple[Any, ...]:
@@ -220,21 +220,21 @@ def chunked_sums(arrays: tuple[Any, ...], terms: Any, n_terms: int, chunk: int) 
     return sums
 
 
-def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=None):
+def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=CHUNK_TOKENS):
     """(ĝ2, ‖ĝ_C‖², mean ℓ) per seed from one step's draws (module docstring, steps 2–7).
 
     ``m`` has shape (S,), the draws a leading seed axis: eps (S, B, K), g, h, ρ (S, B, N),
     gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). The
     token sums run for all seeds and batch elements at once, in two stages of
-    :func:`chunked_sums` (``chunk`` tokens, by default about ``CHUNK_NUMBERS`` numbers per
-    array): with e = exp(βσ − max βσ), the five sums Σe, Σe², Σeσ, Σeτ, Σeρ; then, with
-    a = e/Σe and v = a ⊙ (y1 σ + y2 τ + (R² − ‖a‖Rκ) a + ‖a‖R ρ − ‖y‖²), the four sums
-    Σav, Στv, Σρv, Σv², v evaluated once per chunk.
+    :func:`chunked_sums` over ``chunk`` tokens at a time. With e = exp(βσ − max βσ), the first
+    stage sums e, e², eσ, eτ, eρ; then, with a = e/Σe and
+
+        v = a ⊙ (y1 σ + y2 τ + (R² − ‖a‖Rκ) a + ‖a‖R ρ − ‖y‖²),
+
+    the second sums av, τv, ρv, v², v evaluated once per chunk.
     """
     eps, g, h, rho, gram = draws
     batch = g.shape[1]
-    if chunk is None:
-        chunk = max(32, CHUNK_NUMBERS // (g.shape[0] * batch))
     mm = m[:, None, None]
     theta_d = jnp.reshape(theta_d, (-1, 1, 1))
     beta3 = jnp.reshape(beta, (-1, 1, 1))
