@@ -21,6 +21,7 @@ __all__ = [
     "jit_xla_reductions",
     "jnp",
     "normal",
+    "optimization_barrier",
     "threefry2x32",
 ]
 
@@ -29,6 +30,18 @@ __all__ = [
 # run about three times slower than XLA's own loops. Keeping only dot products in the library is
 # a per-program compiler option, so jax's global configuration is untouched.
 _REDUCTION_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+
+
+def optimization_barrier(x: Any) -> Any:
+    """``jax.lax.optimization_barrier(x)`` where this jax has it, else ``x`` (jax 0.4.31, the
+    oldest we support, has no such function).
+
+    The barrier only stops XLA from fusing (recomputing) the computation of ``x`` into its
+    consumers; the values are the same with or without it, so older jax runs the same numbers,
+    only with another fusion.
+    """
+    barrier = getattr(jax.lax, "optimization_barrier", None)
+    return x if barrier is None else barrier(x)
 
 
 def normal(key: Any, shape: Any, dtype: Any) -> Any:

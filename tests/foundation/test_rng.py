@@ -170,3 +170,21 @@ def test_counter_normal_is_jax_normal_in_the_non_partitionable_layout(n):
         with switch(True):
             default = np.asarray(jax.random.normal(keys[0], (n,), jnp.float32))
         assert not np.array_equal(np.asarray(counter_normal(keys[0], n, jnp.float32)), default)
+
+
+def test_optimization_barrier_keeps_values_with_or_without_jax_support(monkeypatch):
+    """attnlab's barrier gives the values of its operand inside a compiled function, through
+    jax's barrier where jax has one, and as the operand itself where it has not (jax 0.4.31)."""
+    from attnlab import _jax
+
+    x = (jnp.arange(5.0), jnp.ones(3))
+
+    def f(x):
+        a, b = _jax.optimization_barrier((2.0 * x[0], x[1] + 1.0))
+        return a.sum() + b.sum()
+
+    expected = 2.0 * 10.0 + 6.0
+    assert float(jax.jit(f)(x)) == expected
+    monkeypatch.delattr(jax.lax, "optimization_barrier", raising=False)
+    assert _jax.optimization_barrier(x) is x
+    assert float(jax.jit(f)(x)) == expected

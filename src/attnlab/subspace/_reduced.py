@@ -73,7 +73,14 @@ from typing import Any
 import numpy as np
 
 from attnlab import progress
-from attnlab._jax import counter_normal, jax, jit_xla_reductions, jnp, normal
+from attnlab._jax import (
+    counter_normal,
+    jax,
+    jit_xla_reductions,
+    jnp,
+    normal,
+    optimization_barrier,
+)
 from attnlab.rng import as_key_batch, stream
 
 __all__: list[str] = []
@@ -260,7 +267,7 @@ def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=CHUNK_TOKENS):
 
     def gradient_terms(e, sig, tau, rho):
         a = e * inv
-        v = jax.lax.optimization_barrier(a * (y1 * sig + y2 * tau + c_a * a + c_rho * rho - yy))
+        v = optimization_barrier(a * (y1 * sig + y2 * tau + c_a * a + c_rho * rho - yy))
         return a * v, tau * v, rho * v, v * v
 
     av, tv, rv, vv = chunked_sums((e, sig, tau, rho), gradient_terms, 4, chunk)
@@ -303,7 +310,7 @@ def compiled_blocks(d, K, M, sign, batch, log_every, log_loss, dtype, nb, shared
             keys
         )
         if shared:  # the barrier keeps XLA from fusing (recomputing) the draws into each run
-            draws = tuple(x[source] for x in jax.lax.optimization_barrier(draws))
+            draws = tuple(x[source] for x in optimization_barrier(draws))
         g2, gc2, loss = step_gradient(m, draws, K=K, theta_d=theta_d, beta=beta, d=d)
         return (update(m, g2, gc2, (c / (n + n0) ** p).astype(dt)), n + 1), loss
 
