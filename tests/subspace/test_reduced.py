@@ -22,6 +22,7 @@ from attnlab.subspace._reduced import (
     draw_step,
     initial_overlap,
     step_gradient,
+    token_chunk,
 )
 
 S = 400
@@ -108,6 +109,16 @@ def test_batched_step_equals_the_per_seed_derivation(chunk):
             m[i], eps[i, 0], g[i, 0], h[i, 0], rho[i, 0], gram[i], K=4, theta_d=1.5, beta=1.3
         )
         np.testing.assert_allclose([g2[i], gc2[i], yy[i]], ref, rtol=1e-10)
+
+
+def test_token_chunks_on_cpu_only(monkeypatch):
+    """Chunked sums on a CPU backend; one chunk of all the tokens on an accelerator."""
+    from attnlab.subspace import _reduced
+
+    monkeypatch.setattr(_reduced.jax, "default_backend", lambda: "cpu")
+    assert token_chunk(10_100) == _reduced.CHUNK_TOKENS < 10_100
+    monkeypatch.setattr(_reduced.jax, "default_backend", lambda: "gpu")
+    assert token_chunk(10_100) == 10_100
 
 
 @pytest.mark.parametrize("n", [1, 7, 32, 33, 100])

@@ -188,10 +188,19 @@ def chunked_draws(key: Any, n_samples: int, chunk: int, what: str, run: Any) -> 
     return out
 
 
-# Tokens per chunk of the step's token sums (chunked_sums). Timed on 2 cores at N = 10 100 for 1,
-# 15 (a thread's share of 30) and 256 seeds, float32 and float64: 400 was best or within noise of
-# the best each time (project findings); much smaller chunks pay the loop's per-chunk cost.
+# Tokens per chunk of the step's token sums on a CPU backend (chunked_sums). Timed on 2 cores at
+# N = 10 100 for 1, 15 (a thread's share of 30) and 256 seeds, float32 and float64: 400 was best
+# or within noise of the best each time (project findings); much smaller chunks pay the loop's
+# per-chunk cost.
 CHUNK_TOKENS = 400
+
+
+def token_chunk(n: int) -> int:
+    """Tokens per chunk of the step's sums over ``n`` tokens: ``CHUNK_TOKENS`` on a CPU backend;
+    all ``n`` at once elsewhere. Chunking answers XLA's CPU backend, which makes every row sum its
+    own pass over memory; an accelerator reduces rows in one fused kernel, and there each
+    iteration of the chunk loop would cost kernel launches instead."""
+    return CHUNK_TOKENS if jax.default_backend() == "cpu" else n
 
 
 def chunked_sums(arrays: tuple[Any, ...], terms: Any, n_terms: int, chunk: int) -> tuple[Any, ...]:
@@ -227,14 +236,14 @@ def chunked_sums(arrays: tuple[Any, ...], terms: Any, n_terms: int, chunk: int) 
     return sums
 
 
-def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=CHUNK_TOKENS):
+def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=None):
     """(ĝ2, ‖ĝ_C‖², mean ℓ) per seed from one step's draws (module docstring, steps 2–7).
 
     ``m`` has shape (S,), the draws a leading seed axis: eps (S, B, K), g, h, ρ (S, B, N),
     gram (S, 2B, 2B); ``theta_d`` and ``beta`` are scalars or one per seed, shape (S,). The
     token sums run for all seeds and batch elements at once, in two stages of
-    :func:`chunked_sums` over ``chunk`` tokens at a time. With e = exp(βσ − max βσ), the first
-    stage sums e, e², eσ, eτ, eρ; then, with a = e/Σe and
+    :func:`chunked_sums` over ``chunk`` tokens at a time (default :func:`token_chunk`). With
+    e = exp(βσ − max βσ), the first stage sums e, e², eσ, eτ, eρ; then, with a = e/Σe and
 
         v = a ⊙ (y1 σ + y2 τ + (R² − ‖a‖Rκ) a + ‖a‖R ρ − ‖y‖²),
 
@@ -242,6 +251,8 @@ def step_gradient(m, draws, *, K, theta_d, beta, d, chunk=CHUNK_TOKENS):
     """
     eps, g, h, rho, gram = draws
     batch = g.shape[1]
+    if chunk is None:
+        chunk = token_chunk(g.shape[-1])
     mm = m[:, None, None]
     theta_d = jnp.reshape(theta_d, (-1, 1, 1))
     beta3 = jnp.reshape(beta, (-1, 1, 1))
