@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnlab._jax import jax, jit_xla_reductions, jnp
+from attnlab._jax import jax, jit_xla_reductions, jnp, optimization_barrier
 from attnlab.precision import uses_jax
 from attnlab.rng import replicate_keys, stream
 from attnlab.subspace import (
@@ -91,7 +91,7 @@ def _floor_program(model: SubspaceModel, steps: int):
                     jax.random.fold_in(k, n), model.d, model.K, model.N, 1, model.sign, dt
                 )
             )(keys)
-            draws = jax.lax.optimization_barrier(draws)
+            draws = optimization_barrier(draws)
             return acc + sum(x.sum(axis=tuple(range(1, x.ndim))) for x in draws), None
 
         return jax.lax.scan(step, jnp.zeros(keys.shape, dt), jnp.arange(steps))[0]
